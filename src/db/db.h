@@ -1,0 +1,124 @@
+/* db: PostgreSQL for an event loop. A pool of non-blocking libpq
+ * connections per worker, statements prepared once per connection, a FIFO
+ * wait queue, reconnection with back-off; and, for start-up only, the
+ * embedded PostgreSQL and the schema/seed loader.
+ *
+ * Loop rule: nothing in the pool ever blocks. Only PQconnectStartParams,
+ * PQconnectPoll, PQsendPrepare, PQsendQueryPrepared, PQconsumeInput,
+ * PQisBusy, PQgetResult, PQflush and the pipeline calls run on a loop. */
+#ifndef LOOPLAB_DB_H
+#define LOOPLAB_DB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct db_pool_s db_pool_t;
+typedef struct db_conn_s db_conn_t;
+
+/* Error codes (negative, like libuv's). */
+enum {
+  DB_OK = 0,
+  DB_EUNAVAIL = -20001, /* no connection to PostgreSQL could be had: answer 503 */
+  DB_EQUERY = -20002,   /* PostgreSQL answered with an error: res holds it */
+  DB_ECLOSING = -20003, /* the pool is closing */
+  DB_ETIMEDOUT = -20004 /* the query did not complete within query_timeout_ms */
+};
+const char *db_strerror(int code);
+
+/* A statement prepared on every connection as soon as it connects. Statement
+ * ids are indexes into the array given to db_pool_new. Params are text. */
+typedef struct db_stmt_s {
+  const char *name;
+  const char *sql;
+  int nparams;
+} db_stmt_t;
+
+typedef struct db_pool_opts_s {
+  const char *conninfo;        /* libpq conninfo string or URI */
+  int size;                    /* connections, >= 1 */
+  const db_stmt_t *stmts;      /* borrowed: must outlive the pool */
+  int nstmts;
+  int connect_timeout_ms;      /* per attempt; default 1000 */
+  int unavailable_after_ms;    /* waiters fail with DB_EUNAVAIL after this
+                                  long with no healthy connection; default 1000 */
+  int query_timeout_ms;        /* 0: none */
+} db_pool_opts_t;
+
+/* Creates the pool and starts connecting all connections at once; returns
+ * at once (never blocks). 0 or a negative code. */
+int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out);
+
+/* Fails every waiter and in-flight query with DB_ECLOSING (their callbacks
+ * fire), closes every handle, frees the pool, then calls cb (may be NULL)
+ * from the loop. */
+void db_pool_close(db_pool_t *pool, void (*cb)(void *data), void *data);
+
+/* Statistics, for /metrics and /readyz. */
+typedef struct db_pool_stats_s {
+  int size;
+  int healthy;  /* connected and prepared */
+  int in_use;   /* acquired */
+  int waiting;  /* in the FIFO queue */
+  unsigned long reconnects;
+} db_pool_stats_t;
+void db_pool_stats(const db_pool_t *pool, db_pool_stats_t *out);
+
+/* res is owned by the pool and valid only during the callback (the pool
+ * PQclears it after). status: DB_OK with a PGRES_TUPLES_OK/COMMAND_OK res,
+ * DB_EQUERY with the error res, or another negative code with res NULL. */
+typedef void (*db_result_cb)(void *data, int status, PGresult *res);
+
+/* One query on any connection: acquire, send, call cb once, release.
+ * params are NUL-terminated text or NULL for SQL NULL; they are copied
+ * before this returns. Returns 0 (cb will fire exactly once) or a negative
+ * code (cb will not fire). */
+int db_query(db_pool_t *pool, int stmt, const char *const *params, int nparams,
+             db_result_cb cb, void *data);
+
+/* Several queries on one connection (sequential strategies). cb fires once,
+ * with a connection or with a negative status and conn NULL. The holder must
+ * call db_pool_release exactly once. */
+typedef void (*db_acquire_cb)(void *data, int status, db_conn_t *conn);
+int db_pool_acquire(db_pool_t *pool, db_acquire_cb cb, void *data);
+int db_conn_query(db_conn_t *conn, int stmt, const char *const *params, int nparams,
+                  db_result_cb cb, void *data);
+void db_pool_release(db_conn_t *conn);
+
+/* Pipeline mode (libpq >= 14): the n calls are sent in one pipeline with
+ * one PQpipelineSync; cb fires once per call, in order, then done fires
+ * once with the first non-OK status (or DB_OK). */
+typedef struct db_call_s {
+  int stmt;
+  const char *const *params;
+  int nparams;
+  db_result_cb cb;
+  void *data;
+} db_call_t;
+int db_conn_pipeline(db_conn_t *conn, const db_call_t *calls, int n,
+                     void (*done)(void *data, int status), void *data);
+
+/* Start-up only (blocking, before any loop runs). */
+
+/* Loads sql/schema.sql and sql/seed.sql (embedded in the binary) at the given
+ * scale unless the meta table already holds a seed of that scale. Blocking:
+ * start-up and tests only. 0 or a negative code with a message in err. */
+int db_schema_load(const char *conninfo, double scale, char *err, size_t errlen);
+
+/* The embedded PostgreSQL: initdb into data_dir on first use, listen on a
+ * Unix socket only, run as the postgres user when we are root, create the
+ * looplab database and load it at scale. conninfo receives a libpq string.
+ * Blocking: start-up and tests only. */
+typedef struct db_embedded_s {
+  char data_dir[1024];
+  char socket_dir[1024];
+  char conninfo[1200];
+  int port;
+  int started;  /* 1 when this process started the postmaster */
+} db_embedded_t;
+int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char *err,
+                      size_t errlen);
+/* Stops the postmaster this process started (pg_ctl stop -m fast); waits. */
+void db_embedded_stop(db_embedded_t *e);
+
+#endif
