@@ -1,0 +1,64 @@
+/* api: the routes of SPEC section 4, one file per resource (items.c, ops.c),
+ * and the pure validation they use (validate.c, no sockets or loops). */
+#ifndef LOOPLAB_API_H
+#define LOOPLAB_API_H
+
+#include <stdint.h>
+
+#include "core/core.h"
+#include "db/db.h"
+#include "http/http.h"
+
+/* What every handler reaches through req->server->ctx. Owned by the worker. */
+typedef struct api_ctx_s {
+  const core_config_t *cfg;
+  db_pool_t *db;
+  int draining;  /* /readyz answers 503 */
+  int worker_id; /* 0 with --workers 0 */
+} api_ctx_t;
+
+/* The prepared statements, indexes into api_stmts. */
+enum {
+  API_STMT_PING,
+  API_STMT_ITEM_GET,
+  API_STMT_ITEM_INSERT,
+  API_STMT_ITEM_REPLACE,
+  API_STMT_ITEM_PATCH,
+  API_STMT_ITEM_DELETE,
+  API_STMT_ITEM_LIST,
+  API_STMT__COUNT
+};
+extern const db_stmt_t api_stmts[API_STMT__COUNT];
+
+/* Registers every route; debug routes only when debug is set. */
+void api_routes(http_router_t *r, int debug);
+
+/* Validation (pure). */
+
+/* Parses a path id: a positive integer that fits int64, digits only.
+ * 0 or -EINVAL. */
+int api_parse_id(const char *s, size_t n, int64_t *out);
+
+/* An item body, validated. Strings point into the request's arena. */
+typedef struct api_item_in_s {
+  const char *name;
+  const char *description; /* NULL: JSON null or absent (see has_description) */
+  int64_t price_cents;
+  const char *tags_json;   /* a JSON array of strings, re-encoded */
+  unsigned has_name : 1, has_description : 1, has_price : 1, has_tags : 1;
+} api_item_in_t;
+
+/* Validates a create/replace (partial == 0) or PATCH (partial == 1) body.
+ * Returns 0, or an HTTP status (400/415) with a message naming the field in
+ * msg, Ajv-style ("body/name must NOT have more than 200 characters"). */
+int api_item_validate(const http_span_t *content_type, const char *body, size_t n,
+                      int partial, core_arena_t *arena, api_item_in_t *out, char *msg,
+                      size_t msglen);
+
+/* 1 if the content type is application/json (parameters allowed). */
+int api_is_json(const http_span_t *content_type);
+
+/* Answers 503 for an unavailable database, 500 for anything else. */
+void api_db_error(http_req_t *req, int status, const char *what);
+
+#endif

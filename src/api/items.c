@@ -1,0 +1,200 @@
+/* W1 CRUD: the /items routes. Each handler validates, sends one prepared
+ * statement, and answers from the result; a write is answered 2xx only
+ * after PostgreSQL has confirmed it (the statement completed). */
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+#define JSON "application/json; charset=utf-8"
+#define LIST_DEFAULT 20
+#define LIST_MAX 100
+
+/* Writes row `row` of an ITEM_COLS result as the item's JSON. */
+static void put_item(core_buf_t *b, const PGresult *res, int row) {
+  core_buf_puts(b, "{\"id\":");
+  core_buf_puts(b, PQgetvalue(res, row, 0));
+  core_buf_puts(b, ",\"name\":");
+  core_buf_put_json_str(b, PQgetvalue(res, row, 1), (size_t)PQgetlength(res, row, 1));
+  core_buf_puts(b, ",\"description\":");
+  if (PQgetisnull(res, row, 2))
+    core_buf_puts(b, "null");
+  else
+    core_buf_put_json_str(b, PQgetvalue(res, row, 2), (size_t)PQgetlength(res, row, 2));
+  core_buf_puts(b, ",\"price_cents\":");
+  core_buf_puts(b, PQgetvalue(res, row, 3));
+  core_buf_puts(b, ",\"tags\":");
+  core_buf_puts(b, PQgetvalue(res, row, 4));
+  core_buf_puts(b, ",\"created_at\":\"");
+  core_buf_puts(b, PQgetvalue(res, row, 5));
+  core_buf_puts(b, "\",\"updated_at\":\"");
+  core_buf_puts(b, PQgetvalue(res, row, 6));
+  core_buf_puts(b, "\"}");
+}
+
+static int path_id(http_req_t *req, const char **id_text) {
+  int64_t id;
+  const http_span_t *p = &req->params[0];
+  if (api_parse_id(p->p, p->n, &id) != 0) {
+    http_respond_error(req, 400, NULL, "params/id must be a positive 64-bit integer");
+    return -1;
+  }
+  char tmp[24];
+  int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)id);
+  *id_text = core_arena_strndup(&req->arena, tmp, (size_t)n);
+  return 0;
+}
+
+static void send_query(http_req_t *req, int stmt, const char *const *params, int n,
+                       db_result_cb cb) {
+  api_ctx_t *ctx = req->server->ctx;
+  int rc = db_query(ctx->db, stmt, params, n, cb, req);
+  if (rc != 0) api_db_error(req, rc, api_stmts[stmt].name);
+}
+
+/* One item back, or 404. Shared by read, replace and patch. */
+static void after_one(void *data, int status, PGresult *res) {
+  http_req_t *req = data;
+  if (status != DB_OK) {
+    api_db_error(req, status, req->route);
+    return;
+  }
+  if (PQntuples(res) == 0) {
+    http_respond_error(req, 404, NULL, "item %.*s not found", (int)req->params[0].n,
+                       req->params[0].p);
+    return;
+  }
+  put_item(&req->out, res, 0);
+  http_respond(req, 200, JSON, NULL);
+}
+
+void api_item_get(http_req_t *req) {
+  const char *id;
+  if (path_id(req, &id)) return;
+  const char *params[] = {id};
+  send_query(req, API_STMT_ITEM_GET, params, 1, after_one);
+}
+
+static int validate(http_req_t *req, int partial, api_item_in_t *in) {
+  char msg[256];
+  int st = api_item_validate(&req->content_type, req->body.p, req->body.n, partial,
+                             &req->arena, in, msg, sizeof(msg));
+  if (st) http_respond_error(req, st, NULL, "%s", msg);
+  return st;
+}
+
+static const char *price_text(http_req_t *req, int64_t v) {
+  char tmp[24];
+  int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+  return core_arena_strndup(&req->arena, tmp, (size_t)n);
+}
+
+static void after_create(void *data, int status, PGresult *res) {
+  http_req_t *req = data;
+  if (status != DB_OK || PQntuples(res) != 1) {
+    api_db_error(req, status == DB_OK ? DB_EQUERY : status, "item create");
+    return;
+  }
+  char location[64];
+  snprintf(location, sizeof(location), "Location: /items/%s\r\n", PQgetvalue(res, 0, 0));
+  put_item(&req->out, res, 0);
+  http_respond(req, 201, JSON, location);
+}
+
+void api_item_create(http_req_t *req) {
+  api_item_in_t in;
+  if (validate(req, 0, &in)) return;
+  const char *params[] = {in.name, in.description, price_text(req, in.price_cents),
+                          in.tags_json};
+  send_query(req, API_STMT_ITEM_INSERT, params, 4, after_create);
+}
+
+void api_item_replace(http_req_t *req) {
+  const char *id;
+  api_item_in_t in;
+  if (path_id(req, &id) || validate(req, 0, &in)) return;
+  const char *params[] = {id, in.name, in.description, price_text(req, in.price_cents),
+                          in.tags_json};
+  send_query(req, API_STMT_ITEM_REPLACE, params, 5, after_one);
+}
+
+void api_item_patch(http_req_t *req) {
+  const char *id;
+  api_item_in_t in;
+  if (path_id(req, &id) || validate(req, 1, &in)) return;
+  const char *params[] = {id,
+                          in.has_name ? in.name : NULL,
+                          in.has_description ? "t" : "f",
+                          in.description,
+                          in.has_price ? price_text(req, in.price_cents) : NULL,
+                          in.has_tags ? in.tags_json : NULL};
+  send_query(req, API_STMT_ITEM_PATCH, params, 6, after_one);
+}
+
+static void after_delete(void *data, int status, PGresult *res) {
+  http_req_t *req = data;
+  if (status != DB_OK) {
+    api_db_error(req, status, "item delete");
+    return;
+  }
+  if (strcmp(PQcmdTuples(res), "0") == 0) {
+    http_respond_error(req, 404, NULL, "item %.*s not found", (int)req->params[0].n,
+                       req->params[0].p);
+    return;
+  }
+  http_respond(req, 204, NULL, NULL);
+}
+
+void api_item_delete(http_req_t *req) {
+  const char *id;
+  if (path_id(req, &id)) return;
+  const char *params[] = {id};
+  send_query(req, API_STMT_ITEM_DELETE, params, 1, after_delete);
+}
+
+/* The list asks for one row more than the page: its presence is what says
+ * there is a next page. */
+static void after_list(void *data, int status, PGresult *res) {
+  http_req_t *req = data;
+  if (status != DB_OK) {
+    api_db_error(req, status, "item list");
+    return;
+  }
+  int limit = (int)(intptr_t)req->data;
+  int n = PQntuples(res);
+  int page = n > limit ? limit : n;
+  core_buf_puts(&req->out, "{\"items\":[");
+  for (int i = 0; i < page; i++) {
+    if (i) core_buf_putc(&req->out, ',');
+    put_item(&req->out, res, i);
+  }
+  core_buf_puts(&req->out, "],\"next_after\":");
+  core_buf_puts(&req->out, n > limit ? PQgetvalue(res, page - 1, 0) : "null");
+  core_buf_putc(&req->out, '}');
+  http_respond(req, 200, JSON, NULL);
+}
+
+static int query_int(http_req_t *req, const char *key, int64_t min, int64_t max, int64_t *out) {
+  const char *v;
+  size_t n;
+  if (!http_query_get(req, key, &v, &n)) return 0;
+  char *end;
+  long long x = strtoll(v, &end, 10);
+  if (n == 0 || *end != '\0' || v[0] == ' ' || x < min || x > max) {
+    http_respond_error(req, 400, NULL, "querystring/%s must be an integer from %lld to %lld", key,
+                       (long long)min, (long long)max);
+    return -1;
+  }
+  *out = x;
+  return 0;
+}
+
+void api_item_list(http_req_t *req) {
+  int64_t limit = LIST_DEFAULT, after = 0;
+  if (query_int(req, "limit", 1, LIST_MAX, &limit)) return;
+  if (query_int(req, "after", 0, INT64_MAX, &after)) return;
+  req->data = (void *)(intptr_t)limit;
+  const char *params[] = {price_text(req, after), price_text(req, limit + 1)};
+  send_query(req, API_STMT_ITEM_LIST, params, 2, after_list);
+}

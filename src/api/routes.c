@@ -1,0 +1,64 @@
+/* The route table, the prepared statements and the shared database-error
+ * answer. */
+#include <libpq-fe.h>
+
+#include "api.h"
+
+void api_item_get(http_req_t *req);
+void api_item_create(http_req_t *req);
+void api_item_replace(http_req_t *req);
+void api_item_patch(http_req_t *req);
+void api_item_delete(http_req_t *req);
+void api_item_list(http_req_t *req);
+void api_livez(http_req_t *req);
+void api_readyz(http_req_t *req);
+void api_debug_block(http_req_t *req);
+
+/* Items come back ready for JSON: tags as a JSON array, timestamps as
+ * RFC 3339 UTC with milliseconds, like JavaScript's Date#toISOString. */
+#define ITEM_COLS                                                              \
+  "id::text, name, description, price_cents::text, array_to_json(tags)::text, " \
+  "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
+  "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define TAGS(p) "ARRAY(SELECT json_array_elements_text(" p "::json))"
+
+const db_stmt_t api_stmts[API_STMT__COUNT] = {
+  [API_STMT_PING] = {"ping", "SELECT 1", 0},
+  [API_STMT_ITEM_GET] = {"item_get", "SELECT " ITEM_COLS " FROM items WHERE id = $1", 1},
+  [API_STMT_ITEM_INSERT] = {"item_insert",
+    "INSERT INTO items (name, description, price_cents, tags) "
+    "VALUES ($1, $2, $3, " TAGS("$4") ") RETURNING " ITEM_COLS, 4},
+  [API_STMT_ITEM_REPLACE] = {"item_replace",
+    "UPDATE items SET name = $2, description = $3, price_cents = $4, tags = " TAGS("$5")
+    ", updated_at = now() WHERE id = $1 RETURNING " ITEM_COLS, 5},
+  [API_STMT_ITEM_PATCH] = {"item_patch",
+    "UPDATE items SET name = COALESCE($2, name), "
+    "description = CASE WHEN $3::boolean THEN $4 ELSE description END, "
+    "price_cents = COALESCE($5::bigint, price_cents), "
+    "tags = CASE WHEN $6::json IS NULL THEN tags ELSE " TAGS("$6") " END, "
+    "updated_at = now() WHERE id = $1 RETURNING " ITEM_COLS, 6},
+  [API_STMT_ITEM_DELETE] = {"item_delete", "DELETE FROM items WHERE id = $1", 1},
+  [API_STMT_ITEM_LIST] = {"item_list",
+    "SELECT " ITEM_COLS " FROM items WHERE id > $1 ORDER BY id LIMIT $2", 2},
+};
+
+void api_routes(http_router_t *r, int debug) {
+  http_router_add(r, HTTP_M_GET, "/livez", api_livez);
+  http_router_add(r, HTTP_M_GET, "/readyz", api_readyz);
+  http_router_add(r, HTTP_M_POST, "/items", api_item_create);
+  http_router_add(r, HTTP_M_GET, "/items", api_item_list);
+  http_router_add(r, HTTP_M_GET, "/items/:id", api_item_get);
+  http_router_add(r, HTTP_M_PUT, "/items/:id", api_item_replace);
+  http_router_add(r, HTTP_M_PATCH, "/items/:id", api_item_patch);
+  http_router_add(r, HTTP_M_DELETE, "/items/:id", api_item_delete);
+  if (debug) http_router_add(r, HTTP_M_GET, "/debug/block", api_debug_block);
+}
+
+void api_db_error(http_req_t *req, int status, const char *what) {
+  if (status == DB_EUNAVAIL || status == DB_ETIMEDOUT || status == DB_ECLOSING) {
+    http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");
+    return;
+  }
+  LOG_ERROR(NULL, "%s failed: %s", what, db_strerror(status));
+  http_respond_error(req, 500, NULL, "Internal Server Error");
+}

@@ -1,0 +1,46 @@
+/* Binding a listen socket. libuv 1.44 has no UV_TCP_REUSEPORT, so for
+ * --sched reuseport the socket is made by hand and adopted with uv_tcp_open. */
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_storage *out) {
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0) return 0;
+  if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0) return 0;
+  uv_getaddrinfo_t req;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  char portstr[8];
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  int rc = uv_getaddrinfo(loop, &req, NULL, host, portstr, &hints); /* synchronous */
+  if (rc != 0) return rc;
+  memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+  uv_freeaddrinfo(req.addrinfo);
+  return 0;
+}
+
+int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport) {
+  struct sockaddr_storage addr;
+  int rc = resolve(loop, host, port, &addr);
+  if (rc != 0) return rc;
+  if (!reuseport) return uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0);
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+      bind(fd, (struct sockaddr *)&addr,
+           addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                      : sizeof(struct sockaddr_in)) != 0) {
+    rc = uv_translate_sys_error(errno);
+    close(fd);
+    return rc;
+  }
+  rc = uv_tcp_open(tcp, fd);
+  if (rc != 0) close(fd);
+  return rc;
+}

@@ -1,0 +1,432 @@
+/* The primary: spawns the workers (Node's cluster.fork: the same binary,
+ * re-executed, with an IPC pipe on fd 3), hands them connections, re-forks
+ * the ones that die, replaces them one by one on SIGHUP, and drains them on
+ * SIGTERM/SIGINT.
+ *
+ * A worker object lives from spawn to the close callback of its process
+ * handle; a slot points at its current worker. During a SIGHUP roll a slot
+ * briefly has a retiring worker (no longer given connections) and its
+ * replacement. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define CRASH_WINDOW_MS 10000
+#define CRASH_LIMIT 5
+#define STABLE_MS 10000 /* a worker up this long resets its slot's back-off */
+
+typedef enum { W_STARTING, W_READY, W_RETIRING, W_EXITED } wstate_t;
+
+typedef struct primary_s primary_t;
+
+typedef struct pworker_s {
+  uv_process_t proc;
+  uv_pipe_t ipc;
+  primary_t *p;
+  int slot;
+  wstate_t state;
+  int handles_open;
+  uint64_t started_ms;
+} pworker_t;
+
+typedef struct slot_s {
+  pworker_t *cur;
+  pworker_t *next;   /* its replacement during a SIGHUP roll */
+  uint64_t backoff_ms;
+  uv_timer_t respawn;
+} slot_t;
+
+/* A connection waiting for a ready worker (rr). */
+typedef struct pending_conn_s {
+  uv_tcp_t tcp;
+  uv_write_t wreq;
+  struct pending_conn_s *next;
+} pending_conn_t;
+
+struct primary_s {
+  const core_config_t *cfg;
+  uv_loop_t *loop;
+  char exe[4096];
+  char **argv;
+  char **env;
+  char id_env[64];
+  slot_t *slots;
+  int n;
+  int rr_next;
+  uv_tcp_t listener;
+  int listening;
+  uv_signal_t sigterm, sigint, sighup;
+  uv_timer_t force;
+  pending_conn_t *waiting, *waiting_tail;
+  uint64_t deaths[CRASH_LIMIT + 1];
+  int ndeaths;
+  int shutting_down;
+  int rolling;       /* slot being replaced by SIGHUP, or -1 */
+  int live;          /* worker processes not yet exited */
+  int exit_code;
+};
+
+static int spawn(primary_t *p, int slot, int as_next);
+static void roll_next(primary_t *p);
+
+static char msg_handle = MSG_HANDLE, msg_listen = MSG_LISTEN, msg_drain = MSG_DRAIN;
+
+/* Handing out connections (rr). */
+
+static pworker_t *next_ready(primary_t *p) {
+  for (int i = 0; i < p->n; i++) {
+    int k = (p->rr_next + i) % p->n;
+    pworker_t *w = p->slots[k].cur;
+    if (w && w->state == W_READY) {
+      p->rr_next = k + 1;
+      return w;
+    }
+  }
+  return NULL;
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+  free(container_of((uv_tcp_t *)h, pending_conn_t, tcp));
+}
+
+/* Our copy of the socket is closed once the worker has it. */
+static void after_handoff(uv_write_t *req, int status) {
+  pending_conn_t *pc = container_of(req, pending_conn_t, wreq);
+  uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+}
+
+static void hand_off(primary_t *p, pending_conn_t *pc, pworker_t *w) {
+  uv_buf_t b = uv_buf_init(&msg_handle, 1);
+  int rc = uv_write2(&pc->wreq, (uv_stream_t *)&w->ipc, &b, 1, (uv_stream_t *)&pc->tcp,
+                     after_handoff);
+  if (rc != 0) uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+}
+
+static void flush_waiting(primary_t *p) {
+  pworker_t *w;
+  while (p->waiting && (w = next_ready(p)) != NULL) {
+    pending_conn_t *pc = p->waiting;
+    p->waiting = pc->next;
+    if (!p->waiting) p->waiting_tail = NULL;
+    hand_off(p, pc, w);
+  }
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  primary_t *p = listener->data;
+  if (status < 0) return;
+  pending_conn_t *pc = xcalloc(1, sizeof(*pc));
+  uv_tcp_init(p->loop, &pc->tcp);
+  if (uv_accept(listener, (uv_stream_t *)&pc->tcp) != 0) {
+    uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+    return;
+  }
+  pworker_t *w = next_ready(p);
+  if (w) {
+    hand_off(p, pc, w);
+    return;
+  }
+  if (p->waiting_tail) p->waiting_tail->next = pc;
+  else p->waiting = pc;
+  p->waiting_tail = pc;
+}
+
+static void after_send(uv_write_t *req, int status) {
+  free(req);
+}
+
+static void send_byte(pworker_t *w, char *byte, uv_stream_t *handle) {
+  uv_write_t *req = xmalloc(sizeof(*req));
+  uv_buf_t b = uv_buf_init(byte, 1);
+  int rc = handle ? uv_write2(req, (uv_stream_t *)&w->ipc, &b, 1, handle, after_send)
+                  : uv_write(req, (uv_stream_t *)&w->ipc, &b, 1, after_send);
+  if (rc != 0) free(req);
+}
+
+/* Worker lifecycle. */
+
+static void on_worker_handle_closed(uv_handle_t *h) {
+  pworker_t *w = h->data;
+  if (--w->handles_open == 0) free(w);
+}
+
+static void fatal(primary_t *p, const char *why);
+
+static void on_ipc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char bytes[64];
+  buf->base = bytes;
+  buf->len = sizeof(bytes);
+}
+
+static void on_ready(primary_t *p, pworker_t *w) {
+  if (w->state != W_STARTING) return;
+  w->state = W_READY;
+  w->started_ms = uv_now(p->loop);
+  char f[64];
+  snprintf(f, sizeof(f), "\"worker\":%d,\"workerPid\":%d", w->slot + 1, w->proc.pid);
+  LOG_INFO(f, "worker %d ready", w->slot + 1);
+  if (p->cfg->sched == CORE_SCHED_NONE) send_byte(w, &msg_listen, (uv_stream_t *)&p->listener);
+  flush_waiting(p);
+  if (p->rolling == w->slot && p->slots[w->slot].next == w) roll_next(p);
+}
+
+static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  pworker_t *w = st->data;
+  if (nread < 0) {
+    uv_read_stop(st);
+    return;
+  }
+  for (ssize_t i = 0; i < nread; i++)
+    if (buf->base[i] == MSG_READY) on_ready(w->p, w);
+}
+
+static int crash_looping(primary_t *p) {
+  uint64_t now = uv_now(p->loop);
+  if (p->ndeaths == CRASH_LIMIT + 1) {
+    memmove(p->deaths, p->deaths + 1, sizeof(p->deaths[0]) * CRASH_LIMIT);
+    p->ndeaths--;
+  }
+  p->deaths[p->ndeaths++] = now;
+  return p->ndeaths > CRASH_LIMIT && now - p->deaths[0] <= CRASH_WINDOW_MS;
+}
+
+static void on_respawn(uv_timer_t *t) {
+  slot_t *s = container_of(t, slot_t, respawn);
+  primary_t *p = t->data;
+  if (!p->shutting_down) spawn(p, (int)(s - p->slots), 0);
+}
+
+static void maybe_finish(primary_t *p) {
+  if (!p->shutting_down || p->live > 0) return;
+  LOG_INFO(NULL, "all workers exited");
+  uv_stop(p->loop);
+}
+
+static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
+  pworker_t *w = container_of(proc, pworker_t, proc);
+  primary_t *p = w->p;
+  wstate_t was = w->state;
+  slot_t *s = &p->slots[w->slot];
+  w->state = W_EXITED;
+  p->live--;
+  uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
+  uv_close((uv_handle_t *)&w->ipc, on_worker_handle_closed);
+  int was_current = s->cur == w;
+  if (was_current) s->cur = NULL;
+  if (s->next == w) s->next = NULL;
+  char f[96];
+  snprintf(f, sizeof(f), "\"worker\":%d,\"workerPid\":%d,\"code\":%d,\"signal\":%d", w->slot + 1,
+           proc->pid, (int)status, term_signal);
+  if (p->shutting_down || was == W_RETIRING) {
+    LOG_INFO(f, "worker %d exited", w->slot + 1);
+    maybe_finish(p);
+    return;
+  }
+  LOG_ERROR(f, "worker %d died (code %d, signal %d)", w->slot + 1, (int)status, term_signal);
+  if (was == W_STARTING) return fatal(p, "a worker failed at start-up");
+  if (crash_looping(p)) return fatal(p, "more than 5 worker deaths in 10 s");
+  if (uv_now(p->loop) - w->started_ms > STABLE_MS) s->backoff_ms = 0;
+  s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
+  if (s->backoff_ms > BACKOFF_MAX_MS) s->backoff_ms = BACKOFF_MAX_MS;
+  if (was_current) uv_timer_start(&s->respawn, on_respawn, s->backoff_ms, 0);
+}
+
+static int spawn(primary_t *p, int slot, int as_next) {
+  pworker_t *w = xcalloc(1, sizeof(*w));
+  w->p = p;
+  w->slot = slot;
+  w->state = W_STARTING;
+  uv_pipe_init(p->loop, &w->ipc, 1);
+  w->ipc.data = w;
+  w->proc.data = w;
+  w->handles_open = 2;
+  uv_stdio_container_t stdio[4] = {
+    {.flags = UV_IGNORE},
+    {.flags = UV_INHERIT_FD, .data.fd = 1},
+    {.flags = UV_INHERIT_FD, .data.fd = 2},
+    {.flags = UV_CREATE_PIPE | UV_READABLE | UV_WRITABLE, .data.stream = (uv_stream_t *)&w->ipc}};
+  snprintf(p->id_env, sizeof(p->id_env), "%s=%d", CLUSTER_WORKER_ENV, slot + 1);
+  uv_process_options_t o = {.exit_cb = on_worker_exit, .file = p->exe, .args = p->argv, .env = p->env,
+                            .stdio_count = 4, .stdio = stdio};
+  int rc = uv_spawn(p->loop, &w->proc, &o);
+  if (rc != 0) {
+    LOG_ERROR(NULL, "cannot spawn a worker: %s", uv_strerror(rc));
+    w->handles_open = 1;
+    uv_close((uv_handle_t *)&w->ipc, on_worker_handle_closed);
+    return rc;
+  }
+  p->live++;
+  if (as_next) p->slots[slot].next = w;
+  else p->slots[slot].cur = w;
+  uv_read_start((uv_stream_t *)&w->ipc, on_ipc_alloc, on_ipc_read);
+  return 0;
+}
+
+/* Fatal: stop every worker hard and exit non-zero. */
+static void fatal(primary_t *p, const char *why) {
+  LOG_ERROR(NULL, "primary exiting: %s", why);
+  for (int i = 0; i < p->n; i++)
+    if (p->slots[i].cur && p->slots[i].cur->state != W_EXITED)
+      uv_process_kill(&p->slots[i].cur->proc, SIGKILL);
+  p->exit_code = 1;
+  p->shutting_down = 1;
+  uv_stop(p->loop);
+}
+
+/* Graceful shutdown: stop accepting, tell each worker to drain. */
+static void on_force(uv_timer_t *t) {
+  fatal(t->data, "shutdown timeout: workers killed");
+}
+
+static void shutdown_all(primary_t *p, const char *why) {
+  p->shutting_down = 1;
+  LOG_INFO(NULL, "shutting down: %s", why);
+  if (p->listening) {
+    uv_close((uv_handle_t *)&p->listener, NULL);
+    p->listening = 0;
+  }
+  while (p->waiting) { /* connections no worker took: closed unanswered */
+    pending_conn_t *pc = p->waiting;
+    p->waiting = pc->next;
+    uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+  }
+  p->waiting_tail = NULL;
+  for (int i = 0; i < p->n; i++) {
+    uv_timer_stop(&p->slots[i].respawn);
+    pworker_t *w = p->slots[i].cur;
+    if (w && w->state != W_EXITED) send_byte(w, &msg_drain, NULL);
+  }
+  uv_timer_start(&p->force, on_force, (uint64_t)p->cfg->shutdown_timeout, 0);
+  maybe_finish(p);
+}
+
+/* SIGHUP: replace the workers one at a time. The old worker of a slot is
+ * retired (no new connections, drain) only once its replacement is ready,
+ * so there is always a worker to take connections. */
+static void roll_next(primary_t *p) {
+  int i = p->rolling;
+  if (i >= 0) {
+    slot_t *s = &p->slots[i];
+    pworker_t *old = s->cur, *fresh = s->next;
+    if (fresh == NULL || fresh->state != W_READY) return;
+    s->cur = fresh;
+    s->next = NULL;
+    if (old && old->state != W_EXITED) {
+      old->state = W_RETIRING;
+      send_byte(old, &msg_drain, NULL);
+    }
+    i++;
+  } else {
+    i = 0;
+  }
+  for (; i < p->n && p->slots[i].cur == NULL; i++) {
+  }
+  if (i >= p->n) {
+    p->rolling = -1;
+    LOG_INFO(NULL, "all workers replaced");
+    return;
+  }
+  p->rolling = i;
+  if (spawn(p, i, 1) != 0) p->rolling = -1;
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  primary_t *p = h->data;
+  if (signum == SIGHUP) {
+    if (p->shutting_down || p->rolling >= 0) return;
+    LOG_INFO(NULL, "SIGHUP: replacing workers one by one");
+    roll_next(p);
+    return;
+  }
+  if (p->shutting_down) return fatal(p, "second signal: forcing exit");
+  shutdown_all(p, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* Workers get the primary's argv and environment, plus their id and the
+ * database the primary resolved (the embedded one, say). */
+static void setup_env(primary_t *p, const char *conninfo) {
+  extern char **environ;
+  int n = 0;
+  while (environ[n]) n++;
+  p->env = xcalloc((size_t)n + 3, sizeof(char *));
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (strncmp(environ[i], CLUSTER_WORKER_ENV "=", strlen(CLUSTER_WORKER_ENV) + 1) == 0) continue;
+    if (strncmp(environ[i], "DATABASE_URL=", 13) == 0) continue;
+    p->env[k++] = environ[i];
+  }
+  core_buf_t b;
+  core_buf_init(&b);
+  core_buf_printf(&b, "DATABASE_URL=%s", conninfo);
+  p->env[k++] = b.data; /* owned by p->env for the process's life */
+  p->env[k++] = p->id_env;
+  p->env[k] = NULL;
+}
+
+static int open_listener(primary_t *p) {
+  const core_config_t *cfg = p->cfg;
+  if (cfg->sched == CORE_SCHED_REUSEPORT) return 0;
+  uv_tcp_init(p->loop, &p->listener);
+  p->listener.data = p;
+  p->listening = 1;
+  int rc = cluster_bind(p->loop, &p->listener, cfg->host, cfg->port, 0);
+  if (rc == 0 && cfg->sched == CORE_SCHED_RR) {
+    rc = uv_listen((uv_stream_t *)&p->listener, 511, on_connection);
+  } else if (rc == 0) { /* none: the workers accept; we only make it listen */
+    uv_os_fd_t fd;
+    rc = uv_fileno((uv_handle_t *)&p->listener, &fd);
+    if (rc == 0 && listen(fd, 511) != 0) rc = uv_translate_sys_error(errno);
+  }
+  if (rc != 0)
+    LOG_ERROR(NULL, "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
+  return rc;
+}
+
+static void init_handles(primary_t *p) {
+  uv_signal_t *sigs[] = {&p->sigterm, &p->sigint, &p->sighup};
+  int nums[] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(p->loop, sigs[i]);
+    sigs[i]->data = p;
+    uv_signal_start(sigs[i], on_signal, nums[i]);
+    uv_unref((uv_handle_t *)sigs[i]);
+  }
+  uv_timer_init(p->loop, &p->force);
+  p->force.data = p;
+  uv_unref((uv_handle_t *)&p->force);
+  for (int i = 0; i < p->n; i++) {
+    uv_timer_init(p->loop, &p->slots[i].respawn);
+    p->slots[i].respawn.data = p;
+  }
+}
+
+int cluster_primary_run(const core_config_t *cfg, const char *conninfo, char **argv) {
+  primary_t *p = xcalloc(1, sizeof(*p));
+  p->cfg = cfg;
+  p->loop = uv_default_loop();
+  p->argv = argv;
+  p->n = cfg->workers;
+  p->rolling = -1;
+  p->slots = xcalloc((size_t)p->n, sizeof(slot_t));
+  size_t len = sizeof(p->exe);
+  if (uv_exepath(p->exe, &len) != 0) snprintf(p->exe, sizeof(p->exe), "%s", argv[0]);
+  signal(SIGPIPE, SIG_IGN);
+  setup_env(p, conninfo);
+  init_handles(p);
+  if (open_listener(p) != 0) return 1;
+  for (int i = 0; i < p->n; i++)
+    if (spawn(p, i, 0) != 0) {
+      fatal(p, "cannot spawn workers");
+      break;
+    }
+  LOG_INFO(NULL, "primary listening on http://%s:%d with %d workers (sched %s)", cfg->host,
+           cfg->port, p->n, core_sched_name(cfg->sched));
+  uv_run(p->loop, UV_RUN_DEFAULT);
+  return p->exit_code;
+}

@@ -1,0 +1,234 @@
+/* A worker: one loop, one database pool, one HTTP server. Connections come
+ * from the primary over the IPC pipe (rr), from the shared listen socket
+ * (none), or from the worker's own SO_REUSEPORT socket; with --workers 0
+ * the process listens alone.
+ *
+ * Drain (SIGTERM, SIGINT, a drain message, or the primary going away):
+ * stop accepting, /readyz turns 503, let in-flight requests finish, close
+ * idle keep-alives, close the pool, exit 0. A second signal or the
+ * shutdown timeout forces exit 1. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "http/http.h"
+#include "internal.h"
+
+typedef struct worker_s {
+  const core_config_t *cfg;
+  int id;
+  uv_loop_t *loop;
+  api_ctx_t ctx;
+  http_router_t *router;
+  http_server_t server;
+  uv_tcp_t listener;
+  uv_pipe_t ipc;
+  uv_signal_t sigterm, sigint, sighup;
+  uv_timer_t force;
+  uv_write_t ready_req;
+  int listening, has_ipc, draining, exit_code;
+  char fields[32];
+} worker_t;
+
+static void start_drain(worker_t *w, const char *why);
+
+static void on_connection(uv_stream_t *listener, int status) {
+  worker_t *w = listener->data;
+  if (status < 0) {
+    LOG_WARN(w->fields, "accept failed: %s", uv_strerror(status));
+    return;
+  }
+  http_server_accept(&w->server, listener);
+}
+
+static int listen_on(worker_t *w) {
+  w->listener.data = w;
+  int rc = uv_listen((uv_stream_t *)&w->listener, 511, on_connection);
+  if (rc == 0) w->listening = 1;
+  return rc;
+}
+
+/* IPC: each byte is one message; MSG_HANDLE/MSG_LISTEN bytes match the
+ * pending handles one to one, in order. */
+static void take_handle(worker_t *w, char kind) {
+  if (kind == MSG_LISTEN) {
+    uv_tcp_init(w->loop, &w->listener);
+    if (uv_accept((uv_stream_t *)&w->ipc, (uv_stream_t *)&w->listener) != 0 || listen_on(w)) {
+      LOG_ERROR(w->fields, "could not listen on the shared socket");
+      exit(1);
+    }
+    return;
+  }
+  uv_tcp_t *tcp = http_server_tcp_new(&w->server);
+  if (uv_accept((uv_stream_t *)&w->ipc, (uv_stream_t *)tcp) != 0) {
+    http_server_tcp_discard(tcp);
+    return;
+  }
+  http_server_serve(&w->server, tcp);
+}
+
+static void on_ipc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char bytes[256];
+  buf->base = bytes;
+  buf->len = sizeof(bytes);
+}
+
+static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  worker_t *w = st->data;
+  if (nread < 0) { /* the primary is gone: Node's workers exit then too */
+    uv_read_stop(st);
+    if (!uv_is_closing((uv_handle_t *)st)) uv_close((uv_handle_t *)st, NULL);
+    w->has_ipc = 0;
+    start_drain(w, "primary went away");
+    return;
+  }
+  for (ssize_t i = 0; i < nread; i++) {
+    char m = buf->base[i];
+    if (m == MSG_HANDLE || m == MSG_LISTEN) take_handle(w, m);
+    else if (m == MSG_DRAIN) start_drain(w, "drain requested by the primary");
+  }
+}
+
+static void on_ready_sent(uv_write_t *req, int status) {
+  (void)req;
+  (void)status;
+}
+
+static void tell_ready(worker_t *w) {
+  static char msg = MSG_READY;
+  uv_buf_t b = uv_buf_init(&msg, 1);
+  uv_write(&w->ready_req, (uv_stream_t *)&w->ipc, &b, 1, on_ready_sent);
+}
+
+/* Shutdown. */
+
+static void on_closed_walk(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void after_pool_closed(void *data) {
+  worker_t *w = data;
+  w->ctx.db = NULL;
+  uv_walk(w->loop, on_closed_walk, NULL); /* signals, timers, IPC */
+}
+
+static void on_drained(http_server_t *s) {
+  worker_t *w = container_of(s, worker_t, server);
+  LOG_INFO(w->fields, "drained: exiting");
+  if (w->ctx.db) db_pool_close(w->ctx.db, after_pool_closed, w);
+  else after_pool_closed(w);
+}
+
+static void on_force(uv_timer_t *t) {
+  worker_t *w = t->data;
+  LOG_WARN(w->fields, "shutdown timeout: forcing exit");
+  exit(1);
+}
+
+static void start_drain(worker_t *w, const char *why) {
+  if (w->draining) return;
+  w->draining = 1;
+  w->ctx.draining = 1;
+  LOG_INFO(w->fields, "draining: %s", why);
+  if (w->listening) {
+    uv_close((uv_handle_t *)&w->listener, NULL);
+    w->listening = 0;
+  }
+  uv_timer_start(&w->force, on_force, (uint64_t)w->cfg->shutdown_timeout, 0);
+  uv_unref((uv_handle_t *)&w->force);
+  http_server_drain(&w->server, on_drained);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  worker_t *w = h->data;
+  if (signum == SIGHUP) return; /* the primary re-forks; a worker ignores it */
+  if (w->draining) {
+    LOG_WARN(w->fields, "second signal: forcing exit");
+    exit(1);
+  }
+  start_drain(w, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* Start-up. */
+
+static void observe_signals(worker_t *w) {
+  uv_signal_t *sigs[] = {&w->sigterm, &w->sigint, &w->sighup};
+  int nums[] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(w->loop, sigs[i]);
+    sigs[i]->data = w;
+    uv_signal_start(sigs[i], on_signal, nums[i]);
+    uv_unref((uv_handle_t *)sigs[i]);
+  }
+}
+
+static int open_listener(worker_t *w) {
+  const core_config_t *cfg = w->cfg;
+  uv_tcp_init(w->loop, &w->listener);
+  int rc = cluster_bind(w->loop, &w->listener, cfg->host, cfg->port,
+                        w->id > 0 && cfg->sched == CORE_SCHED_REUSEPORT);
+  if (rc == 0) rc = listen_on(w);
+  if (rc != 0)
+    LOG_ERROR(w->fields, "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
+  return rc;
+}
+
+static int open_ipc(worker_t *w) {
+  uv_pipe_init(w->loop, &w->ipc, 1);
+  w->ipc.data = w;
+  int rc = uv_pipe_open(&w->ipc, CLUSTER_IPC_FD);
+  if (rc == 0) rc = uv_read_start((uv_stream_t *)&w->ipc, on_ipc_alloc, on_ipc_read);
+  if (rc != 0) LOG_ERROR(w->fields, "no IPC pipe to the primary: %s", uv_strerror(rc));
+  w->has_ipc = rc == 0;
+  return rc;
+}
+
+static int start(worker_t *w, const char *conninfo) {
+  const core_config_t *cfg = w->cfg;
+  db_pool_opts_t po = {.conninfo = conninfo, .size = cfg->pool, .stmts = api_stmts,
+                       .nstmts = API_STMT__COUNT, .connect_timeout_ms = 1000,
+                       .unavailable_after_ms = 1000};
+  int rc = db_pool_new(w->loop, &po, &w->ctx.db);
+  if (rc != 0) {
+    LOG_ERROR(w->fields, "database pool: %s", db_strerror(rc));
+    return rc;
+  }
+  w->router = http_router_new();
+  api_routes(w->router, cfg->debug_endpoints);
+  http_server_opts_t ho = {cfg->body_limit, cfg->max_header_size, cfg->keep_alive_timeout,
+                           cfg->headers_timeout, cfg->request_timeout, cfg->log_requests};
+  http_server_init(&w->server, w->loop, &ho, w->router, &w->ctx);
+  observe_signals(w);
+  uv_timer_init(w->loop, &w->force);
+  w->force.data = w;
+  if (w->id > 0 && (rc = open_ipc(w)) != 0) return rc;
+  if (w->id == 0 || cfg->sched == CORE_SCHED_REUSEPORT) {
+    if ((rc = open_listener(w)) != 0) return rc;
+  }
+  if (w->id > 0) tell_ready(w);
+  return 0;
+}
+
+int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
+  worker_t *w = xcalloc(1, sizeof(*w));
+  w->cfg = cfg;
+  w->id = id;
+  w->loop = uv_default_loop();
+  w->ctx.cfg = cfg;
+  w->ctx.worker_id = id;
+  snprintf(w->fields, sizeof(w->fields), "\"worker\":%d", id);
+  signal(SIGPIPE, SIG_IGN);
+  if (start(w, conninfo) != 0) return 1;
+  if (id == 0)
+    LOG_INFO(w->fields, "listening on http://%s:%d (single process)", cfg->host, cfg->port);
+  uv_run(w->loop, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(w->loop);
+  if (rc != 0) LOG_WARN(w->fields, "loop closed with handles open");
+  http_router_free(w->router);
+  int code = w->exit_code;
+  free(w);
+  return code;
+}

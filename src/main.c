@@ -1,0 +1,59 @@
+/* looplab: parse the configuration, bring up the database (the embedded
+ * one when none is configured), then run as the primary, a worker, or the
+ * single process of --workers 0. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+#include "core/core.h"
+#include "db/db.h"
+
+static int wants_embedded(const core_config_t *cfg) {
+  return cfg->db == NULL && getenv("PGHOST") == NULL;
+}
+
+int main(int argc, char **argv) {
+  core_config_t cfg;
+  char err[512];
+  int rc = core_config_parse(&cfg, argc, argv, err, sizeof(err));
+  if (rc == CORE_CONFIG_HELP) {
+    core_config_usage(stdout);
+    return 0;
+  }
+  if (rc == CORE_CONFIG_VERSION) {
+    printf("looplab %s\n", LOOPLAB_VERSION);
+    return 0;
+  }
+  if (rc < 0) {
+    fprintf(stderr, "looplab: %s\n", err);
+    return 2;
+  }
+  const char *id = getenv(CLUSTER_WORKER_ENV);
+  int worker_id = id ? atoi(id) : 0;
+  core_log_init(cfg.log_level, NULL);
+  if (worker_id > 0) {
+    rc = cluster_worker_run(&cfg, cfg.db ? cfg.db : "", worker_id);
+    core_config_free(&cfg);
+    return rc;
+  }
+
+  db_embedded_t pg;
+  memset(&pg, 0, sizeof(pg));
+  const char *conninfo = cfg.db ? cfg.db : "";
+  if (wants_embedded(&cfg)) {
+    LOG_INFO(NULL, "starting the embedded PostgreSQL in %s (scale %g)", cfg.data_dir, cfg.scale);
+    if (db_embedded_start(&pg, cfg.data_dir, cfg.scale, err, sizeof(err)) != 0) {
+      LOG_ERROR(NULL, "embedded PostgreSQL: %s", err);
+      return 1;
+    }
+    conninfo = pg.conninfo;
+  }
+  if (cfg.workers == 0) rc = cluster_worker_run(&cfg, conninfo, 0);
+  else rc = cluster_primary_run(&cfg, conninfo, argv);
+  if (pg.started) {
+    LOG_INFO(NULL, "stopping the embedded PostgreSQL");
+    db_embedded_stop(&pg);
+  }
+  core_config_free(&cfg);
+  return rc;
+}
