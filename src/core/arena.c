@@ -25,7 +25,7 @@ static core_arena_chunk_t *chunk_new(size_t size, core_arena_chunk_t *next) {
 }
 
 void *core_arena_alloc(core_arena_t *a, size_t n) {
-  n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+  n = (n + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
   core_arena_chunk_t *c = a->head;
   if (c == NULL || c->size - c->used < n) {
     size_t size = a->first_size;

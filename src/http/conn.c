@@ -209,7 +209,8 @@ static int on_message_begin(llhttp_t *p) {
   c->header_fields = 0;
   c->hosts = 0;
   c->body_seen = 0;
-  c->te_bad = c->has_cl = 0;
+  c->te_bad = c->has_cl = c->in_value = 0;
+  c->version[0] = '\0';
   arm(c, TIMER_HEADERS, c->server->opts.headers_timeout);
   return 0;
 }
@@ -218,6 +219,15 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
   if (c->hbuf.len + len > MAX_URL) return reject(c, 414, "Request-URI Too Long");
   core_buf_append(&c->hbuf, at, len);
+  return 0;
+}
+
+static int on_version(llhttp_t *p, const char *at, size_t len) {
+  http_conn_t *c = p->data;
+  size_t have = strlen(c->version);
+  if (have + len >= sizeof(c->version)) len = sizeof(c->version) - 1 - have;
+  memcpy(c->version + have, at, len);
+  c->version[have + len] = '\0';
   return 0;
 }
 
@@ -249,14 +259,19 @@ static int on_header_field_complete(llhttp_t *p) {
   return count_header(c, 4); /* ": " and CRLF */
 }
 
-/* llhttp 8 folds obs-fold continuation lines into the value it reports, CR
- * LF and all: any CR or LF inside a value is a folded line, which looplab
- * refuses (RFC 9112 section 5.2 allows a server to reject it). */
+/* llhttp 8 accepts obs-fold even in strict mode: it reports the folded
+ * line as a second span of the same value, after a gap (the CRLF) in the
+ * input. Spans are compared by their offset in the connection's byte
+ * stream, so a value merely split across two reads is not mistaken for a
+ * fold. looplab refuses folding (RFC 9112 section 5.2 allows it). */
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
-  if (count_header(c, len)) return -1;
-  if (memchr(at, '\r', len) || memchr(at, '\n', len))
+  uint64_t pos = c->feed_off + (uint64_t)(at - c->feed_base);
+  if (c->in_value && pos != c->value_end)
     return reject(c, 400, "Obsolete line folding is not allowed");
+  c->in_value = 1;
+  c->value_end = pos + len;
+  if (count_header(c, len)) return -1;
   core_buf_append(&c->hbuf, at, len);
   return 0;
 }
@@ -272,6 +287,7 @@ static void trim(const char **p, size_t *n) {
 
 static int on_header_value_complete(llhttp_t *p) {
   http_conn_t *c = p->data;
+  c->in_value = 0;
   http_req_t *r = c->cur;
   const char *name = c->hbuf.data + c->field_start;
   size_t nn = c->value_start - c->field_start;
@@ -409,6 +425,7 @@ static void init_settings(void) {
   settings.on_message_begin = on_message_begin;
   settings.on_url = on_url;
   settings.on_url_complete = on_url_complete;
+  settings.on_version = on_version;
   settings.on_header_field = on_header_field;
   settings.on_header_field_complete = on_header_field_complete;
   settings.on_header_value = on_header_value;
@@ -443,13 +460,19 @@ static void stop_reading(http_conn_t *c) {
 static int parse_error_status(http_conn_t *c, llhttp_errno_t err) {
   if (c->error_status) return c->error_status;
   if (err == HPE_INVALID_TRANSFER_ENCODING && c->te_bad && !c->has_cl) return 501;
+  const char *v = c->version; /* well-formed but unsupported: 505 */
+  if (err == HPE_INVALID_VERSION && strlen(v) == 3 && v[1] == '.' && v[0] >= '0' &&
+      v[0] <= '9' && v[2] >= '0' && v[2] <= '9')
+    return 505;
   return 400;
 }
 
 static void feed(http_conn_t *c, const char *data, size_t len) {
   if (c->no_more && !c->in_message) return; /* nothing after a final request */
   c->error_status = 0;
+  c->feed_base = data;
   llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+  c->feed_off += len;
   if (c->state != CONN_OPEN || err == HPE_OK) return;
   if (err == HPE_PAUSED) {
     if (c->no_more) {

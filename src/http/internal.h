@@ -35,6 +35,10 @@ struct http_conn_s {
   int header_fields;
   int hosts;
   int timer_kind;
+  const char *feed_base;     /* the buffer llhttp is executing */
+  uint64_t feed_off;         /* bytes fed before feed_base */
+  uint64_t value_end;        /* stream offset where the last value span ended */
+  char version[8];           /* as sent, for 505 versus 400 */
   int error_status;         /* set by a parser callback before it fails */
   const char *error_msg;
   int64_t body_seen;
@@ -45,7 +49,8 @@ struct http_conn_s {
   unsigned no_more : 1;     /* nothing after the current request is parsed */
   unsigned lingering : 1;   /* write side shut, discarding input until EOF */
   unsigned in_message : 1;  /* between message begin and complete */
-  unsigned te_bad : 1;      /* a Transfer-Encoding other than chunked */
+  unsigned te_bad : 1;
+  unsigned in_value : 1;    /* a header value has started */      /* a Transfer-Encoding other than chunked */
   unsigned has_cl : 1;
   unsigned eof : 1;         /* the peer shut its side */
   unsigned backpressure : 1;
