@@ -39,7 +39,7 @@ const db_stmt_t api_stmts[API_STMT__COUNT] = {
     "updated_at = now() WHERE id = $1 RETURNING " ITEM_COLS, 6},
   [API_STMT_ITEM_DELETE] = {"item_delete", "DELETE FROM items WHERE id = $1", 1},
   [API_STMT_ITEM_LIST] = {"item_list",
-    "SELECT " ITEM_COLS " FROM items WHERE id > $1 ORDER BY id LIMIT $2", 2},
+    "SELECT " ITEM_COLS " FROM items WHERE id > $1 ORDER BY items.id LIMIT $2", 2},
 };
 
 void api_routes(http_router_t *r, int debug) {

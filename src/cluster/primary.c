@@ -250,7 +250,7 @@ static int spawn(primary_t *p, int slot, int as_next) {
     {.flags = UV_IGNORE},
     {.flags = UV_INHERIT_FD, .data.fd = 1},
     {.flags = UV_INHERIT_FD, .data.fd = 2},
-    {.flags = UV_CREATE_PIPE | UV_READABLE | UV_WRITABLE, .data.stream = (uv_stream_t *)&w->ipc}};
+    {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&w->ipc}};
   snprintf(p->id_env, sizeof(p->id_env), "%s=%d", CLUSTER_WORKER_ENV, slot + 1);
   uv_process_options_t o = {.exit_cb = on_worker_exit, .file = p->exe, .args = p->argv, .env = p->env,
                             .stdio_count = 4, .stdio = stdio};

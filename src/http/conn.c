@@ -16,6 +16,7 @@
 #define MAX_FIELDS 100          /* more header fields get 431 */
 #define WRITE_HIGH_WATER (1 << 20)
 #define LINGER_MS 2000
+#define DRAIN_GRACE_MS 1000      /* for connections with no request yet */
 #define KEEP_BUF 65536          /* request buffers above this are freed on reuse */
 
 enum { TIMER_NONE, TIMER_HEADERS, TIMER_REQUEST, TIMER_KEEPALIVE, TIMER_LINGER };
@@ -203,6 +204,7 @@ static int on_message_begin(llhttp_t *p) {
   enqueue(c, r);
   c->cur = r;
   c->in_message = 1;
+  c->messages++;
   core_buf_reset(&c->hbuf);
   c->url_len = 0;
   c->header_bytes = 0;
@@ -468,7 +470,9 @@ static int parse_error_status(http_conn_t *c, llhttp_errno_t err) {
 }
 
 static void feed(http_conn_t *c, const char *data, size_t len) {
-  if (c->no_more && !c->in_message) return; /* nothing after a final request */
+  /* Nothing after a final request; a fresh connection during a drain still
+   * gets its one request. */
+  if (c->no_more && !c->in_message && c->messages > 0) return;
   c->error_status = 0;
   c->feed_base = data;
   llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
@@ -692,7 +696,12 @@ void http_server_drain(http_server_t *s, void (*cb)(http_server_t *)) {
   while (c) {
     http_conn_t *next = c->next;
     c->no_more = 1;
-    if (!c->queue_head && !c->in_message && !c->writing) close_conn(c);
+    if (!c->queue_head && !c->in_message && !c->writing) {
+      /* A connection handed over just before the drain has not sent its
+       * first request yet: give it a moment rather than drop it. */
+      if (c->messages == 0) arm(c, TIMER_HEADERS, DRAIN_GRACE_MS);
+      else close_conn(c);
+    }
     c = next;
   }
   if (s->connections == 0 && s->drained_cb) {

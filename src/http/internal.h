@@ -35,6 +35,7 @@ struct http_conn_s {
   int header_fields;
   int hosts;
   int timer_kind;
+  uint64_t messages;          /* requests begun on this connection */
   const char *feed_base;     /* the buffer llhttp is executing */
   uint64_t feed_off;         /* bytes fed before feed_base */
   uint64_t value_end;        /* stream offset where the last value span ended */
