@@ -10,6 +10,7 @@ void api_item_replace(http_req_t *req);
 void api_item_patch(http_req_t *req);
 void api_item_delete(http_req_t *req);
 void api_item_list(http_req_t *req);
+void api_dashboard(http_req_t *req);
 void api_livez(http_req_t *req);
 void api_readyz(http_req_t *req);
 void api_debug_block(http_req_t *req);
@@ -20,6 +21,7 @@ void api_debug_block(http_req_t *req);
   "id::text, name, description, price_cents::text, array_to_json(tags)::text, " \
   "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
   "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define TAGS(p) "ARRAY(SELECT json_array_elements_text(" p "::json))"
 
 const db_stmt_t api_stmts[API_STMT__COUNT] = {
@@ -40,6 +42,51 @@ const db_stmt_t api_stmts[API_STMT__COUNT] = {
   [API_STMT_ITEM_DELETE] = {"item_delete", "DELETE FROM items WHERE id = $1", 1},
   [API_STMT_ITEM_LIST] = {"item_list",
     "SELECT " ITEM_COLS " FROM items WHERE id > $1 ORDER BY items.id LIMIT $2", 2},
+
+  /* W2: every window is relative to meta.as_of, never now(); every ORDER BY
+   * is total, so all strategies (and the peers) produce the same bytes.
+   * docs/workloads.md states these rules. */
+  [API_STMT_DASH_CUSTOMER] = {"dash_customer",
+    "SELECT c.id, c.name, c.email, c.region, " TS("c.created_at") ", " TS("m.as_of")
+    " FROM customers c, meta m WHERE c.id = $1", 1},
+  [API_STMT_DASH_MONTHLY] = {"dash_monthly",
+    "SELECT to_char(mo, 'YYYY-MM'), count(o.id), coalesce(sum(o.total_cents), 0) "
+    "FROM meta m CROSS JOIN generate_series("
+    "date_trunc('month', m.as_of AT TIME ZONE 'UTC') - interval '12 months', "
+    "date_trunc('month', m.as_of AT TIME ZONE 'UTC') - interval '1 month', "
+    "interval '1 month') AS mo "
+    "LEFT JOIN orders o ON o.customer_id = $1 AND o.status <> 'cancelled' "
+    "AND o.placed_at >= (mo AT TIME ZONE 'UTC') "
+    "AND o.placed_at < ((mo + interval '1 month') AT TIME ZONE 'UTC') "
+    "GROUP BY mo ORDER BY mo", 1},
+  [API_STMT_DASH_TOP_PRODUCTS] = {"dash_top_products",
+    "SELECT p.id, p.sku, p.name, p.category, sum(oi.quantity), "
+    "sum(oi.quantity * oi.unit_price_cents) AS spend "
+    "FROM orders o JOIN order_items oi ON oi.order_id = o.id "
+    "JOIN products p ON p.id = oi.product_id "
+    "WHERE o.customer_id = $1 AND o.status <> 'cancelled' "
+    "GROUP BY p.id ORDER BY spend DESC, p.id LIMIT 10", 1},
+  [API_STMT_DASH_RECENT_ORDERS] = {"dash_recent_orders",
+    "WITH recent AS (SELECT id, placed_at, status, total_cents FROM orders "
+    "WHERE customer_id = $1 ORDER BY placed_at DESC, id DESC LIMIT 25) "
+    "SELECT r.id, " TS("r.placed_at") ", r.status, r.total_cents, oi.line_no, "
+    "oi.product_id, p.sku, p.name, oi.quantity, oi.unit_price_cents "
+    "FROM recent r JOIN order_items oi ON oi.order_id = r.id "
+    "JOIN products p ON p.id = oi.product_id "
+    "ORDER BY r.placed_at DESC, r.id DESC, oi.line_no", 1},
+  [API_STMT_DASH_CATEGORIES] = {"dash_categories",
+    "SELECT p.category, sum(oi.quantity), sum(oi.quantity * oi.unit_price_cents) AS spend "
+    "FROM orders o JOIN order_items oi ON oi.order_id = o.id "
+    "JOIN products p ON p.id = oi.product_id "
+    "WHERE o.customer_id = $1 AND o.status <> 'cancelled' "
+    "GROUP BY p.category ORDER BY spend DESC, p.category", 1},
+  [API_STMT_DASH_REGION] = {"dash_region",
+    "SELECT me.region, count(o.id), coalesce(round(avg(o.total_cents)), 0)::bigint "
+    "FROM customers me CROSS JOIN meta m "
+    "LEFT JOIN customers c ON c.region = me.region "
+    "LEFT JOIN orders o ON o.customer_id = c.id AND o.status <> 'cancelled' "
+    "AND o.placed_at >= m.as_of - interval '30 days' AND o.placed_at < m.as_of "
+    "WHERE me.id = $1 GROUP BY me.region", 1},
 };
 
 void api_routes(http_router_t *r, int debug) {
@@ -51,6 +98,7 @@ void api_routes(http_router_t *r, int debug) {
   http_router_add(r, HTTP_M_PUT, "/items/:id", api_item_replace);
   http_router_add(r, HTTP_M_PATCH, "/items/:id", api_item_patch);
   http_router_add(r, HTTP_M_DELETE, "/items/:id", api_item_delete);
+  http_router_add(r, HTTP_M_GET, "/customers/:id/dashboard", api_dashboard);
   if (debug) http_router_add(r, HTTP_M_GET, "/debug/block", api_debug_block);
 }
 
