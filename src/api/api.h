@@ -15,6 +15,9 @@ typedef struct api_ctx_s {
   db_pool_t *db;
   int draining;  /* /readyz answers 503 */
   int worker_id; /* 0 with --workers 0 */
+  /* Answers GET /metrics: merges over all workers (through the primary)
+   * and responds exactly once. Set by the worker. */
+  void (*scrape)(http_req_t *req);
 } api_ctx_t;
 
 /* The prepared statements, indexes into api_stmts. */

@@ -32,6 +32,15 @@ void api_readyz(http_req_t *req) {
   if (rc != 0) http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");
 }
 
+void api_metrics(http_req_t *req) {
+  api_ctx_t *ctx = req->server->ctx;
+  if (ctx->scrape == NULL) {
+    http_respond_error(req, 503, NULL, "metrics are not available");
+    return;
+  }
+  ctx->scrape(req);
+}
+
 /* Spins the loop for ms milliseconds: the blocking that the event-loop
  * metrics exist to show. Only with --debug-endpoints. */
 void api_debug_block(http_req_t *req) {

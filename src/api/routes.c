@@ -12,6 +12,7 @@ void api_item_delete(http_req_t *req);
 void api_item_list(http_req_t *req);
 void api_dashboard(http_req_t *req);
 void api_livez(http_req_t *req);
+void api_metrics(http_req_t *req);
 void api_readyz(http_req_t *req);
 void api_debug_block(http_req_t *req);
 
@@ -92,6 +93,7 @@ const db_stmt_t api_stmts[API_STMT__COUNT] = {
 void api_routes(http_router_t *r, int debug) {
   http_router_add(r, HTTP_M_GET, "/livez", api_livez);
   http_router_add(r, HTTP_M_GET, "/readyz", api_readyz);
+  http_router_add(r, HTTP_M_GET, "/metrics", api_metrics);
   http_router_add(r, HTTP_M_POST, "/items", api_item_create);
   http_router_add(r, HTTP_M_GET, "/items", api_item_list);
   http_router_add(r, HTTP_M_GET, "/items/:id", api_item_get);

@@ -4,15 +4,38 @@
 
 #include <uv.h>
 
+#include "api/api.h"
 #include "cluster.h"
+#include "http/http.h"
+#include "metrics/metrics.h"
 
-/* IPC messages are single bytes, in order with the handles they carry. */
+/* IPC messages: a type byte; the upper-case types then carry a 4-byte
+ * length (host order: both ends are this binary on this machine) and that
+ * many bytes. Messages arrive in order with the handles sent beside them. */
 enum {
-  MSG_HANDLE = 'h', /* primary -> worker: a connection (rr) */
-  MSG_LISTEN = 'l', /* primary -> worker: the listen socket (none) */
-  MSG_DRAIN = 'd',  /* primary -> worker: drain and exit */
-  MSG_READY = 'r'   /* worker -> primary: listening and serving */
+  MSG_HANDLE = 'h',   /* primary -> worker: a connection (rr) */
+  MSG_LISTEN = 'l',   /* primary -> worker: the listen socket (none) */
+  MSG_DRAIN = 'd',    /* primary -> worker: drain and exit */
+  MSG_READY = 'r',    /* worker -> primary: listening and serving */
+  MSG_SCRAPE = 'S',   /* worker -> primary: u32 token; please merge metrics */
+  MSG_COLLECT = 'C',  /* primary -> worker: u32 round; send a snapshot */
+  MSG_SNAPSHOT = 'P', /* worker -> primary: u32 round + metrics_snap_t */
+  MSG_TEXT = 'T'      /* primary -> worker: u32 token + exposition text */
 };
+
+typedef void (*ipc_msg_cb)(void *arg, char type, const char *payload, size_t len);
+
+/* Reassembles messages from the bytes of one pipe. */
+typedef struct ipc_reader_s {
+  core_buf_t buf;
+} ipc_reader_t;
+void ipc_reader_feed(ipc_reader_t *r, const char *data, size_t n, ipc_msg_cb cb, void *arg);
+void ipc_reader_free(ipc_reader_t *r);
+
+/* Sends one message (payload copied; handle may be NULL). 0 or a libuv
+ * error. */
+int ipc_send(uv_stream_t *pipe, char type, const void *head, size_t head_len,
+             const void *body, size_t body_len, uv_stream_t *handle);
 
 #define CLUSTER_IPC_FD 3
 
@@ -20,5 +43,12 @@ enum {
  * gets SO_REUSEPORT before bind. Resolves names (start-up only). 0 or a
  * negative libuv code. */
 int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport);
+
+/* The worker's measurements (wmetrics.c). */
+int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server, api_ctx_t *ctx);
+void cluster_wmetrics_snapshot(metrics_snap_t *out);
+void cluster_wmetrics_stop(void);
+/* Thread-pool figures (queue depth, wait histogram) into s. */
+void cluster_tp_sample(metrics_snap_t *s);
 
 #endif

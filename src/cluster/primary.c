@@ -33,6 +33,7 @@ typedef struct pworker_s {
   wstate_t state;
   int handles_open;
   uint64_t started_ms;
+  ipc_reader_t reader;
 } pworker_t;
 
 typedef struct slot_s {
@@ -70,12 +71,21 @@ struct primary_s {
   int rolling;       /* slot being replaced by SIGHUP, or -1 */
   int live;          /* worker processes not yet exited */
   int exit_code;
+  struct collect_s *collects; /* metrics scrapes being merged */
+  uint32_t rounds;
+  const char *route_names[METRICS_ROUTES];
+  int nroutes;
+  http_router_t *names;
 };
+
+/* The primary lives as long as the process; a file-level pointer keeps it
+ * reachable (LeakSanitizer) after cluster_primary_run returns. */
+static primary_t *the_primary;
 
 static int spawn(primary_t *p, int slot, int as_next);
 static void roll_next(primary_t *p);
 
-static char msg_handle = MSG_HANDLE, msg_listen = MSG_LISTEN, msg_drain = MSG_DRAIN;
+static char msg_handle = MSG_HANDLE;
 
 /* Handing out connections (rr). */
 
@@ -137,29 +147,23 @@ static void on_connection(uv_stream_t *listener, int status) {
   p->waiting_tail = pc;
 }
 
-static void after_send(uv_write_t *req, int status) {
-  free(req);
-}
-
-static void send_byte(pworker_t *w, char *byte, uv_stream_t *handle) {
-  uv_write_t *req = xmalloc(sizeof(*req));
-  uv_buf_t b = uv_buf_init(byte, 1);
-  int rc = handle ? uv_write2(req, (uv_stream_t *)&w->ipc, &b, 1, handle, after_send)
-                  : uv_write(req, (uv_stream_t *)&w->ipc, &b, 1, after_send);
-  if (rc != 0) free(req);
+static void send_msg(pworker_t *w, char type, uv_stream_t *handle) {
+  ipc_send((uv_stream_t *)&w->ipc, type, NULL, 0, NULL, 0, handle);
 }
 
 /* Worker lifecycle. */
 
 static void on_worker_handle_closed(uv_handle_t *h) {
   pworker_t *w = h->data;
-  if (--w->handles_open == 0) free(w);
+  if (--w->handles_open > 0) return;
+  ipc_reader_free(&w->reader);
+  free(w);
 }
 
 static void fatal(primary_t *p, const char *why);
 
 static void on_ipc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char bytes[64];
+  static char bytes[65536];
   buf->base = bytes;
   buf->len = sizeof(bytes);
 }
@@ -171,9 +175,19 @@ static void on_ready(primary_t *p, pworker_t *w) {
   char f[64];
   snprintf(f, sizeof(f), "\"worker\":%d,\"workerPid\":%d", w->slot + 1, w->proc.pid);
   LOG_INFO(f, "worker %d ready", w->slot + 1);
-  if (p->cfg->sched == CORE_SCHED_NONE) send_byte(w, &msg_listen, (uv_stream_t *)&p->listener);
+  if (p->cfg->sched == CORE_SCHED_NONE) send_msg(w, MSG_LISTEN, (uv_stream_t *)&p->listener);
   flush_waiting(p);
   if (p->rolling == w->slot && p->slots[w->slot].next == w) roll_next(p);
+}
+
+static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t len);
+static void on_snapshot(primary_t *p, const char *payload, size_t len);
+
+static void on_worker_msg(void *arg, char type, const char *payload, size_t len) {
+  pworker_t *w = arg;
+  if (type == MSG_READY) on_ready(w->p, w);
+  else if (type == MSG_SCRAPE) on_scrape(w->p, w, payload, len);
+  else if (type == MSG_SNAPSHOT) on_snapshot(w->p, payload, len);
 }
 
 static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -182,8 +196,107 @@ static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(st);
     return;
   }
-  for (ssize_t i = 0; i < nread; i++)
-    if (buf->base[i] == MSG_READY) on_ready(w->p, w);
+  ipc_reader_feed(&w->reader, buf->base, (size_t)nread, on_worker_msg, w);
+}
+
+/* Metrics: a worker asks (MSG_SCRAPE), every ready worker sends its
+ * snapshot (MSG_COLLECT / MSG_SNAPSHOT), and the merged exposition goes
+ * back to the asker (MSG_TEXT). Workers that do not answer within
+ * COLLECT_TIMEOUT_MS are left out. */
+#define COLLECT_TIMEOUT_MS 1000
+
+typedef struct collect_s {
+  uv_timer_t timer;
+  primary_t *p;
+  int requester_pid;
+  uint32_t token, round;
+  int expected, got;
+  metrics_snap_t **snaps;
+  struct collect_s *next;
+} collect_t;
+
+static pworker_t *find_pid(primary_t *p, int pid) {
+  for (int i = 0; i < p->n; i++) {
+    pworker_t *c = p->slots[i].cur, *n = p->slots[i].next;
+    if (c && c->proc.pid == pid && c->state != W_EXITED) return c;
+    if (n && n->proc.pid == pid && n->state != W_EXITED) return n;
+  }
+  return NULL;
+}
+
+static void on_collect_closed(uv_handle_t *h) {
+  collect_t *c = container_of((uv_timer_t *)h, collect_t, timer);
+  for (int i = 0; i < c->got; i++) free(c->snaps[i]);
+  free(c->snaps);
+  free(c);
+}
+
+static int by_worker(const void *a, const void *b) {
+  const metrics_snap_t *x = *(metrics_snap_t *const *)a, *y = *(metrics_snap_t *const *)b;
+  return x->worker - y->worker;
+}
+
+static void complete(collect_t *c) {
+  primary_t *p = c->p;
+  for (collect_t **pp = &p->collects; *pp; pp = &(*pp)->next)
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  qsort(c->snaps, (size_t)c->got, sizeof(*c->snaps), by_worker);
+  metrics_snap_t *self = xcalloc(1, sizeof(*self));
+  metrics_process_sample(self);
+  core_buf_t text;
+  core_buf_init(&text);
+  metrics_render(&text, (const metrics_snap_t *const *)c->snaps, c->got, self, p->route_names,
+                 p->nroutes);
+  pworker_t *w = find_pid(p, c->requester_pid);
+  if (w) ipc_send((uv_stream_t *)&w->ipc, MSG_TEXT, &c->token, 4, text.data, text.len, NULL);
+  core_buf_free(&text);
+  free(self);
+  uv_close((uv_handle_t *)&c->timer, on_collect_closed);
+}
+
+static void on_collect_timeout(uv_timer_t *t) {
+  complete(container_of(t, collect_t, timer));
+}
+
+static void ask(collect_t *c, pworker_t *w) {
+  if (w == NULL || w->state != W_READY) return;
+  if (ipc_send((uv_stream_t *)&w->ipc, MSG_COLLECT, &c->round, 4, NULL, 0, NULL) == 0)
+    c->expected++;
+}
+
+static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t len) {
+  if (len < 4) return;
+  collect_t *c = xcalloc(1, sizeof(*c));
+  c->p = p;
+  c->requester_pid = w->proc.pid;
+  memcpy(&c->token, payload, 4);
+  c->round = ++p->rounds;
+  c->snaps = xcalloc((size_t)p->n * 2, sizeof(metrics_snap_t *));
+  c->next = p->collects;
+  p->collects = c;
+  uv_timer_init(p->loop, &c->timer);
+  uv_timer_start(&c->timer, on_collect_timeout, COLLECT_TIMEOUT_MS, 0);
+  for (int i = 0; i < p->n; i++) {
+    ask(c, p->slots[i].cur);
+    ask(c, p->slots[i].next);
+  }
+  if (c->expected == 0) complete(c);
+}
+
+static void on_snapshot(primary_t *p, const char *payload, size_t len) {
+  uint32_t round;
+  if (len != 4 + sizeof(metrics_snap_t)) return;
+  memcpy(&round, payload, 4);
+  for (collect_t *c = p->collects; c; c = c->next) {
+    if (c->round != round || c->got == c->expected) continue;
+    c->snaps[c->got] = xmalloc(sizeof(metrics_snap_t));
+    memcpy(c->snaps[c->got++], payload + 4, sizeof(metrics_snap_t));
+    if (c->got == c->expected) complete(c);
+    return;
+  }
 }
 
 static int crash_looping(primary_t *p) {
@@ -300,7 +413,7 @@ static void shutdown_all(primary_t *p, const char *why) {
   for (int i = 0; i < p->n; i++) {
     uv_timer_stop(&p->slots[i].respawn);
     pworker_t *w = p->slots[i].cur;
-    if (w && w->state != W_EXITED) send_byte(w, &msg_drain, NULL);
+    if (w && w->state != W_EXITED) send_msg(w, MSG_DRAIN, NULL);
   }
   uv_timer_start(&p->force, on_force, (uint64_t)p->cfg->shutdown_timeout, 0);
   maybe_finish(p);
@@ -319,7 +432,7 @@ static void roll_next(primary_t *p) {
     s->next = NULL;
     if (old && old->state != W_EXITED) {
       old->state = W_RETIRING;
-      send_byte(old, &msg_drain, NULL);
+      send_msg(old, MSG_DRAIN, NULL);
     }
     i++;
   } else {
@@ -407,7 +520,7 @@ static void init_handles(primary_t *p) {
 }
 
 int cluster_primary_run(const core_config_t *cfg, const char *conninfo, char **argv) {
-  primary_t *p = xcalloc(1, sizeof(*p));
+  primary_t *p = the_primary = xcalloc(1, sizeof(*p));
   p->cfg = cfg;
   p->loop = uv_default_loop();
   p->argv = argv;
@@ -418,6 +531,9 @@ int cluster_primary_run(const core_config_t *cfg, const char *conninfo, char **a
   if (uv_exepath(p->exe, &len) != 0) snprintf(p->exe, sizeof(p->exe), "%s", argv[0]);
   signal(SIGPIPE, SIG_IGN);
   setup_env(p, conninfo);
+  p->names = http_router_new(); /* the workers' routes, for metric labels */
+  api_routes(p->names, cfg->debug_endpoints);
+  p->nroutes = http_router_names(p->names, p->route_names, METRICS_ROUTES);
   init_handles(p);
   if (open_listener(p) != 0) return 1;
   for (int i = 0; i < p->n; i++)

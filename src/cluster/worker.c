@@ -28,7 +28,9 @@ typedef struct worker_s {
   uv_pipe_t ipc;
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t force;
-  uv_write_t ready_req;
+  ipc_reader_t reader;
+  struct scrape_s *scrapes;  /* waiting for the primary's merged text */
+  uint32_t next_token;
   int listening, has_ipc, draining, exit_code;
   char fields[32];
 } worker_t;
@@ -71,9 +73,100 @@ static void take_handle(worker_t *w, char kind) {
 }
 
 static void on_ipc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char bytes[256];
+  static char bytes[65536];
   buf->base = bytes;
   buf->len = sizeof(bytes);
+}
+
+/* Metrics. With --workers 0 a scrape is answered from this process alone;
+ * a worker asks the primary, which merges every worker's snapshot. */
+#define SCRAPE_TIMEOUT_MS 3000
+#define TEXT "text/plain; version=0.0.4; charset=utf-8"
+
+typedef struct scrape_s {
+  uv_timer_t timer;
+  http_req_t *req;
+  uint32_t token;
+  worker_t *w;
+  struct scrape_s *next;
+} scrape_t;
+
+static void on_scrape_closed(uv_handle_t *h) {
+  free(container_of((uv_timer_t *)h, scrape_t, timer));
+}
+
+static scrape_t *scrape_take(worker_t *w, uint32_t token) {
+  for (scrape_t **pp = &w->scrapes; *pp; pp = &(*pp)->next)
+    if ((*pp)->token == token) {
+      scrape_t *sc = *pp;
+      *pp = sc->next;
+      uv_close((uv_handle_t *)&sc->timer, on_scrape_closed);
+      return sc;
+    }
+  return NULL;
+}
+
+static void on_scrape_timeout(uv_timer_t *t) {
+  scrape_t *sc = container_of(t, scrape_t, timer);
+  http_req_t *req = sc->req;
+  scrape_take(sc->w, sc->token);
+  http_respond_error(req, 503, NULL, "the primary did not answer the scrape");
+}
+
+static const char *route_names[METRICS_ROUTES];
+static int nroutes;
+
+static void scrape(http_req_t *req) {
+  worker_t *w = container_of(req->server, worker_t, server);
+  if (w->id == 0) {
+    static metrics_snap_t snap;
+    cluster_wmetrics_snapshot(&snap);
+    const metrics_snap_t *snaps[1] = {&snap};
+    metrics_render(&req->out, snaps, 1, NULL, route_names, nroutes);
+    http_respond(req, 200, TEXT, NULL);
+    return;
+  }
+  scrape_t *sc = xcalloc(1, sizeof(*sc));
+  sc->req = req;
+  sc->w = w;
+  sc->token = ++w->next_token;
+  uv_timer_init(w->loop, &sc->timer);
+  uv_timer_start(&sc->timer, on_scrape_timeout, SCRAPE_TIMEOUT_MS, 0);
+  sc->next = w->scrapes;
+  w->scrapes = sc;
+  if (ipc_send((uv_stream_t *)&w->ipc, MSG_SCRAPE, &sc->token, 4, NULL, 0, NULL) != 0) {
+    scrape_take(w, sc->token);
+    http_respond_error(req, 503, NULL, "no IPC channel to the primary");
+  }
+}
+
+static void on_text(worker_t *w, const char *p, size_t n) {
+  uint32_t token;
+  if (n < 4) return;
+  memcpy(&token, p, 4);
+  scrape_t *sc = scrape_take(w, token);
+  if (sc == NULL) return; /* timed out already */
+  core_buf_append(&sc->req->out, p + 4, n - 4);
+  http_respond(sc->req, 200, TEXT, NULL);
+}
+
+static void on_collect(worker_t *w, const char *p, size_t n) {
+  static metrics_snap_t snap;
+  if (n < 4) return;
+  cluster_wmetrics_snapshot(&snap);
+  ipc_send((uv_stream_t *)&w->ipc, MSG_SNAPSHOT, p, 4, &snap, sizeof(snap), NULL);
+}
+
+static void on_msg(void *arg, char type, const char *payload, size_t len) {
+  worker_t *w = arg;
+  switch (type) {
+    case MSG_HANDLE:
+    case MSG_LISTEN: take_handle(w, type); break;
+    case MSG_DRAIN: start_drain(w, "drain requested by the primary"); break;
+    case MSG_COLLECT: on_collect(w, payload, len); break;
+    case MSG_TEXT: on_text(w, payload, len); break;
+    default: break;
+  }
 }
 
 static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -85,22 +178,11 @@ static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     start_drain(w, "primary went away");
     return;
   }
-  for (ssize_t i = 0; i < nread; i++) {
-    char m = buf->base[i];
-    if (m == MSG_HANDLE || m == MSG_LISTEN) take_handle(w, m);
-    else if (m == MSG_DRAIN) start_drain(w, "drain requested by the primary");
-  }
-}
-
-static void on_ready_sent(uv_write_t *req, int status) {
-  (void)req;
-  (void)status;
+  ipc_reader_feed(&w->reader, buf->base, (size_t)nread, on_msg, w);
 }
 
 static void tell_ready(worker_t *w) {
-  static char msg = MSG_READY;
-  uv_buf_t b = uv_buf_init(&msg, 1);
-  uv_write(&w->ready_req, (uv_stream_t *)&w->ipc, &b, 1, on_ready_sent);
+  ipc_send((uv_stream_t *)&w->ipc, MSG_READY, NULL, 0, NULL, 0, NULL);
 }
 
 /* Shutdown. */
@@ -112,6 +194,7 @@ static void on_closed_walk(uv_handle_t *h, void *arg) {
 static void after_pool_closed(void *data) {
   worker_t *w = data;
   w->ctx.db = NULL;
+  cluster_wmetrics_stop();
   uv_walk(w->loop, on_closed_walk, NULL); /* signals, timers, IPC */
 }
 
@@ -201,6 +284,9 @@ static int start(worker_t *w, const char *conninfo) {
   http_server_opts_t ho = {cfg->body_limit, cfg->max_header_size, cfg->keep_alive_timeout,
                            cfg->headers_timeout, cfg->request_timeout, cfg->log_requests};
   http_server_init(&w->server, w->loop, &ho, w->router, &w->ctx);
+  nroutes = http_router_names(w->router, route_names, METRICS_ROUTES);
+  w->ctx.scrape = scrape;
+  cluster_wmetrics_start(w->loop, w->id, &w->server, &w->ctx);
   observe_signals(w);
   uv_timer_init(w->loop, &w->force);
   w->force.data = w;
@@ -217,6 +303,7 @@ int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
   w->cfg = cfg;
   w->id = id;
   w->loop = uv_default_loop();
+  uv_loop_configure(w->loop, UV_METRICS_IDLE_TIME);
   w->ctx.cfg = cfg;
   w->ctx.worker_id = id;
   snprintf(w->fields, sizeof(w->fields), "\"worker\":%d", id);
@@ -228,6 +315,7 @@ int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
   int rc = uv_loop_close(w->loop);
   if (rc != 0) LOG_WARN(w->fields, "loop closed with handles open");
   http_router_free(w->router);
+  ipc_reader_free(&w->reader);
   int code = w->exit_code;
   free(w);
   return code;

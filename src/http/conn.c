@@ -384,6 +384,7 @@ static void dispatch(http_conn_t *c, http_req_t *r) {
   http_match_t m;
   int rc = http_router_match(c->server->router, r->method, r->path.p, r->path.n, &m);
   r->route = m.route;
+  r->route_id = m.route_id;
   r->dispatched = 1;
   c->pending++;
   if (rc == HTTP_ROUTE_NOT_FOUND) {

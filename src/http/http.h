@@ -49,6 +49,7 @@ struct http_req_s {
   http_span_t params[HTTP_MAX_PARAMS];
   int nparams;
   const char *route;        /* the matched route pattern, for logs and metrics */
+  int route_id;             /* 1.. in registration order; 0 = no route */
   uint64_t id;              /* per-process request number: reqId "req-<id>" */
   uint64_t start_ns;        /* uv_hrtime at the first byte */
   http_server_t *server;
@@ -156,11 +157,15 @@ enum { HTTP_ROUTE_OK = 0, HTTP_ROUTE_NOT_FOUND = -404, HTTP_ROUTE_BAD_METHOD = -
 typedef struct http_match_s {
   http_handler_cb cb;
   const char *route;
+  int route_id;
   http_span_t params[HTTP_MAX_PARAMS];
   int nparams;
   char allow[96];           /* for 405: "GET, HEAD, POST" */
 } http_match_t;
 int http_router_match(const http_router_t *r, http_method_t m, const char *path, size_t n,
                       http_match_t *out);
+/* Route patterns by id: names[0] = NULL, names[id] = pattern. Returns the
+ * number of entries written (at most max). */
+int http_router_names(const http_router_t *r, const char **names, int max);
 
 #endif

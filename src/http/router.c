@@ -119,6 +119,7 @@ int http_router_match(const http_router_t *r, http_method_t m, const char *path,
     const route_t *rt = &r->routes[i];
     if (!seg_match(rt, segs, nsegs, out)) continue;
     out->route = rt->pattern;
+    out->route_id = i + 1;
     http_handler_cb cb = rt->cb[m];
     if (cb == NULL && m == HTTP_M_HEAD) cb = rt->cb[HTTP_M_GET];
     if (cb == NULL) {
@@ -129,4 +130,11 @@ int http_router_match(const http_router_t *r, http_method_t m, const char *path,
     return HTTP_ROUTE_OK;
   }
   return HTTP_ROUTE_NOT_FOUND;
+}
+
+int http_router_names(const http_router_t *r, const char **names, int max) {
+  int n = 0;
+  if (max > 0) names[n++] = NULL;
+  for (int i = 0; i < r->n && n < max; i++) names[n++] = r->routes[i].pattern;
+  return n;
 }

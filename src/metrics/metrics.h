@@ -1,0 +1,79 @@
+/* metrics: what a worker measures, as one fixed-size snapshot that the
+ * primary can merge bucket by bucket (never averaging percentiles), and the
+ * Prometheus text exposition (format 0.0.4) of merged and per-worker
+ * series. Pure: no loop, no socket; the worker feeds it. */
+#ifndef LOOPLAB_METRICS_H
+#define LOOPLAB_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define METRICS_ROUTES 16     /* route ids from the router; 0 = no route */
+#define METRICS_METHODS 8     /* http_method_t */
+#define METRICS_STATUSES 24   /* see metrics_status_slot */
+#define METRICS_DUR_BUCKETS 12
+#define METRICS_TP_BUCKETS 12
+
+/* A log-linear histogram of nanosecond values, HdrHistogram-style: exact
+ * microseconds below 64 µs, then 32 sub-buckets per power of two up to
+ * about 2^37 µs (about 3 % precision). Mergeable by adding counts. */
+#define METRICS_LL_BUCKETS (64 + 32 * 32)
+typedef struct metrics_ll_s {
+  uint64_t counts[METRICS_LL_BUCKETS];
+  uint64_t count;
+  uint64_t min_ns, max_ns;
+  double sum_ns, sumsq_ns; /* for mean and stddev */
+} metrics_ll_t;
+
+void metrics_ll_reset(metrics_ll_t *h);
+void metrics_ll_record(metrics_ll_t *h, uint64_t ns);
+void metrics_ll_merge(metrics_ll_t *into, const metrics_ll_t *from);
+/* The nearest-rank percentile (0 < p <= 100), as the upper bound of its
+ * bucket clamped to [min, max]; 0 when empty. */
+uint64_t metrics_ll_percentile(const metrics_ll_t *h, double p);
+
+/* A Prometheus histogram with fixed upper bounds (le). */
+typedef struct metrics_hist_s {
+  uint64_t buckets[METRICS_DUR_BUCKETS]; /* non-cumulative */
+  uint64_t count;
+  double sum;
+} metrics_hist_t;
+extern const double metrics_dur_bounds[METRICS_DUR_BUCKETS];
+void metrics_hist_record(metrics_hist_t *h, const double *bounds, double seconds);
+
+/* One worker's snapshot. Plain data: it crosses the IPC pipe as bytes. */
+typedef struct metrics_snap_s {
+  int32_t worker;
+  int32_t pid;
+  uint64_t requests[METRICS_ROUTES][METRICS_METHODS][METRICS_STATUSES];
+  metrics_hist_t duration[METRICS_ROUTES];
+  metrics_ll_t lag;            /* since the previous scrape */
+  uint64_t loop_idle_ns;       /* since the previous scrape */
+  uint64_t loop_elapsed_ns;
+  int64_t tp_queue_depth;
+  metrics_hist_t tp_wait;
+  int64_t db_in_use, db_waiting, db_healthy, db_size;
+  int64_t connections;
+  uint64_t requests_total;
+  int64_t rss_bytes;
+  double cpu_seconds;
+  uint64_t start_time_s;
+} metrics_snap_t;
+
+/* Maps a status code to its slot and back (unknown codes share slot 0). */
+int metrics_status_slot(int status);
+int metrics_slot_status(int slot);
+
+/* The process's own resident memory and CPU time, from /proc and getrusage. */
+void metrics_process_sample(metrics_snap_t *s);
+
+/* Renders every family: series merged over snaps[0..n) without a worker
+ * label, then each snap's own with worker="<id>". routes[i] names route id
+ * i. primary may be NULL (--workers 0); when given, its memory and CPU are
+ * added to the merged process series. */
+void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
+                    const metrics_snap_t *primary, const char *const *routes, int nroutes);
+
+#endif
