@@ -19,10 +19,11 @@ typedef struct db_conn_s db_conn_t;
 /* Error codes (negative, like libuv's). */
 enum {
   DB_OK = 0,
-  DB_EUNAVAIL = -20001, /* no connection to PostgreSQL could be had: answer 503 */
-  DB_EQUERY = -20002,   /* PostgreSQL answered with an error: res holds it */
-  DB_ECLOSING = -20003, /* the pool is closing */
-  DB_ETIMEDOUT = -20004 /* the query did not complete within query_timeout_ms */
+  DB_EUNAVAIL = -20001,  /* no connection to PostgreSQL could be had: answer 503 */
+  DB_EQUERY = -20002,    /* PostgreSQL answered with an error: res holds it */
+  DB_ECLOSING = -20003,  /* the pool is closing */
+  DB_ETIMEDOUT = -20004, /* the query did not complete within query_timeout_ms */
+  DB_EBUSY = -20005      /* db_conn_query/pipeline on a connection with one in flight */
 };
 const char *db_strerror(int code);
 
@@ -35,14 +36,14 @@ typedef struct db_stmt_s {
 } db_stmt_t;
 
 typedef struct db_pool_opts_s {
-  const char *conninfo;        /* libpq conninfo string or URI */
-  int size;                    /* connections, >= 1 */
-  const db_stmt_t *stmts;      /* borrowed: must outlive the pool */
+  const char *conninfo;   /* libpq conninfo string or URI */
+  int size;               /* connections, >= 1 */
+  const db_stmt_t *stmts; /* borrowed: must outlive the pool */
   int nstmts;
-  int connect_timeout_ms;      /* per attempt; default 1000 */
-  int unavailable_after_ms;    /* waiters fail with DB_EUNAVAIL after this
-                                  long with no healthy connection; default 1000 */
-  int query_timeout_ms;        /* 0: none */
+  int connect_timeout_ms;   /* per attempt; default 1000 */
+  int unavailable_after_ms; /* waiters fail with DB_EUNAVAIL after this
+                               long with no healthy connection; default 1000 */
+  int query_timeout_ms;     /* 0: none */
 } db_pool_opts_t;
 
 /* Creates the pool and starts connecting all connections at once; returns
@@ -50,17 +51,20 @@ typedef struct db_pool_opts_s {
 int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out);
 
 /* Fails every waiter and in-flight query with DB_ECLOSING (their callbacks
- * fire), closes every handle, frees the pool, then calls cb (may be NULL)
- * from the loop. */
+ * fire, from inside this call), closes every handle, frees the pool, then
+ * calls cb (may be NULL) from the loop. A connection still held by an
+ * acquirer stays valid until its db_pool_release (db_conn_query on it
+ * returns DB_ECLOSING); the pool is freed after the last release. A second
+ * call is ignored. */
 void db_pool_close(db_pool_t *pool, void (*cb)(void *data), void *data);
 
 /* Statistics, for /metrics and /readyz. */
 typedef struct db_pool_stats_s {
   int size;
-  int healthy;  /* connected and prepared */
-  int in_use;   /* acquired */
-  int waiting;  /* in the FIFO queue */
-  unsigned long reconnects;
+  int healthy;              /* connected and prepared */
+  int in_use;               /* acquired */
+  int waiting;              /* in the FIFO queue */
+  unsigned long reconnects; /* connection attempts after each slot's first */
 } db_pool_stats_t;
 void db_pool_stats(const db_pool_t *pool, db_pool_stats_t *out);
 
@@ -71,14 +75,26 @@ typedef void (*db_result_cb)(void *data, int status, PGresult *res);
 
 /* One query on any connection: acquire, send, call cb once, release.
  * params are NUL-terminated text or NULL for SQL NULL; they are copied
- * before this returns. Returns 0 (cb will fire exactly once) or a negative
- * code (cb will not fire). */
+ * before this returns. Returns 0 (cb will fire exactly once, never from
+ * inside this call) or a negative code (cb will not fire): DB_EUNAVAIL when
+ * the pool is known to be down (every connection's last attempt failed),
+ * DB_ECLOSING, UV_EINVAL for a bad statement id or parameter count.
+ * Waiters are served in FIFO order; with no healthy connection a waiter
+ * gets DB_EUNAVAIL within unavailable_after_ms. A query in flight on a
+ * connection that breaks gets DB_EUNAVAIL; it is never retried. */
 int db_query(db_pool_t *pool, int stmt, const char *const *params, int nparams,
              db_result_cb cb, void *data);
 
 /* Several queries on one connection (sequential strategies). cb fires once,
- * with a connection or with a negative status and conn NULL. The holder must
- * call db_pool_release exactly once. */
+ * always from the loop (never inside this call), with a connection or with
+ * a negative status and conn NULL. The holder must call db_pool_release
+ * exactly once. Same return codes as db_query.
+ *
+ * db_conn_query: one query at a time per connection (DB_EBUSY otherwise;
+ * issue the next from the previous one's callback). DB_EUNAVAIL if the
+ * connection broke while held: release it, the pool re-opens it.
+ * db_pool_release with a query in flight returns the connection after that
+ * query's callback. */
 typedef void (*db_acquire_cb)(void *data, int status, db_conn_t *conn);
 int db_pool_acquire(db_pool_t *pool, db_acquire_cb cb, void *data);
 int db_conn_query(db_conn_t *conn, int stmt, const char *const *params, int nparams,
@@ -87,7 +103,11 @@ void db_pool_release(db_conn_t *conn);
 
 /* Pipeline mode (libpq >= 14): the n calls are sent in one pipeline with
  * one PQpipelineSync; cb fires once per call, in order, then done fires
- * once with the first non-OK status (or DB_OK). */
+ * once with the first non-OK status (or DB_OK). After a call fails, the
+ * rest of that pipeline is not run: their cb get DB_EQUERY with a
+ * PGRES_PIPELINE_ABORTED res. calls is copied; each params array must
+ * stay valid only until this returns. Returns 0 or a negative code (no
+ * callback fires), as db_conn_query. */
 typedef struct db_call_s {
   int stmt;
   const char *const *params;
@@ -100,9 +120,10 @@ int db_conn_pipeline(db_conn_t *conn, const db_call_t *calls, int n,
 
 /* Start-up only (blocking, before any loop runs). */
 
-/* Loads sql/schema.sql and sql/seed.sql (embedded in the binary) at the given
- * scale unless the meta table already holds a seed of that scale. Blocking:
- * start-up and tests only. 0 or a negative code with a message in err. */
+/* Loads sql/schema.sql, sql/seed.sql and sql/indexes.sql (embedded in the
+ * binary) at the given scale in one transaction, then ANALYZE, unless the
+ * meta table already holds a seed of that scale. Blocking: start-up and
+ * tests only. 0 or a negative code with a message in err. */
 int db_schema_load(const char *conninfo, double scale, char *err, size_t errlen);
 
 /* The embedded PostgreSQL: initdb into data_dir on first use, listen on a
@@ -110,15 +131,29 @@ int db_schema_load(const char *conninfo, double scale, char *err, size_t errlen)
  * looplab database and load it at scale. conninfo receives a libpq string.
  * Blocking: start-up and tests only. */
 typedef struct db_embedded_s {
-  char data_dir[1024];
+  /* in: set before db_embedded_start (which keeps it), zero otherwise */
+  int fast; /* throwaway cluster: initdb --no-sync, fsync off (tests only) */
+  /* out */
+  char data_dir[1024]; /* absolute */
   char socket_dir[1024];
-  char conninfo[1200];
+  char conninfo[1200]; /* for the looplab database */
   int port;
-  int started;  /* 1 when this process started the postmaster */
+  int started;        /* 1 when this process started the postmaster */
+  int tmp_socket_dir; /* socket_dir is ours under /tmp (data_dir too long) */
 } db_embedded_t;
+/* A postmaster left running in data_dir by an earlier run is stopped first
+ * and a fresh one started. On failure nothing is left running. */
 int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char *err,
                       size_t errlen);
 /* Stops the postmaster this process started (pg_ctl stop -m fast); waits. */
 void db_embedded_stop(db_embedded_t *e);
+/* Stops whatever postmaster runs in data_dir (another process's); waits.
+ * 0 also when none runs. */
+int db_embedded_stop_dir(const char *data_dir, char *err, size_t errlen);
+/* A conninfo for another database of the same server, and creating one
+ * (if missing): for tests that want a database of their own. */
+int db_embedded_conninfo(const db_embedded_t *e, const char *dbname, char *out,
+                         size_t outlen);
+int db_embedded_create_db(db_embedded_t *e, const char *dbname, char *err, size_t errlen);
 
 #endif

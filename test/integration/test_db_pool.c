@@ -1,0 +1,677 @@
+/* The db pool against the real PostgreSQL of the "pg" fixture
+ * (LOOPLAB_TEST_PG_DIR/conninfo): queries, acquire, pipeline, FIFO order,
+ * an unreachable server, reconnection after the backend is terminated,
+ * closing with work in flight, and the seed's determinism. Every test ends
+ * with uv_loop_close() == 0: no handle may outlive the pool. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "db/db.h"
+
+enum { S_ONE, S_SLEEP, S_PID, S_TERM, S_DIV, S_COUNT, S_ECHO };
+static const db_stmt_t stmts[] = {
+    {"one", "select $1::int + 1", 1},
+    {"sleep", "select pg_sleep($1::float8)", 1},
+    {"pid", "select pg_backend_pid()", 0},
+    {"term", "select pg_terminate_backend($1::int, 5000)", 1},
+    {"div", "select 1 / $1::int", 1},
+    {"count", "select count(*) from customers", 0},
+    {"echo", "select $1::text", 1},
+};
+
+static char conninfo[1200];
+
+static void read_conninfo(void) {
+  const char *dir = getenv("LOOPLAB_TEST_PG_DIR");
+  ck_assert_msg(dir != NULL,
+                "LOOPLAB_TEST_PG_DIR is not set (run under ctest's pg fixture)");
+  char path[1100];
+  snprintf(path, sizeof(path), "%s/conninfo", dir);
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "cannot read %s", path);
+  ck_assert(fgets(conninfo, sizeof(conninfo), f) != NULL);
+  fclose(f);
+  conninfo[strcspn(conninfo, "\n")] = '\0';
+}
+
+static db_pool_t *new_pool(uv_loop_t *loop, const char *ci, int size) {
+  db_pool_opts_t o = {0};
+  o.conninfo = ci;
+  o.size = size;
+  o.stmts = stmts;
+  o.nstmts = (int)ARRAY_SIZE(stmts);
+  db_pool_t *p = NULL;
+  ck_assert_int_eq(db_pool_new(loop, &o, &p), 0);
+  return p;
+}
+
+/* ---- running the loop ---- */
+
+static int timed_out;
+static void on_deadline(uv_timer_t *t) {
+  timed_out = 1;
+}
+
+/* Runs the loop until *flag becomes nonzero or ms pass; 1 if the flag did. */
+static int run_until(uv_loop_t *loop, int *flag, int ms) {
+  uv_timer_t t;
+  uv_timer_init(loop, &t);
+  timed_out = 0;
+  uv_timer_start(&t, on_deadline, (uint64_t)ms, 0);
+  while (!*flag && !timed_out) uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  return *flag != 0;
+}
+
+static int wait_healthy(uv_loop_t *loop, db_pool_t *p, int n, int ms) {
+  uint64_t end = uv_now(loop) + (uint64_t)ms;
+  db_pool_stats_t st;
+  for (;;) {
+    db_pool_stats(p, &st);
+    if (st.healthy >= n || uv_now(loop) > end)
+      break;
+    int never = 0;
+    run_until(loop, &never, 5);
+  }
+  return st.healthy >= n;
+}
+
+static int closed;
+static void on_closed(void *data) {
+  closed = 1;
+}
+
+static void close_all(uv_loop_t *loop, db_pool_t *p) {
+  closed = 0;
+  db_pool_close(p, on_closed, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(closed, 1);
+  ck_assert_int_eq(uv_loop_close(loop), 0);
+}
+
+/* ---- result capture ---- */
+
+typedef struct {
+  int fired;
+  int status;
+  int order;
+  char value[64];
+  char sqlstate[8];
+  int isnull;
+  uint64_t at;
+} got_t;
+
+static int order_counter;
+static uv_loop_t *cur_loop;
+
+static void on_result(void *data, int status, PGresult *res) {
+  got_t *g = data;
+  ck_assert_int_eq(g->fired, 0);
+  g->fired = 1;
+  g->status = status;
+  g->order = order_counter++;
+  g->at = uv_now(cur_loop);
+  if (status == DB_OK && PQntuples(res) > 0) {
+    g->isnull = PQgetisnull(res, 0, 0);
+    snprintf(g->value, sizeof(g->value), "%s", PQgetvalue(res, 0, 0));
+  }
+  if (status == DB_EQUERY && res) {
+    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(g->sqlstate, sizeof(g->sqlstate), "%s", s ? s : "");
+  }
+}
+
+/* ---- tests ---- */
+
+START_TEST(t_query) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pool(&loop, conninfo, 2);
+  got_t a = {0}, b = {0}, c = {0}, d = {0};
+  const char *p41[] = {"41"}, *pnull[] = {NULL}, *pzero[] = {"0"};
+  ck_assert_int_eq(db_query(p, S_ONE, p41, 1, on_result, &a), 0);
+  ck_assert_int_eq(db_query(p, S_ECHO, pnull, 1, on_result, &b), 0);
+  ck_assert_int_eq(db_query(p, S_DIV, pzero, 1, on_result, &c), 0);
+  ck_assert_int_eq(db_query(p, S_COUNT, NULL, 0, on_result, &d), 0);
+  /* Wrong statement or arity: refused, no callback. */
+  ck_assert_int_eq(db_query(p, 99, NULL, 0, on_result, NULL), UV_EINVAL);
+  ck_assert_int_eq(db_query(p, S_ONE, NULL, 0, on_result, NULL), UV_EINVAL);
+  ck_assert(run_until(&loop, &d.fired, 5000));
+  run_until(&loop, &c.fired, 5000);
+  ck_assert_int_eq(a.status, DB_OK);
+  ck_assert_str_eq(a.value, "42");
+  ck_assert_int_eq(b.status, DB_OK);
+  ck_assert_int_eq(b.isnull, 1);
+  ck_assert_int_eq(c.status, DB_EQUERY);
+  ck_assert_str_eq(c.sqlstate, "22012");
+  ck_assert_int_eq(d.status, DB_OK);
+  ck_assert_int_gt(atoi(d.value), 0);
+  ck_assert(wait_healthy(&loop, p, 2, 3000));
+  db_pool_stats_t st;
+  db_pool_stats(p, &st);
+  ck_assert_int_eq(st.size, 2);
+  ck_assert_int_eq(st.healthy, 2);
+  ck_assert_int_eq(st.in_use, 0);
+  ck_assert_int_eq(st.waiting, 0);
+  close_all(&loop, p);
+}
+END_TEST
+
+/* Sequential strategy: three queries one after another on one connection,
+ * each issued from the previous one's callback. */
+typedef struct {
+  db_conn_t *conn;
+  int step;
+  int done;
+  char pids[3][16];
+  int busy_rc;
+} seq_t;
+
+static void seq_next(void *data, int status, PGresult *res) {
+  seq_t *s = data;
+  ck_assert_int_eq(status, DB_OK);
+  snprintf(s->pids[s->step], sizeof(s->pids[0]), "%s", PQgetvalue(res, 0, 0));
+  if (++s->step == 3) {
+    db_pool_release(s->conn);
+    s->done = 1;
+    return;
+  }
+  ck_assert_int_eq(db_conn_query(s->conn, S_PID, NULL, 0, seq_next, s), 0);
+}
+
+static void seq_acquired(void *data, int status, db_conn_t *conn) {
+  seq_t *s = data;
+  ck_assert_int_eq(status, DB_OK);
+  s->conn = conn;
+  ck_assert_int_eq(db_conn_query(conn, S_PID, NULL, 0, seq_next, s), 0);
+  /* One query at a time per connection. */
+  s->busy_rc = db_conn_query(conn, S_PID, NULL, 0, seq_next, s);
+}
+
+START_TEST(t_acquire_sequential) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pool(&loop, conninfo, 2);
+  seq_t s = {0};
+  ck_assert_int_eq(db_pool_acquire(p, seq_acquired, &s), 0);
+  ck_assert_ptr_null(s.conn); /* never called back from inside the call */
+  ck_assert(run_until(&loop, &s.done, 5000));
+  ck_assert_int_eq(s.busy_rc, DB_EBUSY);
+  ck_assert_str_eq(s.pids[0], s.pids[1]);
+  ck_assert_str_eq(s.pids[1], s.pids[2]);
+  db_pool_stats_t st;
+  db_pool_stats(p, &st);
+  ck_assert_int_eq(st.in_use, 0);
+  close_all(&loop, p);
+}
+END_TEST
+
+/* Pipeline: results in order, an error aborts the rest of that pipeline,
+ * and the connection is usable afterwards. */
+typedef struct {
+  db_conn_t *conn;
+  int acquired;
+  got_t got[5];
+  int done;
+  int done_status;
+} pipe_t;
+
+static void pipe_done(void *data, int status) {
+  pipe_t *pp = data;
+  pp->done = 1;
+  pp->done_status = status;
+}
+
+static void pipe_acquired(void *data, int status, db_conn_t *conn) {
+  pipe_t *pp = data;
+  ck_assert_int_eq(status, DB_OK);
+  pp->conn = conn;
+  pp->acquired = 1;
+}
+
+static void run_pipeline(uv_loop_t *loop, pipe_t *pp, const db_call_t *calls, int n) {
+  memset(pp->got, 0, sizeof(pp->got));
+  pp->done = 0;
+  order_counter = 0;
+  ck_assert_int_eq(db_conn_pipeline(pp->conn, calls, n, pipe_done, pp), 0);
+  ck_assert_int_eq(db_conn_pipeline(pp->conn, calls, n, pipe_done, pp), DB_EBUSY);
+  ck_assert(run_until(loop, &pp->done, 5000));
+}
+
+START_TEST(t_pipeline) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pool(&loop, conninfo, 1);
+  pipe_t pp = {0};
+  ck_assert_int_eq(db_pool_acquire(p, pipe_acquired, &pp), 0);
+  ck_assert(run_until(&loop, &pp.acquired, 5000));
+  ck_assert_ptr_nonnull(pp.conn);
+
+  const char *p1[] = {"1"}, *p2[] = {"2"}, *p0[] = {"0"}, *hi[] = {"hé"};
+  db_call_t good[5] = {{S_ONE, p1, 1, on_result, &pp.got[0]},
+                       {S_ECHO, hi, 1, on_result, &pp.got[1]},
+                       {S_COUNT, NULL, 0, on_result, &pp.got[2]},
+                       {S_ONE, p2, 1, on_result, &pp.got[3]},
+                       {S_PID, NULL, 0, on_result, &pp.got[4]}};
+  run_pipeline(&loop, &pp, good, 5);
+  ck_assert_int_eq(pp.done_status, DB_OK);
+  for (int i = 0; i < 5; i++) {
+    ck_assert_int_eq(pp.got[i].fired, 1);
+    ck_assert_int_eq(pp.got[i].order, i);
+    ck_assert_int_eq(pp.got[i].status, DB_OK);
+  }
+  ck_assert_str_eq(pp.got[0].value, "2");
+  ck_assert_str_eq(pp.got[1].value, "hé");
+  ck_assert_str_eq(pp.got[3].value, "3");
+
+  db_call_t bad[3] = {{S_ONE, p1, 1, on_result, &pp.got[0]},
+                      {S_DIV, p0, 1, on_result, &pp.got[1]},
+                      {S_ONE, p2, 1, on_result, &pp.got[2]}};
+  run_pipeline(&loop, &pp, bad, 3);
+  ck_assert_int_eq(pp.done_status, DB_EQUERY);
+  ck_assert_int_eq(pp.got[0].status, DB_OK);
+  ck_assert_int_eq(pp.got[1].status, DB_EQUERY);
+  ck_assert_str_eq(pp.got[1].sqlstate, "22012");
+  ck_assert_int_eq(pp.got[2].status, DB_EQUERY); /* aborted */
+  for (int i = 0; i < 3; i++) ck_assert_int_eq(pp.got[i].order, i);
+
+  /* Out of pipeline mode again: a plain query works. */
+  got_t g = {0};
+  ck_assert_int_eq(db_conn_query(pp.conn, S_ONE, p2, 1, on_result, &g), 0);
+  ck_assert(run_until(&loop, &g.fired, 5000));
+  ck_assert_str_eq(g.value, "3");
+  db_pool_release(pp.conn);
+  close_all(&loop, p);
+}
+END_TEST
+
+/* Pool of one: queries and acquires are served strictly in arrival order,
+ * including those queued before the connection was even up. */
+#define NFIFO 24
+static got_t fifo_got[NFIFO];
+
+static void fifo_acquired(void *data, int status, db_conn_t *conn) {
+  got_t *g = data;
+  ck_assert_int_eq(status, DB_OK);
+  g->fired = 1;
+  g->status = status;
+  g->order = order_counter++;
+  db_pool_release(conn);
+}
+
+START_TEST(t_fifo) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pool(&loop, conninfo, 1);
+  order_counter = 0;
+  memset(fifo_got, 0, sizeof(fifo_got));
+  char nums[NFIFO][8];
+  for (int i = 0; i < NFIFO; i++) {
+    snprintf(nums[i], sizeof(nums[i]), "%d", i);
+    const char *pr[] = {nums[i]};
+    if (i % 3 == 2)
+      ck_assert_int_eq(db_pool_acquire(p, fifo_acquired, &fifo_got[i]), 0);
+    else
+      ck_assert_int_eq(db_query(p, S_ONE, pr, 1, on_result, &fifo_got[i]), 0);
+  }
+  db_pool_stats_t st;
+  db_pool_stats(p, &st);
+  ck_assert_int_ge(st.waiting, NFIFO - 1);
+  ck_assert(run_until(&loop, &fifo_got[NFIFO - 1].fired, 5000));
+  for (int i = 0; i < NFIFO; i++) {
+    ck_assert_int_eq(fifo_got[i].fired, 1);
+    ck_assert_int_eq(fifo_got[i].status, DB_OK);
+    ck_assert_int_eq(fifo_got[i].order, i);
+    if (i % 3 != 2)
+      ck_assert_int_eq(atoi(fifo_got[i].value), i + 1);
+  }
+  close_all(&loop, p);
+}
+END_TEST
+
+/* Nothing listens on the socket: the pool is known down at once, and every
+ * request fails with DB_EUNAVAIL well within 2 s - never a hang. */
+START_TEST(t_unreachable_socket) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  char dir[] = "/tmp/looplab-nopg-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char ci[256];
+  snprintf(ci, sizeof(ci), "host=%s port=5432 dbname=looplab user=postgres", dir);
+  uint64_t t0 = uv_now(&loop);
+  db_pool_t *p = new_pool(&loop, ci, 2);
+  got_t g = {0};
+  const char *p1[] = {"1"};
+  int rc = db_query(p, S_ONE, p1, 1, on_result, &g);
+  if (rc == 0) {
+    ck_assert(run_until(&loop, &g.fired, 3000));
+    rc = g.status;
+  } else {
+    g.at = uv_now(&loop);
+  }
+  ck_assert_int_eq(rc, DB_EUNAVAIL);
+  ck_assert_uint_lt(g.at - t0, 2000);
+  /* Known down: the next request fails fast. */
+  uv_update_time(&loop);
+  uint64_t t1 = uv_now(&loop);
+  got_t h = {0};
+  rc = db_query(p, S_ONE, p1, 1, on_result, &h);
+  if (rc == 0) {
+    ck_assert(run_until(&loop, &h.fired, 3000));
+    rc = h.status;
+  }
+  ck_assert_int_eq(rc, DB_EUNAVAIL);
+  uv_update_time(&loop);
+  ck_assert_uint_lt(uv_now(&loop) - t1, 1500);
+  close_all(&loop, p);
+  rmdir(dir);
+}
+END_TEST
+
+/* A server that accepts TCP connections and never answers: each attempt
+ * ends at connect_timeout_ms, and a waiter fails with DB_EUNAVAIL about
+ * unavailable_after_ms after it queued - not at once, and not never. */
+static void on_acquire_result(void *data, int status, db_conn_t *conn) {
+  got_t *g = data;
+  g->fired = 1;
+  g->status = status;
+  g->at = uv_now(cur_loop);
+  if (conn)
+    db_pool_release(conn);
+}
+
+static void on_blackhole_conn(uv_stream_t *s, int status) {
+  /* Never accepted: the kernel's backlog completes the handshakes. */
+}
+
+START_TEST(t_unreachable_blackhole) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  uv_tcp_t srv;
+  uv_tcp_init(&loop, &srv);
+  struct sockaddr_in addr;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  ck_assert_int_eq(uv_tcp_bind(&srv, (const struct sockaddr *)&addr, 0), 0);
+  ck_assert_int_eq(uv_listen((uv_stream_t *)&srv, 64, on_blackhole_conn), 0);
+  struct sockaddr_in bound;
+  int len = sizeof(bound);
+  uv_tcp_getsockname(&srv, (struct sockaddr *)&bound, &len);
+  char ci[256];
+  snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%d dbname=x user=x sslmode=disable",
+           ntohs(bound.sin_port));
+
+  db_pool_t *p = new_pool(&loop, ci, 2);
+  uv_update_time(&loop);
+  uint64_t t0 = uv_now(&loop);
+  got_t g = {0}, a = {0};
+  const char *p1[] = {"1"};
+  ck_assert_int_eq(db_query(p, S_ONE, p1, 1, on_result, &g), 0);
+  ck_assert_int_eq(db_pool_acquire(p, on_acquire_result, &a), DB_OK);
+  ck_assert(run_until(&loop, &g.fired, 3000));
+  ck_assert_int_eq(g.status, DB_EUNAVAIL);
+  ck_assert_uint_lt(g.at - t0, 2000);
+  ck_assert_uint_ge(g.at - t0, 500); /* it did wait for the attempts */
+  ck_assert(run_until(&loop, &a.fired, 3000));
+  ck_assert_int_eq(a.status, DB_EUNAVAIL);
+  ck_assert_uint_lt(a.at - t0, 2000);
+  uv_close((uv_handle_t *)&srv, NULL);
+  close_all(&loop, p);
+}
+END_TEST
+
+/* The server terminates a backend: its in-flight query fails with
+ * DB_EUNAVAIL, the slot reconnects, and the next query succeeds. */
+START_TEST(t_reconnect) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *a = new_pool(&loop, conninfo, 1), *b = new_pool(&loop, conninfo, 1);
+  got_t pid = {0};
+  ck_assert_int_eq(db_query(a, S_PID, NULL, 0, on_result, &pid), 0);
+  ck_assert(run_until(&loop, &pid.fired, 5000));
+  ck_assert_int_eq(pid.status, DB_OK);
+
+  got_t sleeping = {0}, term = {0};
+  const char *secs[] = {"10"}, *pidp[] = {pid.value};
+  ck_assert_int_eq(db_query(a, S_SLEEP, secs, 1, on_result, &sleeping), 0);
+  uv_update_time(&loop);
+  uint64_t t0 = uv_now(&loop);
+  ck_assert_int_eq(db_query(b, S_TERM, pidp, 1, on_result, &term), 0);
+  ck_assert(run_until(&loop, &sleeping.fired, 5000));
+  ck_assert_int_eq(sleeping.status, DB_EUNAVAIL);
+  ck_assert_uint_lt(sleeping.at - t0, 2000);
+  run_until(&loop, &term.fired, 5000);
+  ck_assert_str_eq(term.value, "t");
+
+  ck_assert(wait_healthy(&loop, a, 1, 3000));
+  db_pool_stats_t st;
+  db_pool_stats(a, &st);
+  ck_assert_uint_ge(st.reconnects, 1);
+  got_t again = {0};
+  ck_assert_int_eq(db_query(a, S_PID, NULL, 0, on_result, &again), 0);
+  ck_assert(run_until(&loop, &again.fired, 5000));
+  ck_assert_int_eq(again.status, DB_OK);
+  ck_assert_str_ne(again.value, pid.value);
+
+  /* An idle connection killed under the pool is noticed and replaced too. */
+  const char *pidp2[] = {again.value};
+  got_t term2 = {0};
+  ck_assert_int_eq(db_query(b, S_TERM, pidp2, 1, on_result, &term2), 0);
+  ck_assert(run_until(&loop, &term2.fired, 5000));
+  int never = 0;
+  run_until(&loop, &never, 200);
+  ck_assert(wait_healthy(&loop, a, 1, 3000));
+  got_t third = {0};
+  ck_assert_int_eq(db_query(a, S_PID, NULL, 0, on_result, &third), 0);
+  ck_assert(run_until(&loop, &third.fired, 5000));
+  ck_assert_int_eq(third.status, DB_OK);
+  ck_assert_str_ne(third.value, again.value);
+
+  db_pool_close(b, NULL, NULL);
+  close_all(&loop, a);
+}
+END_TEST
+
+/* A query over query_timeout_ms fails with DB_ETIMEDOUT; the pool recovers. */
+START_TEST(t_query_timeout) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_opts_t o = {0};
+  o.conninfo = conninfo;
+  o.size = 1;
+  o.stmts = stmts;
+  o.nstmts = (int)ARRAY_SIZE(stmts);
+  o.query_timeout_ms = 200;
+  db_pool_t *p = NULL;
+  ck_assert_int_eq(db_pool_new(&loop, &o, &p), 0);
+  got_t g = {0}, h = {0};
+  const char *secs[] = {"5"}, *p1[] = {"1"};
+  ck_assert_int_eq(db_query(p, S_SLEEP, secs, 1, on_result, &g), 0);
+  ck_assert_int_eq(db_query(p, S_ONE, p1, 1, on_result, &h), 0);
+  ck_assert(run_until(&loop, &g.fired, 3000));
+  ck_assert_int_eq(g.status, DB_ETIMEDOUT);
+  ck_assert(run_until(&loop, &h.fired, 3000));
+  ck_assert_int_eq(h.status, DB_OK);
+  close_all(&loop, p);
+}
+END_TEST
+
+/* Closing with queries in flight, waiters queued and a connection held:
+ * every callback fires with DB_ECLOSING, the holder's late release is safe,
+ * and no handle is left. */
+static db_conn_t *held_conn;
+static int held;
+static void hold_acquired(void *data, int status, db_conn_t *conn) {
+  ck_assert_int_eq(status, DB_OK);
+  held_conn = conn;
+  held = 1;
+}
+
+START_TEST(t_close_inflight) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pool(&loop, conninfo, 2);
+  held_conn = NULL;
+  ck_assert_int_eq(db_pool_acquire(p, hold_acquired, NULL), 0);
+  held = 0;
+  ck_assert(run_until(&loop, &held, 5000));
+  got_t g[4] = {{0}};
+  const char *secs[] = {"5"};
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(db_query(p, S_SLEEP, secs, 1, on_result, &g[i]), 0);
+  int never = 0;
+  run_until(&loop, &never, 50);
+  closed = 0;
+  db_pool_close(p, on_closed, NULL);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(g[i].fired, 1);
+    ck_assert_int_eq(g[i].status, DB_ECLOSING);
+  }
+  ck_assert_int_eq(db_conn_query(held_conn, S_PID, NULL, 0, on_result, &g[0]),
+                   DB_ECLOSING);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  ck_assert_int_eq(closed, 0); /* waits for the holder */
+  db_pool_release(held_conn);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(closed, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* ---- the seed ---- */
+
+static PGconn *connect_db(const char *dbname) {
+  char ci[1400];
+  snprintf(ci, sizeof(ci), "%s dbname=%s", conninfo, dbname); /* the last dbname wins */
+  PGconn *c = PQconnectdb(ci);
+  ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+  return c;
+}
+
+static void exec_ok(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  ck_assert_msg(
+      PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+      "%s: %s", sql, PQresultErrorMessage(r));
+  PQclear(r);
+}
+
+static void table_md5(PGconn *c, const char *table, const char *key, char *out,
+                      size_t len) {
+  char sql[512];
+  snprintf(sql, sizeof(sql), "select md5(string_agg(t::text, ',' order by %s)) from %s t",
+           key, table);
+  PGresult *r = PQexec(c, sql);
+  ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+  snprintf(out, len, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+}
+
+START_TEST(t_seed_deterministic) {
+  read_conninfo();
+  PGconn *admin = connect_db("postgres");
+  exec_ok(admin, "set client_min_messages = warning");
+  const char *dbs[] = {"looplab_det_a", "looplab_det_b"};
+  char err[1024], ci[1400];
+  for (int i = 0; i < 2; i++) {
+    char sql[128];
+    snprintf(sql, sizeof(sql), "drop database if exists %s", dbs[i]);
+    exec_ok(admin, sql);
+    snprintf(sql, sizeof(sql), "create database %s", dbs[i]);
+    exec_ok(admin, sql);
+    snprintf(ci, sizeof(ci), "%s dbname=%s", conninfo, dbs[i]);
+    ck_assert_msg(db_schema_load(ci, 0.02, err, sizeof(err)) == 0, "%s", err);
+  }
+  PGconn *a = connect_db(dbs[0]), *b = connect_db(dbs[1]);
+  struct {
+    const char *table, *key;
+  } tables[] = {{"customers", "id"}, {"products", "id"},
+                {"orders", "id"},    {"order_items", "order_id, line_no"},
+                {"items", "id"},     {"(select as_of, scale from meta)", "as_of"}};
+  for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
+    char ma[64], mb[64];
+    table_md5(a, tables[i].table, tables[i].key, ma, sizeof(ma));
+    table_md5(b, tables[i].table, tables[i].key, mb, sizeof(mb));
+    ck_assert_msg(strlen(ma) == 32 && strcmp(ma, mb) == 0, "%s differs", tables[i].table);
+  }
+  /* Counts follow greatest(1, round(base * S)); totals add up. */
+  PGresult *r = PQexec(a,
+                       "select (select count(*) from customers), (select count(*) from "
+                       "products), (select count(*) from orders), (select count(*) from "
+                       "items), (select sum(total_cents) from orders) = (select "
+                       "sum(quantity * unit_price_cents) from order_items)");
+  ck_assert_str_eq(PQgetvalue(r, 0, 0), "200");
+  ck_assert_str_eq(PQgetvalue(r, 0, 1), "40");
+  ck_assert_str_eq(PQgetvalue(r, 0, 2), "4000");
+  ck_assert_str_eq(PQgetvalue(r, 0, 3), "2000");
+  ck_assert_str_eq(PQgetvalue(r, 0, 4), "t");
+  PQclear(r);
+
+  /* Loading the same scale again is a no-op: seeded_at does not move. */
+  r = PQexec(a, "select seeded_at from meta");
+  char before[64];
+  snprintf(before, sizeof(before), "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  snprintf(ci, sizeof(ci), "%s dbname=%s", conninfo, dbs[0]);
+  ck_assert_int_eq(db_schema_load(ci, 0.02, err, sizeof(err)), 0);
+  r = PQexec(a, "select seeded_at from meta");
+  ck_assert_str_eq(PQgetvalue(r, 0, 0), before);
+  PQclear(r);
+
+  PQfinish(a);
+  PQfinish(b);
+  for (int i = 0; i < 2; i++) {
+    char sql[128];
+    snprintf(sql, sizeof(sql), "drop database %s", dbs[i]);
+    exec_ok(admin, sql);
+  }
+  PQfinish(admin);
+}
+END_TEST
+
+int main(void) {
+  core_log_init(CORE_LOG_SILENT, "it-db_pool");
+  Suite *s = suite_create("db_pool");
+  TCase *tc = tcase_create("pool");
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, t_query);
+  tcase_add_test(tc, t_acquire_sequential);
+  tcase_add_test(tc, t_pipeline);
+  tcase_add_test(tc, t_fifo);
+  tcase_add_test(tc, t_unreachable_socket);
+  tcase_add_test(tc, t_unreachable_blackhole);
+  tcase_add_test(tc, t_reconnect);
+  tcase_add_test(tc, t_query_timeout);
+  tcase_add_test(tc, t_close_inflight);
+  suite_add_tcase(s, tc);
+  TCase *seed = tcase_create("seed");
+  tcase_set_timeout(seed, 60);
+  tcase_add_test(seed, t_seed_deterministic);
+  suite_add_tcase(s, seed);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
