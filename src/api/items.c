@@ -1,6 +1,7 @@
 /* W1 CRUD: the /items routes. Each handler validates, sends one prepared
  * statement, and answers from the result; a write is answered 2xx only
  * after PostgreSQL has confirmed it (the statement completed). */
+#include <errno.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,8 +181,9 @@ static int query_int(http_req_t *req, const char *key, int64_t min, int64_t max,
   size_t n;
   if (!http_query_get(req, key, &v, &n)) return 0;
   char *end;
+  errno = 0;
   long long x = strtoll(v, &end, 10);
-  if (n == 0 || *end != '\0' || v[0] == ' ' || x < min || x > max) {
+  if (n == 0 || *end != '\0' || errno || !(v[0] >= '0' && v[0] <= '9') || x < min || x > max) {
     http_respond_error(req, 400, NULL, "querystring/%s must be an integer from %lld to %lld", key,
                        (long long)min, (long long)max);
     return -1;

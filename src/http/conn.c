@@ -211,7 +211,8 @@ static int on_message_begin(llhttp_t *p) {
   c->header_fields = 0;
   c->hosts = 0;
   c->body_seen = 0;
-  c->te_bad = c->has_cl = c->in_value = 0;
+  c->te_bad = c->has_cl = c->in_value = c->scanning = c->hdr_pause = 0;
+  c->ext_bytes = 0;
   c->version[0] = '\0';
   arm(c, TIMER_HEADERS, c->server->opts.headers_timeout);
   return 0;
@@ -219,6 +220,11 @@ static int on_message_begin(llhttp_t *p) {
 
 static int on_url(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
+  if (!c->scanning && c->hbuf.len == 0) { /* the header section starts here */
+    c->scanning = 1;
+    c->scan_from = at;
+    c->scan_prev = ' ';
+  }
   if (c->hbuf.len + len > MAX_URL) return reject(c, 414, "Request-URI Too Long");
   core_buf_append(&c->hbuf, at, len);
   return 0;
@@ -256,6 +262,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
 
 static int on_header_field_complete(llhttp_t *p) {
   http_conn_t *c = p->data;
+  if (c->hbuf.len == c->field_start) return reject(c, 400, "Empty header name");
   if (++c->header_fields > MAX_FIELDS) return reject(c, 431, "Too many header fields");
   c->value_start = c->hbuf.len;
   return count_header(c, 4); /* ": " and CRLF */
@@ -269,7 +276,11 @@ static int on_header_field_complete(llhttp_t *p) {
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
   uint64_t pos = c->feed_off + (uint64_t)(at - c->feed_base);
-  if (c->in_value && pos != c->value_end)
+  int gap = !c->in_value || pos != c->value_end;
+  /* llhttp strips the whitespace before a value, so a span that starts
+   * with SP/HT after a gap is a continuation line, even when the first
+   * line's value was empty. */
+  if ((c->in_value && gap) || (gap && len > 0 && (at[0] == ' ' || at[0] == '\t')))
     return reject(c, 400, "Obsolete line folding is not allowed");
   c->in_value = 1;
   c->value_end = pos + len;
@@ -327,10 +338,26 @@ static http_method_t map_method(uint8_t m) {
   }
 }
 
+/* The path of an absolute-form target ("http://host/path", RFC 9112
+ * section 3.2.2) is routed like the origin form, as Node does. */
+static size_t origin_offset(const char *t, size_t n) {
+  size_t skip = 0;
+  if (n > 7 && strncasecmp(t, "http://", 7) == 0) skip = 7;
+  else if (n > 8 && strncasecmp(t, "https://", 8) == 0) skip = 8;
+  if (skip == 0) return 0;
+  const char *slash = memchr(t + skip, '/', n - skip);
+  return slash ? (size_t)(slash - t) : 0;
+}
+
 static void set_target(http_req_t *r, const char *url, size_t n) {
   char *t = core_arena_strndup(&r->arena, url, n);
-  r->target.p = r->path.p = t;
-  r->target.n = r->path.n = n;
+  size_t off = origin_offset(t, n);
+  r->target.p = t;
+  r->target.n = n;
+  t += off;
+  n -= off;
+  r->path.p = t;
+  r->path.n = n;
   char *q = memchr(t, '?', n);
   if (q != NULL) {
     r->path.n = (size_t)(q - t);
@@ -368,7 +395,8 @@ static int on_headers_complete(llhttp_t *p) {
     send_continue(c);
   int64_t spent = (int64_t)((uv_hrtime() - r->start_ns) / 1000000);
   arm(c, TIMER_REQUEST, c->server->opts.request_timeout - spent);
-  return 0;
+  c->hdr_pause = 1; /* feed() learns where the headers end, for the LF check */
+  return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len) {
@@ -377,6 +405,15 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   if (c->body_seen > c->server->opts.body_limit)
     return reject(c, 413, "Request body is too large");
   core_buf_append(&c->cur->body_buf, at, len);
+  return 0;
+}
+
+/* Chunk extensions carry nothing looplab uses; like Node, at most 16 KiB
+ * of them per request. */
+static int on_chunk_ext(llhttp_t *p, const char *at, size_t len) {
+  http_conn_t *c = p->data;
+  c->ext_bytes += len;
+  if (c->ext_bytes > 16384) return reject(c, 413, "Chunk extensions are too large");
   return 0;
 }
 
@@ -401,6 +438,9 @@ static void dispatch(http_conn_t *c, http_req_t *r) {
   }
   memcpy(r->params, m.params, sizeof(m.params));
   r->nparams = m.nparams;
+  for (int i = 0; i < r->nparams; i++) /* Fastify decodes path parameters */
+    if (memchr(r->params[i].p, '%', r->params[i].n))
+      r->params[i].p = http_percent_decode(&r->arena, r->params[i].p, r->params[i].n, &r->params[i].n);
   m.cb(r);
 }
 
@@ -435,6 +475,8 @@ static void init_settings(void) {
   settings.on_header_value_complete = on_header_value_complete;
   settings.on_headers_complete = on_headers_complete;
   settings.on_body = on_body;
+  settings.on_chunk_extension_name = on_chunk_ext;
+  settings.on_chunk_extension_value = on_chunk_ext;
   settings.on_message_complete = on_message_complete;
   settings_ready = 1;
 }
@@ -462,30 +504,70 @@ static void stop_reading(http_conn_t *c) {
 
 static int parse_error_status(http_conn_t *c, llhttp_errno_t err) {
   if (c->error_status) return c->error_status;
-  if (err == HPE_INVALID_TRANSFER_ENCODING && c->te_bad && !c->has_cl) return 501;
-  const char *v = c->version; /* well-formed but unsupported: 505 */
-  if (err == HPE_INVALID_VERSION && strlen(v) == 3 && v[1] == '.' && v[0] >= '0' &&
-      v[0] <= '9' && v[2] >= '0' && v[2] <= '9')
+  if (err == HPE_INVALID_TRANSFER_ENCODING && !c->has_cl) return 501;
+  const char *v = c->version, *why = llhttp_get_error_reason(&c->parser);
+  /* A well-formed but unsupported version is 505; a malformed one, 400. */
+  if (err == HPE_INVALID_VERSION && why && strcmp(why, "Invalid HTTP version") == 0 &&
+      strlen(v) == 3 && v[1] == '.' && v[0] >= '0' && v[0] <= '9' && v[2] >= '0' && v[2] <= '9')
     return 505;
   return 400;
+}
+
+/* The raw header bytes are checked here, because llhttp 8 accepts two
+ * things even in strict mode that looplab refuses (a proxy in front may
+ * not agree on where a header or the header section ends):
+ *  - a bare LF as a line end (RFC 9112 section 2.2 makes it optional);
+ *  - obs-fold, a line that begins with SP or HT (section 5.2), which
+ *    llhttp even reads as plain whitespace when the first line's value is
+ *    empty ("Content-Length:\r\n 34" is then no Content-Length at all).
+ * Returns NULL or the reason to refuse the request. */
+static const char *scan_header_bytes(http_conn_t *c, const char *from, const char *to) {
+  if (from >= to) return NULL;
+  if (c->scan_prev == '\n' && (from[0] == ' ' || from[0] == '\t'))
+    return "Obsolete line folding is not allowed";
+  char prev = c->scan_prev;
+  for (const char *q = from; (q = memchr(q, '\n', (size_t)(to - q))) != NULL; q++) {
+    if ((q == from ? prev : q[-1]) != '\r') return "Bare LF in the header section";
+    if (q + 1 < to && (q[1] == ' ' || q[1] == '\t')) return "Obsolete line folding is not allowed";
+  }
+  c->scan_prev = to[-1];
+  return NULL;
 }
 
 static void feed(http_conn_t *c, const char *data, size_t len) {
   /* Nothing after a final request; a fresh connection during a drain still
    * gets its one request. */
   if (c->no_more && !c->in_message && c->messages > 0) return;
-  c->error_status = 0;
-  c->feed_base = data;
-  llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
-  c->feed_off += len;
-  if (c->state != CONN_OPEN || err == HPE_OK) return;
+  const char *end = data + len;
+  llhttp_errno_t err;
+  for (;;) {
+    c->error_status = 0;
+    c->feed_base = data;
+    if (c->scanning) c->scan_from = data;
+    err = llhttp_execute(&c->parser, data, (size_t)(end - data));
+    const char *stop = err == HPE_OK ? end : llhttp_get_error_pos(&c->parser);
+    c->feed_off += (uint64_t)(stop - data);
+    if (c->state != CONN_OPEN) return;
+    const char *why = c->scanning ? scan_header_bytes(c, c->scan_from, stop) : NULL;
+    if (why != NULL) {
+      c->scanning = 0;
+      fail(c, 400, why);
+      return;
+    }
+    if (err != HPE_PAUSED || !c->hdr_pause) break;
+    c->hdr_pause = 0; /* headers are complete and clean: go on with the body */
+    c->scanning = 0;
+    llhttp_resume(&c->parser);
+    data = stop;
+  }
+  if (err == HPE_OK) return;
   if (err == HPE_PAUSED) {
     if (c->no_more) {
       stop_reading(c);
       return;
     }
     const char *pos = llhttp_get_error_pos(&c->parser);
-    core_buf_append(&c->leftover, pos, (size_t)(data + len - pos));
+    core_buf_append(&c->leftover, pos, (size_t)(end - pos));
     stop_reading(c);
     return;
   }

@@ -40,6 +40,9 @@ struct http_conn_s {
   uint64_t feed_off;         /* bytes fed before feed_base */
   uint64_t value_end;        /* stream offset where the last value span ended */
   char version[8];           /* as sent, for 505 versus 400 */
+  const char *scan_from;     /* header bytes not yet checked for bare LF */
+  char scan_prev;            /* the byte before scan_from */
+  size_t ext_bytes;          /* chunk-extension bytes of this request */
   int error_status;         /* set by a parser callback before it fails */
   const char *error_msg;
   int64_t body_seen;
@@ -51,13 +54,17 @@ struct http_conn_s {
   unsigned lingering : 1;   /* write side shut, discarding input until EOF */
   unsigned in_message : 1;  /* between message begin and complete */
   unsigned te_bad : 1;
-  unsigned in_value : 1;    /* a header value has started */      /* a Transfer-Encoding other than chunked */
+  unsigned in_value : 1;    /* a header value has started */
+  unsigned scanning : 1;    /* inside a header section (bare-LF check) */
+  unsigned hdr_pause : 1;   /* paused by on_headers_complete */      /* a Transfer-Encoding other than chunked */
   unsigned has_cl : 1;
   unsigned eof : 1;         /* the peer shut its side */
   unsigned backpressure : 1;
 };
 
 void http_date_refresh(http_server_t *s);
+/* Percent-decodes s into the arena ("+" stays "+", as in a path). */
+const char *http_percent_decode(core_arena_t *a, const char *s, size_t n, size_t *outn);
 void http_req_build_head(http_req_t *req, int status, const char *content_type,
                          const char *extra_headers, size_t body_len);
 /* http_respond's body: decides keep-alive, builds the head, flushes. */

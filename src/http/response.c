@@ -133,11 +133,11 @@ static int hexval(char c) {
   return -1;
 }
 
-static char *decode(core_arena_t *a, const char *s, size_t n, size_t *outn) {
+static char *decode_impl(core_arena_t *a, const char *s, size_t n, size_t *outn, int plus) {
   char *d = core_arena_alloc(a, n + 1);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+') {
+    if (plus && s[i] == '+') {
       d[k++] = ' ';
     } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
       d[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
@@ -163,11 +163,15 @@ int http_query_get(http_req_t *req, const char *key, const char **val, size_t *l
       const char *v = eq ? eq + 1 : q + j;
       size_t vn = (size_t)(q + j - v);
       size_t dn;
-      *val = decode(&req->arena, v, vn, &dn);
+      *val = decode_impl(&req->arena, v, vn, &dn, 1);
       if (len) *len = dn;
       return 1;
     }
     i = j + 1;
   }
   return 0;
+}
+
+const char *http_percent_decode(core_arena_t *a, const char *s, size_t n, size_t *outn) {
+  return decode_impl(a, s, n, outn, 0);
 }

@@ -1,0 +1,514 @@
+/* The cluster (issue 2, part 4; SPEC section 3): every --sched policy
+ * serves; a worker killed with SIGKILL is replaced and serving within 1 s
+ * while the others keep answering; SIGTERM drains (an in-flight request
+ * finishes, exit 0); a second SIGTERM forces; SIGHUP replaces the workers
+ * one by one without losing a request; after any exit no looplab process
+ * and no zombie is left. Each test starts its own server. */
+#include <check.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAXW 16
+
+static int get_status(int port, const char *path) {
+  th_conn_t *c;
+  if (th_conn_try_open(port, &c) != 0) return -1;
+  char req[256];
+  snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+  th_response_t r;
+  int status = -2;
+  if (th_sends(c, req) == 0 && th_read_response(c, &r, th_scale(3000)) == TH_OK) {
+    status = r.status;
+    th_response_free(&r);
+  }
+  th_conn_close(c);
+  return status;
+}
+
+static int contains(const pid_t *set, int n, pid_t p) {
+  for (int i = 0; i < n; i++)
+    if (set[i] == p) return 1;
+  return 0;
+}
+
+/* After the primary exited: none of its workers, no process with our port,
+ * no zombie among the former workers (the primary must reap them). */
+static void assert_nothing_left(const th_server_t *s, const pid_t *workers, int n,
+                                const char *what) {
+  int64_t deadline = th_now_ms() + th_scale(2000);
+  for (;;) {
+    int left = 0;
+    char st = 0;
+    pid_t who = 0;
+    for (int i = 0; i < n; i++) {
+      char x = th_proc_state(workers[i]);
+      if (x != 0) {
+        left++;
+        st = x;
+        who = workers[i];
+      }
+    }
+    pid_t stray[8];
+    int ns = th_procs_with_port(s->port, stray, 8);
+    if (left == 0 && ns == 0) return;
+    if (th_now_ms() > deadline) {
+      TH_FAIL("%s: after the primary exited, worker %d is still there (state %c) and %d "
+              "process(es) with --port %d",
+              what, (int)who, st ? st : '-', ns, s->port);
+    }
+    th_sleep_ms(20);
+  }
+}
+
+/* POST /items with Content-Length whose body is half sent. */
+static th_conn_t *start_slow_post(int port, const char *name, char *rest, size_t restlen) {
+  char body[128], head[256];
+  snprintf(body, sizeof(body), "{\"name\":\"%s\",\"price_cents\":7}", name);
+  size_t blen = strlen(body), half = blen / 2;
+  snprintf(head, sizeof(head),
+           "POST /items HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+           "Content-Length: %zu\r\n\r\n",
+           blen);
+  th_conn_t *c = th_conn_open(port);
+  th_sends(c, head);
+  th_send(c, body, half);
+  snprintf(rest, restlen, "%s", body + half);
+  return c;
+}
+
+/* ---- (a) every scheduling policy serves ---- */
+
+static const char *const scheds[] = {"rr", "none", "reuseport"};
+
+START_TEST(sched_serves) {
+  const char *sched = scheds[_i];
+  const char *const args[] = {"--workers", "2", "--sched", sched, "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t w[MAXW];
+  int nw = th_server_workers(&s, w, MAXW);
+  TH_ASSERT(nw == 2, "--sched %s: %d workers, want 2", sched, nw);
+  for (int i = 0; i < 20; i++) {
+    int st = get_status(s.port, i % 2 ? "/items/1" : "/livez");
+    TH_ASSERT(st == 200, "--sched %s: request %d on a new connection: %d", sched, i, st);
+  }
+  th_conn_t *c = th_conn_open(s.port);
+  for (int i = 0; i < 10; i++) {
+    th_response_t r;
+    int rc = th_conn_request(c, "GET", "/items/2", NULL, NULL, &r, th_scale(3000));
+    TH_ASSERT(rc == TH_OK && r.status == 200, "--sched %s: keep-alive request %d: rc %d", sched,
+              i, rc);
+    th_response_free(&r);
+  }
+  th_conn_close(c);
+  int status = th_server_stop(&s, th_scale(10000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "--sched %s: SIGTERM exit status 0x%x, want exit 0", sched, status);
+  TH_ASSERT_CLEAN(&s, sched);
+  assert_nothing_left(&s, w, nw, sched);
+}
+END_TEST
+
+/* ---- (b) a worker killed with SIGKILL ---- */
+
+START_TEST(worker_sigkill_replaced) {
+  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t before[MAXW], now[MAXW];
+  int nb = th_server_workers(&s, before, MAXW);
+  TH_ASSERT(nb == 2, "%d workers, want 2", nb);
+  pid_t victim = before[0];
+  int64_t t0 = th_now_ms();
+  kill(victim, SIGKILL);
+  int64_t replaced_at = 0;
+  int failures = 0, ok = 0;
+  pid_t fresh = 0;
+  while (th_now_ms() - t0 < th_scale(3000)) {
+    int st = get_status(s.port, "/livez");
+    if (st == 200)
+      ok++;
+    else
+      failures++;
+    if (replaced_at == 0) {
+      int n = th_server_workers(&s, now, MAXW);
+      for (int i = 0; i < n && i < MAXW; i++)
+        if (!contains(before, nb, now[i])) fresh = now[i];
+      if (n == 2 && fresh != 0 && !contains(now, n, victim)) replaced_at = th_now_ms();
+    }
+    if (replaced_at != 0 && ok >= 20) break;
+    th_sleep_ms(5);
+  }
+  TH_ASSERT(replaced_at != 0, "the killed worker %d was not replaced within %d ms", (int)victim,
+            th_scale(3000));
+  /* Serving: rr hands new connections to every worker in turn. */
+  for (int i = 0; i < 6; i++) {
+    int st = get_status(s.port, "/items/1");
+    TH_ASSERT(st == 200, "after the replacement, request %d: %d", i, st);
+  }
+  int64_t serving_ms = th_now_ms() - t0;
+  TH_ASSERT(serving_ms <= th_scale(1000),
+            "replaced after %lld ms, all workers serving after %lld ms: want within 1 s",
+            (long long)(replaced_at - t0), (long long)serving_ms);
+  /* One connection may have been handed to the dying worker; no more. */
+  TH_ASSERT(failures <= 1, "%d requests failed while the worker was replaced (%d succeeded)",
+            failures, ok);
+  TH_ASSERT(th_server_alive(&s), "the primary died");
+  int n = th_server_workers(&s, now, MAXW);
+  int status = th_server_stop(&s, th_scale(10000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "after the replacement");
+  assert_nothing_left(&s, now, n, "after the replacement");
+}
+END_TEST
+
+/* ---- (c) SIGTERM lets an in-flight request finish ---- */
+
+START_TEST(sigterm_drains_slow_request) {
+  const char *workers = _i == 0 ? "0" : "2";
+  const char *const args[] = {"--workers", workers, "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t w[MAXW];
+  int nw = th_server_workers(&s, w, MAXW);
+  char name[64], rest[128], sql[160];
+  snprintf(name, sizeof(name), "it-drain-%d-%d", _i, (int)getpid());
+  th_conn_t *c = start_slow_post(s.port, name, rest, sizeof(rest));
+  th_sleep_ms(200);
+  th_server_signal(&s, SIGTERM);
+  th_sleep_ms(300);
+  TH_ASSERT(th_server_alive(&s), "--workers %s: exited with a request in flight (status 0x%x)",
+            workers, s.status);
+  /* Draining: no new connection is served normally. */
+  int st = get_status(s.port, "/livez");
+  TH_ASSERT(st == -1 || st == -2 || st == 503,
+            "--workers %s: a new connection during the drain was answered %d", workers, st);
+  TH_ASSERT(th_sends(c, rest) == 0, "--workers %s: the in-flight connection was closed", workers);
+  th_response_t r;
+  int rc = th_read_response(c, &r, th_scale(5000));
+  TH_ASSERT(rc == TH_OK, "--workers %s: no response to the in-flight request (rc %d)", workers, rc);
+  TH_ASSERT(r.status == 201, "--workers %s: in-flight request answered %d: %.200s", workers,
+            r.status, r.body);
+  TH_ASSERT(th_conn_close_hdr(&r), "--workers %s: drain response without Connection: close",
+            workers);
+  th_response_free(&r);
+  th_conn_close(c);
+  int status = 0;
+  TH_ASSERT(th_server_wait_exit(&s, th_scale(5000), &status),
+            "--workers %s: still running 5 s after the drain finished", workers);
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "--workers %s: exit status 0x%x",
+            workers, status);
+  snprintf(sql, sizeof(sql), "SELECT count(*) FROM items WHERE name = '%s'", name);
+  TH_ASSERT(th_sql_int(th_pg_conninfo(), sql) == 1, "the drained request's row is missing");
+  th_server_stop(&s, 1000);
+  TH_ASSERT_CLEAN(&s, "after the drain");
+  assert_nothing_left(&s, w, nw, "after the drain");
+}
+END_TEST
+
+/* Idle keep-alive connections are closed at the start of a drain, and the
+ * server exits promptly with nothing in flight. */
+START_TEST(sigterm_idle_exits_fast) {
+  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t w[MAXW];
+  int nw = th_server_workers(&s, w, MAXW);
+  th_conn_t *c = th_conn_open(s.port);
+  th_response_t r;
+  TH_ASSERT(th_conn_request(c, "GET", "/livez", NULL, NULL, &r, th_scale(3000)) == TH_OK,
+            "request");
+  th_response_free(&r);
+  int64_t t0 = th_now_ms();
+  th_server_signal(&s, SIGTERM);
+  TH_ASSERT(th_read_until_close(c, th_scale(3000)) && c->len == 0,
+            "the idle keep-alive connection was not closed by the drain");
+  int status = 0;
+  TH_ASSERT(th_server_wait_exit(&s, th_scale(3000), &status), "not exited 3 s after SIGTERM");
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT(th_now_ms() - t0 < th_scale(2000), "idle drain took %lld ms",
+            (long long)(th_now_ms() - t0));
+  th_conn_close(c);
+  th_server_stop(&s, 1000);
+  TH_ASSERT_CLEAN(&s, "idle drain");
+  assert_nothing_left(&s, w, nw, "idle drain");
+}
+END_TEST
+
+/* ---- (f) a second SIGTERM forces ---- */
+
+START_TEST(second_sigterm_forces) {
+  const char *workers = _i == 0 ? "0" : "2";
+  const char *const args[] = {"--workers", workers, "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t w[MAXW];
+  int nw = th_server_workers(&s, w, MAXW);
+  char rest[128];
+  th_conn_t *c = start_slow_post(s.port, "it-forced", rest, sizeof(rest));
+  th_sleep_ms(200);
+  th_server_signal(&s, SIGTERM);
+  th_sleep_ms(500);
+  TH_ASSERT(th_server_alive(&s), "--workers %s: the first SIGTERM did not wait for the request",
+            workers);
+  int64_t t0 = th_now_ms();
+  th_server_signal(&s, SIGTERM);
+  int status = 0;
+  TH_ASSERT(th_server_wait_exit(&s, th_scale(2000), &status),
+            "--workers %s: a second SIGTERM did not force the exit within 2 s", workers);
+  (void)t0;
+  th_conn_close(c);
+  th_server_stop(&s, 1000);
+  assert_nothing_left(&s, w, nw, "forced exit");
+}
+END_TEST
+
+/* ---- (e) SIGHUP: rolling replacement without a lost request ---- */
+
+START_TEST(sighup_rolls_workers) {
+  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t before[MAXW], now[MAXW];
+  int nb = th_server_workers(&s, before, MAXW);
+  TH_ASSERT(nb == 2, "%d workers", nb);
+  th_conn_t *c = th_conn_open(s.port);
+  int fresh_conn = 1, requests = 0, boundary_closes = 0, server_closes = 0;
+  int64_t t0 = th_now_ms(), rolled_at = 0;
+  th_server_signal(&s, SIGHUP);
+  while (th_now_ms() - t0 < th_scale(10000)) {
+    th_response_t r;
+    int rc = th_conn_request(c, "GET", "/items/1", NULL, NULL, &r, th_scale(3000));
+    if (rc != TH_OK) {
+      /* Only a reused connection may be closed, and only between
+       * responses (nothing of a response received). */
+      TH_ASSERT(!fresh_conn, "request %d on a fresh connection failed (rc %d) during SIGHUP",
+                requests, rc);
+      TH_ASSERT(rc == TH_ECLOSED && c->len == 0,
+                "request %d: a kept-alive connection broke mid-response (rc %d, %zu bytes)",
+                requests, rc, c->len);
+      boundary_closes++;
+      th_conn_close(c);
+      c = th_conn_open(s.port);
+      fresh_conn = 1;
+      continue;
+    }
+    TH_ASSERT(r.status == 200, "request %d during SIGHUP: %d %.200s", requests, r.status, r.body);
+    requests++;
+    fresh_conn = 0;
+    if (th_conn_close_hdr(&r)) {
+      server_closes++;
+      th_conn_close(c);
+      c = th_conn_open(s.port);
+      fresh_conn = 1;
+    }
+    th_response_free(&r);
+    if (requests % 10 == 0) {
+      int st = get_status(s.port, "/livez");
+      TH_ASSERT(st == 200, "a new connection during SIGHUP: %d", st);
+    }
+    int n = th_server_workers(&s, now, MAXW);
+    int all_new = n == 2;
+    for (int i = 0; i < n && i < MAXW; i++)
+      if (contains(before, nb, now[i])) all_new = 0;
+    if (all_new && rolled_at == 0) rolled_at = th_now_ms();
+    if (rolled_at != 0 && th_now_ms() - rolled_at > 300) break;
+  }
+  th_conn_close(c);
+  TH_ASSERT(rolled_at != 0, "SIGHUP: workers not all replaced within 10 s");
+  TH_ASSERT(th_server_alive(&s), "SIGHUP: the primary exited");
+  TH_ASSERT(requests > 20, "only %d requests during the roll", requests);
+  fprintf(stderr, "sighup: %d requests, %d closes with Connection: close, %d at a response "
+                  "boundary, rolled in %lld ms\n",
+          requests, server_closes, boundary_closes, (long long)(rolled_at - t0));
+  int n = th_server_workers(&s, now, MAXW);
+  int status = th_server_stop(&s, th_scale(10000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "after SIGHUP");
+  assert_nothing_left(&s, now, n, "after SIGHUP");
+  assert_nothing_left(&s, before, nb, "the replaced workers");
+}
+END_TEST
+
+/* ---- (g) the primary dies: its workers follow ---- */
+
+START_TEST(primary_sigkill_workers_exit) {
+  const char *sched = _i == 0 ? "rr" : "none";
+  const char *const args[] = {"--workers", "2", "--sched", sched, "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t w[MAXW];
+  int nw = th_server_workers(&s, w, MAXW);
+  kill(s.pid, SIGKILL);
+  th_server_wait_exit(&s, 5000, NULL);
+  int64_t deadline = th_now_ms() + th_scale(3000);
+  int left = nw;
+  while (left > 0 && th_now_ms() < deadline) {
+    left = 0;
+    for (int i = 0; i < nw; i++) {
+      char st = th_proc_state(w[i]);
+      if (st != 0 && st != 'Z') left++;
+    }
+    th_sleep_ms(20);
+  }
+  for (int i = 0; i < nw; i++) kill(w[i], SIGKILL);
+  TH_ASSERT(left == 0, "--sched %s: %d workers still running 3 s after the primary was killed",
+            sched, left);
+  th_server_stop(&s, 1000);
+}
+END_TEST
+
+/* ---- crash loops make the primary give up ---- */
+
+START_TEST(crash_loop_exits_nonzero) {
+  const char *const args[] = {"--workers", "1", "--pool", "1", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  int64_t t0 = th_now_ms();
+  int kills = 0, status = 0;
+  pid_t killed[64];
+  /* Each worker is killed once it has lived 300 ms (so that it is not a
+   * start-up failure, which may end the primary at once). */
+  while (th_now_ms() - t0 < 10000 && kills < 64) {
+    pid_t w[MAXW];
+    int n = th_server_workers(&s, w, MAXW);
+    for (int i = 0; i < n && i < MAXW; i++) {
+      if (contains(killed, kills, w[i]) || th_proc_state(w[i]) == 'Z') continue;
+      th_sleep_ms(th_scale(300));
+      if (kill(w[i], SIGKILL) == 0) killed[kills++] = w[i];
+    }
+    if (th_server_wait_exit(&s, 10, &status)) break;
+  }
+  TH_ASSERT(!th_server_alive(&s),
+            "the primary still runs after %d worker deaths in 10 s (want: exit non-zero after "
+            "more than 5 in 10 s)",
+            kills);
+  TH_ASSERT(kills >= 6, "the primary gave up after only %d deaths (want more than 5)", kills);
+  TH_ASSERT(!(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+            "the primary exited 0 after a crash loop");
+  th_server_stop(&s, 1000);
+}
+END_TEST
+
+/* A worker that cannot start (its reuseport bind fails: the port is held
+ * by a socket without SO_REUSEPORT) makes the primary exit non-zero. */
+START_TEST(worker_start_failure_exits_nonzero) {
+  int port = th_free_port();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  TH_ASSERT(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 8) == 0,
+            "cannot hold port %d", port);
+  char ps[16];
+  snprintf(ps, sizeof(ps), "%d", port);
+  const char *const args[] = {"--workers", "2", "--sched", "reuseport", "--port", ps, NULL};
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_NO_WAIT);
+  int status = 0;
+  int exited = th_server_wait_exit(&s, th_scale(12000), &status);
+  close(fd);
+  TH_ASSERT(exited, "the primary keeps running although its workers cannot bind");
+  TH_ASSERT(!(WIFEXITED(status) && WEXITSTATUS(status) == 0), "exit status 0 after a failed start");
+  th_server_stop(&s, 1000);
+}
+END_TEST
+
+/* ---- the embedded database: no stray postgres ---- */
+
+static pid_t postmaster_pid(const char *data_dir) {
+  char path[600];
+  snprintf(path, sizeof(path), "%s/postmaster.pid", data_dir);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return 0;
+  int pid = 0;
+  if (fscanf(f, "%d", &pid) != 1) pid = 0;
+  fclose(f);
+  return (pid_t)pid;
+}
+
+/* With no --db, looplab runs its own PostgreSQL (SPEC section 3) and stops
+ * it when it stops: after SIGTERM, the postmaster and its children are
+ * gone and the data folder is left cleanly shut down. */
+START_TEST(embedded_database_stopped_with_server) {
+  char dir[] = "/tmp/looplab-embed-XXXXXX", data[600];
+  TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
+  chmod(dir, 0755);
+  snprintf(data, sizeof(data), "%s/pg", dir);
+  const char *const args[] = {"--workers", "2", "--pool", "2", "--data-dir", data,
+                              "--scale", "0.01", NULL};
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
+  int64_t t0 = th_now_ms();
+  int ready = 0;
+  while (!ready && th_now_ms() - t0 < th_scale(60000) && th_server_alive(&s)) {
+    ready = get_status(s.port, "/readyz") == 200;
+    if (!ready) th_sleep_ms(100);
+  }
+  TH_ASSERT(ready, "the embedded database did not become ready in %lld ms (alive %d)",
+            (long long)(th_now_ms() - t0), th_server_alive(&s));
+  fprintf(stderr, "embedded: ready after %lld ms\n", (long long)(th_now_ms() - t0));
+  th_response_t r;
+  th_request(s.port, "GET", "/items/1", NULL, NULL, &r);
+  TH_ASSERT(r.status == 200, "embedded: GET /items/1 %d", r.status);
+  th_response_free(&r);
+  pid_t pm = postmaster_pid(data);
+  TH_ASSERT(pm > 0 && th_proc_state(pm) != 0, "embedded: no postmaster for %s", data);
+  pid_t w[MAXW];
+  int nw = th_server_workers(&s, w, MAXW);
+  int status = th_server_stop(&s, th_scale(20000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "embedded: exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "embedded");
+  /* Exited is enough: the detached postmaster's parent is not looplab, and
+   * whoever that is reaps it in its own time. */
+  char st = th_proc_state(pm);
+  if (st != 0 && st != 'Z') kill(pm, SIGKILL);
+  TH_ASSERT(st == 0 || st == 'Z',
+            "embedded: the postmaster %d still runs (state %c) after looplab exited", (int)pm, st);
+  TH_ASSERT(postmaster_pid(data) == 0, "embedded: postmaster.pid left behind (unclean stop)");
+  assert_nothing_left(&s, w, nw, "embedded");
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
+}
+END_TEST
+
+static Suite *cluster_suite(void) {
+  Suite *s = suite_create("cluster");
+  TCase *tc = tcase_create("cluster");
+  tcase_set_timeout(tc, 45);
+  tcase_add_loop_test(tc, sched_serves, 0, 3);
+  tcase_add_test(tc, worker_sigkill_replaced);
+  tcase_add_loop_test(tc, sigterm_drains_slow_request, 0, 2);
+  tcase_add_test(tc, sigterm_idle_exits_fast);
+  tcase_add_loop_test(tc, second_sigterm_forces, 0, 2);
+  tcase_add_test(tc, sighup_rolls_workers);
+  tcase_add_loop_test(tc, primary_sigkill_workers_exit, 0, 2);
+  tcase_add_test(tc, crash_loop_exits_nonzero);
+  tcase_add_test(tc, worker_start_failure_exits_nonzero);
+  tcase_add_test(tc, embedded_database_stopped_with_server);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(cluster_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  th_sql(th_pg_conninfo(), "DELETE FROM items WHERE name LIKE 'it-%'", NULL, 0);
+  return failed == 0 ? 0 : 1;
+}
