@@ -34,6 +34,8 @@ typedef struct pworker_s {
   int handles_open;
   uint64_t started_ms;
   ipc_reader_t reader;
+  metrics_snap_t *late; /* a snapshot that missed its scrape: its lag and
+                           utilization windows join the next one */
 } pworker_t;
 
 typedef struct slot_s {
@@ -157,6 +159,7 @@ static void on_worker_handle_closed(uv_handle_t *h) {
   pworker_t *w = h->data;
   if (--w->handles_open > 0) return;
   ipc_reader_free(&w->reader);
+  free(w->late);
   free(w);
 }
 
@@ -181,13 +184,13 @@ static void on_ready(primary_t *p, pworker_t *w) {
 }
 
 static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t len);
-static void on_snapshot(primary_t *p, const char *payload, size_t len);
+static void on_snapshot(primary_t *p, pworker_t *w, const char *payload, size_t len);
 
 static void on_worker_msg(void *arg, char type, const char *payload, size_t len) {
   pworker_t *w = arg;
   if (type == MSG_READY) on_ready(w->p, w);
   else if (type == MSG_SCRAPE) on_scrape(w->p, w, payload, len);
-  else if (type == MSG_SNAPSHOT) on_snapshot(w->p, payload, len);
+  else if (type == MSG_SNAPSHOT) on_snapshot(w->p, w, payload, len);
 }
 
 static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -286,17 +289,33 @@ static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t le
   if (c->expected == 0) complete(c);
 }
 
-static void on_snapshot(primary_t *p, const char *payload, size_t len) {
+/* A worker resets its windows when it sends a snapshot, so one that
+ * arrives after its scrape was rendered is kept and folded into the
+ * worker's next snapshot: a loop blocked past the deadline still shows its
+ * lag on the following scrape. */
+static void fold_late(pworker_t *w, metrics_snap_t *snap) {
+  if (w->late == NULL) return;
+  metrics_ll_merge(&snap->lag, &w->late->lag);
+  snap->loop_idle_ns += w->late->loop_idle_ns;
+  snap->loop_elapsed_ns += w->late->loop_elapsed_ns;
+  free(w->late);
+  w->late = NULL;
+}
+
+static void on_snapshot(primary_t *p, pworker_t *w, const char *payload, size_t len) {
   uint32_t round;
   if (len != 4 + sizeof(metrics_snap_t)) return;
   memcpy(&round, payload, 4);
+  metrics_snap_t *snap = xmalloc(sizeof(*snap));
+  memcpy(snap, payload + 4, sizeof(*snap));
+  fold_late(w, snap);
   for (collect_t *c = p->collects; c; c = c->next) {
     if (c->round != round || c->got == c->expected) continue;
-    c->snaps[c->got] = xmalloc(sizeof(metrics_snap_t));
-    memcpy(c->snaps[c->got++], payload + 4, sizeof(metrics_snap_t));
+    c->snaps[c->got++] = snap;
     if (c->got == c->expected) complete(c);
     return;
   }
+  w->late = snap;
 }
 
 static int crash_looping(primary_t *p) {
