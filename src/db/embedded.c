@@ -153,6 +153,27 @@ static int give_to_server_user(const char *path) {
   return chown(path, pw->pw_uid, pw->pw_gid) == 0 ? 0 : -errno;
 }
 
+/* Whether the server user can reach path: every parent must be searchable
+ * by it (a checkout under /root is not). Checked in a child that drops to
+ * that user, since access(2) as root would say yes. */
+static int server_user_reaches(const char *path) {
+  const struct passwd *pw = server_user();
+  if (!pw)
+    return 1;
+  pid_t pid = fork();
+  if (pid < 0)
+    return 1;
+  if (pid == 0) {
+    if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+      _exit(2);
+    _exit(access(path, X_OK) == 0 ? 0 : 1);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static int file_exists(const char *dir, const char *name) {
   char p[PATH_MAX];
   snprintf(p, sizeof(p), "%s/%s", dir, name);
@@ -446,6 +467,21 @@ int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char
   if (give_to_server_user(e->data_dir) != 0) {
     seterr(err, errlen, "chown %s: %s", e->data_dir, strerror(errno));
     return DB_EUNAVAIL;
+  }
+  if (!server_user_reaches(e->data_dir)) {
+    /* A checkout under /root, say: use a folder of our own under /var/tmp,
+     * named after the requested one so each checkout keeps its database. */
+    uint64_t h = 1469598103934665603ull;
+    for (const char *q = e->data_dir; *q; q++) h = (h ^ (unsigned char)*q) * 1099511628211ull;
+    char alt[sizeof(e->data_dir)];
+    snprintf(alt, sizeof(alt), "/var/tmp/looplab-pg-%016llx", (unsigned long long)h);
+    LOG_WARN(NULL, "the postgres user cannot reach %s; using %s instead", e->data_dir, alt);
+    snprintf(e->data_dir, sizeof(e->data_dir), "%s", alt);
+    if ((rc = mkdir_p(e->data_dir, 0700)) != 0 || give_to_server_user(e->data_dir) != 0 ||
+        !server_user_reaches(e->data_dir)) {
+      seterr(err, errlen, "%s: not usable by the postgres user", e->data_dir);
+      return DB_EUNAVAIL;
+    }
   }
   if ((rc = stop_leftover(e, 1, err, errlen)) != 0)
     return rc;

@@ -1,0 +1,615 @@
+/* looplab-load end to end: the real binary against stallserver over real
+ * sockets. Assertions are relations (the stall shows in one model and not
+ * in the other; more VUs in the middle stage than at the ends), never
+ * absolute speeds, so a slow or sanitized build passes too. Children die
+ * with the test process (PR_SET_PDEATHSIG) and are killed by pid. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static const char *bin(const char *env) {
+  const char *b = getenv(env);
+  ck_assert_msg(b != NULL, "%s not set", env);
+  return b;
+}
+
+static void setup(void) {
+  strcpy(dir, "/tmp/loadgen-test-XXXXXX");
+  ck_assert(mkdtemp(dir) != NULL);
+}
+
+static void teardown(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static char *path(const char *name) {
+  static char p[8][128];
+  static int i;
+  char *s = p[i++ % 8];
+  snprintf(s, 128, "%s/%s", dir, name);
+  return s;
+}
+
+static pid_t server_start(int *port, const char *const *extra) {
+  int fds[2];
+  pid_t pid;
+  char line[64];
+  FILE *f;
+
+  ck_assert_int_eq(pipe(fds), 0);
+  pid = fork();
+  ck_assert(pid >= 0);
+  if (pid == 0) {
+    const char *argv[16] = {"stallserver"};
+    int n = 1;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    for (; extra && *extra; extra++) argv[n++] = *extra;
+    argv[n] = NULL;
+    execv(bin("STALLSERVER_BIN"), (char **)argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  f = fdopen(fds[0], "r");
+  ck_assert(fgets(line, sizeof(line), f) != NULL);
+  fclose(f);
+  ck_assert_int_eq(sscanf(line, "PORT %d", port), 1);
+  return pid;
+}
+
+static void server_stop(pid_t pid) {
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+}
+
+/* Runs looplab-load with args (NULL-terminated), stdout and stderr to
+ * files in the test's folder; returns its exit status. */
+static int run(const char *const *args) {
+  pid_t pid = fork();
+  int st;
+
+  ck_assert(pid >= 0);
+  if (pid == 0) {
+    const char *argv[48] = {"looplab-load"};
+    int n = 1;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int out = open(path("stdout"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(path("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    for (; *args; args++) argv[n++] = *args;
+    argv[n] = NULL;
+    execv(bin("LOADGEN_BIN"), (char **)argv);
+    _exit(127);
+  }
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFEXITED(st), "looplab-load died of signal %d", WTERMSIG(st));
+  return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *p) {
+  FILE *f = fopen(p, "rb");
+  char *buf;
+  long n;
+  ck_assert_msg(f != NULL, "cannot open %s", p);
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = calloc(1, (size_t)n + 1);
+  ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
+  fclose(f);
+  return buf;
+}
+
+static cJSON *summary(void) {
+  char *s = slurp(path("summary.json"));
+  cJSON *j = cJSON_Parse(s);
+  ck_assert_msg(j != NULL, "bad JSON: %s", s);
+  free(s);
+  return j;
+}
+
+/* A number at a dotted path such as "metrics.http_reqs.count". */
+static double num(const cJSON *j, const char *dotted) {
+  char buf[128], *save = NULL;
+  strcpy(buf, dotted);
+  for (char *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save)) {
+    j = cJSON_GetObjectItemCaseSensitive(j, k);
+    ck_assert_msg(j != NULL, "no %s in the summary", dotted);
+  }
+  ck_assert_msg(cJSON_IsNumber(j), "%s is not a number", dotted);
+  return j->valuedouble;
+}
+
+static char *url(int port, const char *p) {
+  static char u[8][96];
+  static int i;
+  char *s = u[i++ % 8];
+  snprintf(s, 96, "http://127.0.0.1:%d%s", port, p);
+  return s;
+}
+
+START_TEST(bad_flags_give_one_line_and_exit_2) {
+  static const char *const cases[][8] = {
+      {"--url", "http://127.0.0.1:1/", "--vus", "abc", NULL},
+      {"--url", "http://127.0.0.1:1/", "--bogus", NULL},
+      {"--url", "http://127.0.0.1:1/", "--threshold", "p(99)<soon", NULL},
+      {"--duration", "1s", NULL},
+      {"--url", "http://127.0.0.1:1/", "--rate", "10", "--stages", "x", NULL},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    ck_assert_int_eq(run(cases[i]), 2);
+    char *err = slurp(path("stderr")), *out = slurp(path("stdout"));
+    size_t n = strlen(err);
+    ck_assert_msg(n > 15 && strncmp(err, "looplab-load: ", 14) == 0, "case %zu: '%s'", i,
+                  err);
+    ck_assert_msg(err[n - 1] == '\n' && strchr(err, '\n') == err + n - 1,
+                  "not one line: '%s'", err);
+    ck_assert_str_eq(out, "");
+    free(err);
+    free(out);
+  }
+  const char *help[] = {"--help", NULL};
+  ck_assert_int_eq(run(help), 0);
+  char *out = slurp(path("stdout"));
+  ck_assert(strstr(out, "--threshold") != NULL);
+  free(out);
+}
+END_TEST
+
+START_TEST(summary_has_the_k6_figures) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {
+      "--url",          url(port, "/livez"),  "--vus", "4", "--duration", "1s",
+      "--summary-json", path("summary.json"), NULL};
+  static const char *const lines[] = {
+      "data_received..................: ",     "data_sent......................: ",
+      "http_req_duration..............: avg=", "http_req_failed................: 0.00%",
+      "http_reqs......................: ",     "iterations.....................: ",
+      "vus............................: ",     "vus_max........................: 4"};
+  static const char *const figures[] = {
+      " min=",   " med=",     " max=", " p(90)=", " p(95)=",
+      " p(99)=", " p(99.9)=", "/s\n",  " out of "};
+
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  char *out = slurp(path("stdout"));
+  for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+    ck_assert_msg(strstr(out, lines[i]) != NULL, "no '%s' in:\n%s", lines[i], out);
+  for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
+    ck_assert_msg(strstr(out, figures[i]) != NULL, "no '%s' in:\n%s", figures[i], out);
+
+  cJSON *j = summary();
+  double reqs = num(j, "metrics.http_reqs.count");
+  ck_assert(reqs > 0);
+  ck_assert(num(j, "metrics.iterations.count") == reqs);
+  ck_assert(num(j, "metrics.http_req_failed.failed") == 0);
+  ck_assert(num(j, "metrics.http_req_duration.count") == reqs);
+  ck_assert(num(j, "metrics.http_req_duration.min") <=
+            num(j, "metrics.http_req_duration.med"));
+  ck_assert(num(j, "metrics.http_req_duration.med") <=
+            num(j, "metrics.http_req_duration.p(99)"));
+  ck_assert(num(j, "metrics.http_req_duration.p(99)") <=
+            num(j, "metrics.http_req_duration.max"));
+  ck_assert(num(j, "metrics.data_sent.count") > reqs * 30);
+  ck_assert(num(j, "metrics.vus.max") == 4);
+  ck_assert(num(j, "elapsed_s") >= 1.0 && num(j, "elapsed_s") < 5);
+  cJSON *spec = cJSON_GetObjectItem(j, "spectrum");
+  ck_assert(cJSON_GetArraySize(spec) > 10);
+  ck_assert(num(cJSON_GetArrayItem(spec, cJSON_GetArraySize(spec) - 1), "percentile") ==
+            100);
+  cJSON_Delete(j);
+  free(out);
+}
+END_TEST
+
+START_TEST(thresholds_set_the_exit_status) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *pass[] = {
+      "--url",       url(port, "/"),      "--duration",  "1s",
+      "--threshold", "p(99)<10s",         "--threshold", "http_req_failed<0.01",
+      "--threshold", "http_reqs:count>0", NULL};
+  const char *fail[] = {"--url",     url(port, "/"), "--duration", "1s", "--threshold",
+                        "p(99)<10s", "--threshold",  "max<1us",    NULL};
+  const char *errors[] = {
+      "--url",       url(port, "/status/503"), "--duration",     "1s",
+      "--threshold", "http_req_failed<0.01",   "--summary-json", path("summary.json"),
+      NULL};
+
+  ck_assert_int_eq(run(pass), 0);
+  char *out = slurp(path("stdout"));
+  ck_assert(strstr(out, "\xe2\x9c\x93 'p(99)<10s'") != NULL);
+  free(out);
+
+  ck_assert_int_eq(run(fail), 99);
+  out = slurp(path("stdout"));
+  char *err = slurp(path("stderr"));
+  ck_assert(strstr(out, "\xe2\x9c\x97 'max<1us'") != NULL);
+  ck_assert(strstr(err, "'max<1us' have been crossed") != NULL);
+  ck_assert(strstr(err, "p(99)<10s") == NULL);
+  free(out);
+  free(err);
+
+  ck_assert_int_eq(run(errors), 99);
+  cJSON *j = summary();
+  ck_assert(num(j, "metrics.http_req_failed.value") == 1);
+  ck_assert(num(j, "metrics.status.5xx") == num(j, "metrics.http_reqs.count"));
+  cJSON_Delete(j);
+  server_stop(srv);
+}
+END_TEST
+
+/* Ramp 0 -> 4 VUs, hold, ramp to 0, one second each, with 100 ms think
+ * time so that the request rate follows the VU count. */
+START_TEST(stages_ramp_hold_and_ramp_down_on_time) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {"--url",
+                        url(port, "/"),
+                        "--vus",
+                        "0",
+                        "--stages",
+                        "1s:4,1s:4,1s:0",
+                        "--sleep",
+                        "100ms",
+                        "--summary-json",
+                        path("summary.json"),
+                        "--timeline",
+                        path("timeline.ndjson"),
+                        NULL};
+  double reqs[8] = {0}, vus[8] = {0};
+  int lines = 0;
+
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  cJSON *j = summary();
+  ck_assert_msg(num(j, "elapsed_s") >= 3.0 && num(j, "elapsed_s") < 3.6, "elapsed %g",
+                num(j, "elapsed_s"));
+  ck_assert(num(j, "metrics.vus.max") == 4);
+  ck_assert(num(j, "metrics.vus.min") == 0);
+  ck_assert(num(j, "metrics.vus_max.value") == 4);
+  ck_assert(num(j, "metrics.http_req_failed.failed") == 0);
+  cJSON_Delete(j);
+
+  char *tl = slurp(path("timeline.ndjson")), *save = NULL;
+  for (char *l = strtok_r(tl, "\n", &save); l && lines < 8;
+       l = strtok_r(NULL, "\n", &save)) {
+    cJSON *o = cJSON_Parse(l);
+    ck_assert(o != NULL);
+    reqs[lines] = num(o, "reqs");
+    vus[lines] = num(o, "vus");
+    lines++;
+    cJSON_Delete(o);
+  }
+  free(tl);
+  ck_assert_msg(lines >= 3, "%d timeline lines", lines);
+  /* Second 2 holds 4 VUs (about 40 requests); the ramps average 2. */
+  ck_assert_msg(vus[0] == 4, "VUs at 1s: %g", vus[0]);
+  ck_assert_msg(reqs[1] > 1.4 * reqs[0] && reqs[1] > 1.4 * reqs[2],
+                "requests per second %g %g %g", reqs[0], reqs[1], reqs[2]);
+  ck_assert(vus[2] <= 1);
+}
+END_TEST
+
+/* wrk2's demonstration: the server stalls its loop for 500 ms once. The
+ * open model times each request from its intended start, so the 100 or so
+ * requests due during the stall all carry it and p99 shows it; the closed
+ * model's VUs just wait, send nothing, and the stall is a handful of slow
+ * samples among thousands: p99 hides it (only max sees it). */
+START_TEST(open_model_shows_a_stall_that_closed_model_hides) {
+  int port;
+  const char *stall[] = {"--stall-ms", "500", "--stall-after-ms", "1000", NULL};
+  pid_t srv = server_start(&port, stall);
+  const char *open[] = {"--url",
+                        url(port, "/"),
+                        "--rate",
+                        "200",
+                        "--duration",
+                        "3s",
+                        "--max-vus",
+                        "500",
+                        "--summary-json",
+                        path("summary.json"),
+                        NULL};
+  const char *closed[] = {
+      "--url",          url(port, "/"),       "--vus", "10", "--duration", "3s",
+      "--summary-json", path("summary.json"), NULL};
+  double open_p99, open_reqs, closed_p99, closed_max;
+
+  ck_assert_int_eq(run(open), 0);
+  server_stop(srv);
+  cJSON *j = summary();
+  open_p99 = num(j, "metrics.http_req_duration.p(99)");
+  open_reqs = num(j, "metrics.http_reqs.count");
+  ck_assert(num(j, "metrics.dropped_iterations.count") == 0);
+  cJSON_Delete(j);
+
+  srv = server_start(&port, stall);
+  closed[1] = url(port, "/");
+  ck_assert_int_eq(run(closed), 0);
+  server_stop(srv);
+  j = summary();
+  closed_p99 = num(j, "metrics.http_req_duration.p(99)");
+  closed_max = num(j, "metrics.http_req_duration.max");
+  cJSON_Delete(j);
+
+  /* The arrival schedule held: 200/s for 3 s. */
+  ck_assert_msg(open_reqs >= 570 && open_reqs <= 603, "open model made %g requests",
+                open_reqs);
+  ck_assert_msg(open_p99 >= 300, "open p99 %g ms does not show the stall", open_p99);
+  ck_assert_msg(closed_max >= 400, "closed max %g ms missed the stall", closed_max);
+  ck_assert_msg(closed_p99 * 3 < open_p99, "closed p99 %g ms vs open %g ms", closed_p99,
+                open_p99);
+}
+END_TEST
+
+START_TEST(open_model_drops_what_max_vus_cannot_carry) {
+  int port;
+  const char *stall[] = {"--stall-ms", "500", "--stall-after-ms", "200", NULL};
+  pid_t srv = server_start(&port, stall);
+  const char *args[] = {"--url",
+                        url(port, "/"),
+                        "--rate",
+                        "200",
+                        "--duration",
+                        "1s",
+                        "--vus",
+                        "2",
+                        "--max-vus",
+                        "5",
+                        "--summary-json",
+                        path("summary.json"),
+                        NULL};
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  cJSON *j = summary();
+  double dropped = num(j, "metrics.dropped_iterations.count");
+  double reqs = num(j, "metrics.http_reqs.count");
+  /* During the stall 5 VUs hold 5 requests; the other ~95 due are dropped. */
+  ck_assert_msg(dropped >= 50, "dropped %g", dropped);
+  ck_assert_msg(dropped + reqs >= 190 && dropped + reqs <= 201, "%g + %g", dropped, reqs);
+  ck_assert(num(j, "metrics.vus_max.value") == 5);
+  cJSON_Delete(j);
+}
+END_TEST
+
+/* A ramping arrival rate: 0 -> 100/s, hold, -> 0, one second each, is
+ * 50, 100 and 50 iterations in the three seconds. */
+START_TEST(open_model_ramps_the_arrival_rate) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {
+      "--url",          url(port, "/"),       "--rate",     "0",
+      "--stages",       "1s:100,1s:100,1s:0", "--timeline", path("timeline.ndjson"),
+      "--summary-json", path("summary.json"), NULL};
+  double reqs[8] = {0};
+  int lines = 0;
+
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  cJSON *j = summary();
+  ck_assert_msg(num(j, "metrics.http_reqs.count") == 200, "%g requests",
+                num(j, "metrics.http_reqs.count"));
+  ck_assert(num(j, "metrics.dropped_iterations.count") == 0);
+  cJSON_Delete(j);
+  char *tl = slurp(path("timeline.ndjson")), *save = NULL;
+  for (char *l = strtok_r(tl, "\n", &save); l && lines < 8;
+       l = strtok_r(NULL, "\n", &save)) {
+    cJSON *o = cJSON_Parse(l);
+    ck_assert(o != NULL);
+    reqs[lines++] = num(o, "reqs");
+    cJSON_Delete(o);
+  }
+  free(tl);
+  /* A request due at 0.999 s may complete after the tick: allow a few. */
+  ck_assert_msg(reqs[0] >= 45 && reqs[0] <= 52, "first second %g", reqs[0]);
+  ck_assert_msg(reqs[1] >= 95 && reqs[1] <= 105, "second second %g", reqs[1]);
+  ck_assert_msg(reqs[2] + reqs[3] >= 45 && reqs[2] + reqs[3] <= 55, "last second %g",
+                reqs[2]);
+}
+END_TEST
+
+START_TEST(crud_dashboard_and_transform_scenarios_get_expected_statuses) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  FILE *f = fopen(path("body.json"), "w");
+  for (int i = 0; i < 5000; i++) fputs("{\"k\":1},", f);
+  fclose(f);
+  const char *args[] = {"--url",
+                        url(port, "/"),
+                        "--mix",
+                        "crud=6,dashboard=2,transform=2",
+                        "--vus",
+                        "4",
+                        "--duration",
+                        "1s",
+                        "--body-file",
+                        path("body.json"),
+                        "--queries",
+                        "pipeline",
+                        "--summary-json",
+                        path("summary.json"),
+                        NULL};
+  ck_assert_int_eq(run(args), 0);
+  cJSON *j = summary();
+  ck_assert(num(j, "metrics.http_req_failed.failed") == 0);
+  static const char *const kinds[] = {"create", "read", "put",       "patch",
+                                      "delete", "list", "dashboard", "transform"};
+  for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+    char k[64];
+    snprintf(k, sizeof(k), "metrics.http_req_duration_by_kind.%s.count", kinds[i]);
+    ck_assert_msg(num(j, k) > 0, "no %s requests", kinds[i]);
+  }
+  ck_assert(num(j, "metrics.data_sent.count") >
+            40000 * num(j, "metrics.http_req_duration_by_kind.transform.count"));
+  cJSON_Delete(j);
+  char *out = slurp(path("stdout"));
+  ck_assert(strstr(out, "{ kind:delete }") != NULL);
+  free(out);
+
+  /* Generated bodies: the generator's stdout is the body. */
+  const char *gen[] = {"--url",
+                       url(port, "/"),
+                       "--scenario",
+                       "transform",
+                       "--duration",
+                       "1s",
+                       "--transform-sizes",
+                       "3k,5k",
+                       "--gen-cmd",
+                       "head -c {size} /dev/zero | tr '\\0' x",
+                       "--summary-json",
+                       path("summary.json"),
+                       NULL};
+  ck_assert_int_eq(run(gen), 0);
+  j = summary();
+  ck_assert(num(j, "metrics.http_req_failed.failed") == 0);
+  ck_assert(num(j, "metrics.data_sent.count") >=
+            3000 * num(j, "metrics.http_reqs.count"));
+  cJSON_Delete(j);
+  const char *badgen[] = {
+      "--url", url(port, "/"),      "--scenario", "transform", "--duration",
+      "1s",    "--transform-sizes", "3k",         "--gen-cmd", "false",
+      NULL};
+  ck_assert_int_eq(run(badgen), 1);
+  server_stop(srv);
+}
+END_TEST
+
+START_TEST(server_pid_samples_the_process_tree) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  char pid[16];
+  snprintf(pid, sizeof(pid), "%d", (int)srv);
+  const char *args[] = {"--url",
+                        url(port, "/"),
+                        "--vus",
+                        "2",
+                        "--duration",
+                        "1500ms",
+                        "--server-pid",
+                        pid,
+                        "--threshold",
+                        "server_rss:peak<100G",
+                        "--summary-json",
+                        path("summary.json"),
+                        "--timeline",
+                        path("timeline.csv"),
+                        NULL};
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  cJSON *j = summary();
+  ck_assert(num(j, "metrics.server.samples") >= 2);
+  ck_assert(num(j, "metrics.server.procs_max") == 1);
+  ck_assert(num(j, "metrics.server.rss_peak") > 100000);
+  ck_assert(num(j, "metrics.server.pss_peak") > 0);
+  ck_assert(num(j, "metrics.server.cpu_s") > 0);
+  cJSON_Delete(j);
+  char *tl = slurp(path("timeline.csv"));
+  ck_assert(strncmp(tl, "t_s,reqs,rps,", 13) == 0);
+  free(tl);
+
+  const char *gone[] = {"--url", url(port, "/"), "--server-pid", "4194303", NULL};
+  ck_assert_int_eq(run(gone), 1);
+}
+END_TEST
+
+START_TEST(requests_past_the_timeout_fail) {
+  int port;
+  const char *stall[] = {"--stall-ms", "1000", "--stall-after-ms", "200", NULL};
+  pid_t srv = server_start(&port, stall);
+  const char *args[] = {"--url",
+                        url(port, "/"),
+                        "--vus",
+                        "2",
+                        "--duration",
+                        "2s",
+                        "--timeout",
+                        "200ms",
+                        "--summary-json",
+                        path("summary.json"),
+                        NULL};
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  cJSON *j = summary();
+  /* Requests caught in the 1 s stall fail 200-300 ms after they were sent
+   * (the scan runs every 100 ms), are retried on new connections, and the
+   * stall is never recorded whole as a latency. */
+  ck_assert(num(j, "metrics.errors.timeout") >= 2);
+  ck_assert(num(j, "metrics.http_req_failed.failed") == num(j, "metrics.errors.timeout"));
+  ck_assert_msg(num(j, "metrics.http_req_duration.max") < 500, "max %g ms",
+                num(j, "metrics.http_req_duration.max"));
+  cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(refused_connections_count_as_failures_without_spinning) {
+  /* A port that was free a moment ago: nothing listens there. */
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(a);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+  ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+  close(s);
+  const char *args[] = {
+      "--url",          url(ntohs(a.sin_port), "/"), "--vus", "2", "--duration", "1s",
+      "--summary-json", path("summary.json"),        NULL};
+  ck_assert_int_eq(run(args), 0);
+  cJSON *j = summary();
+  double reqs = num(j, "metrics.http_reqs.count");
+  ck_assert(reqs > 0 && reqs <= 2 * 110); /* a 10 ms back-off per VU */
+  ck_assert(num(j, "metrics.http_req_failed.failed") == reqs);
+  ck_assert(num(j, "metrics.errors.connection") == reqs);
+  cJSON_Delete(j);
+}
+END_TEST
+
+static Suite *cli_suite(void) {
+  Suite *s = suite_create("loadgen_cli");
+  TCase *tc = tcase_create("cli");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, bad_flags_give_one_line_and_exit_2);
+  tcase_add_test(tc, summary_has_the_k6_figures);
+  tcase_add_test(tc, thresholds_set_the_exit_status);
+  tcase_add_test(tc, stages_ramp_hold_and_ramp_down_on_time);
+  tcase_add_test(tc, open_model_shows_a_stall_that_closed_model_hides);
+  tcase_add_test(tc, open_model_drops_what_max_vus_cannot_carry);
+  tcase_add_test(tc, open_model_ramps_the_arrival_rate);
+  tcase_add_test(tc, crud_dashboard_and_transform_scenarios_get_expected_statuses);
+  tcase_add_test(tc, server_pid_samples_the_process_tree);
+  tcase_add_test(tc, requests_past_the_timeout_fail);
+  tcase_add_test(tc, refused_connections_count_as_failures_without_spinning);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(cli_suite());
+  int failed;
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
