@@ -67,6 +67,11 @@ int api_item_validate(const http_span_t *content_type, const char *body, size_t 
 /* 1 if the content type is application/json (parameters allowed). */
 int api_is_json(const http_span_t *content_type);
 
+/* Writes row `row` of an item result (the ITEM_COLS of routes.c: id, name,
+ * description, price_cents, tags as a JSON array, created_at, updated_at)
+ * as the item's JSON object. */
+void api_item_json(core_buf_t *b, const struct pg_result *res, int row);
+
 /* Answers 503 for an unavailable database, 500 for anything else. */
 void api_db_error(http_req_t *req, int status, const char *what);
 

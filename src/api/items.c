@@ -12,8 +12,7 @@
 #define LIST_DEFAULT 20
 #define LIST_MAX 100
 
-/* Writes row `row` of an ITEM_COLS result as the item's JSON. */
-static void put_item(core_buf_t *b, const PGresult *res, int row) {
+void api_item_json(core_buf_t *b, const PGresult *res, int row) {
   core_buf_puts(b, "{\"id\":");
   core_buf_puts(b, PQgetvalue(res, row, 0));
   core_buf_puts(b, ",\"name\":");
@@ -66,7 +65,7 @@ static void after_one(void *data, int status, PGresult *res) {
                        req->params[0].p);
     return;
   }
-  put_item(&req->out, res, 0);
+  api_item_json(&req->out, res, 0);
   http_respond(req, 200, JSON, NULL);
 }
 
@@ -99,7 +98,7 @@ static void after_create(void *data, int status, PGresult *res) {
   }
   char location[64];
   snprintf(location, sizeof(location), "Location: /items/%s\r\n", PQgetvalue(res, 0, 0));
-  put_item(&req->out, res, 0);
+  api_item_json(&req->out, res, 0);
   http_respond(req, 201, JSON, location);
 }
 
@@ -168,7 +167,7 @@ static void after_list(void *data, int status, PGresult *res) {
   core_buf_puts(&req->out, "{\"items\":[");
   for (int i = 0; i < page; i++) {
     if (i) core_buf_putc(&req->out, ',');
-    put_item(&req->out, res, i);
+    api_item_json(&req->out, res, i);
   }
   core_buf_puts(&req->out, "],\"next_after\":");
   core_buf_puts(&req->out, n > limit ? PQgetvalue(res, page - 1, 0) : "null");
