@@ -72,6 +72,15 @@ int api_is_json(const http_span_t *content_type);
  * as the item's JSON object. */
 void api_item_json(core_buf_t *b, const struct pg_result *res, int row);
 
+/* W3 (transform.c): POST /transform, and the thread pool's figures for
+ * metrics. Queue depth counts work queued and not yet started; any thread
+ * may read it. The wait hook, when set, receives each job's wait between
+ * uv_queue_work and its start, on the loop thread. */
+void api_transform(http_req_t *req);
+void api_transform_pool_stats(int *queue_depth, uint64_t *wait_ns_total);
+typedef void (*api_transform_wait_cb)(void *data, uint64_t wait_ns);
+void api_transform_set_wait_hook(api_transform_wait_cb cb, void *data);
+
 /* Answers 503 for an unavailable database, 500 for anything else. */
 void api_db_error(http_req_t *req, int status, const char *what);
 

@@ -43,6 +43,7 @@ static int path_id(http_req_t *req, const char **id_text) {
   char tmp[24];
   int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)id);
   *id_text = core_arena_strndup(&req->arena, tmp, (size_t)n);
+  req->data = (void *)*id_text; /* for the 404 message */
   return 0;
 }
 
@@ -61,8 +62,7 @@ static void after_one(void *data, int status, PGresult *res) {
     return;
   }
   if (PQntuples(res) == 0) {
-    http_respond_error(req, 404, NULL, "item %.*s not found", (int)req->params[0].n,
-                       req->params[0].p);
+    http_respond_error(req, 404, NULL, "item %s not found", (const char *)req->data);
     return;
   }
   api_item_json(&req->out, res, 0);
@@ -139,8 +139,7 @@ static void after_delete(void *data, int status, PGresult *res) {
     return;
   }
   if (strcmp(PQcmdTuples(res), "0") == 0) {
-    http_respond_error(req, 404, NULL, "item %.*s not found", (int)req->params[0].n,
-                       req->params[0].p);
+    http_respond_error(req, 404, NULL, "item %s not found", (const char *)req->data);
     return;
   }
   http_respond(req, 204, NULL, NULL);

@@ -81,13 +81,18 @@ const db_stmt_t api_stmts[API_STMT__COUNT] = {
     "JOIN products p ON p.id = oi.product_id "
     "WHERE o.customer_id = $1 AND o.status <> 'cancelled' "
     "GROUP BY p.category ORDER BY spend DESC, p.category", 1},
+  /* The region benchmark starts from the 30-day range of orders
+   * (orders_placed_idx, index-only) and hashes the region's customers
+   * (customers_region_idx, index-only): about 70 buffers at scale 1, where
+   * walking every customer of the region through their orders took 29,000. */
   [API_STMT_DASH_REGION] = {"dash_region",
-    "SELECT me.region, count(o.id), coalesce(round(avg(o.total_cents)), 0)::bigint "
-    "FROM customers me CROSS JOIN meta m "
-    "LEFT JOIN customers c ON c.region = me.region "
-    "LEFT JOIN orders o ON o.customer_id = c.id AND o.status <> 'cancelled' "
-    "AND o.placed_at >= m.as_of - interval '30 days' AND o.placed_at < m.as_of "
-    "WHERE me.id = $1 GROUP BY me.region", 1},
+    "SELECT me.region, r.orders, r.avg_order_cents "
+    "FROM customers me CROSS JOIN meta m CROSS JOIN LATERAL ("
+    "SELECT count(*) AS orders, coalesce(round(avg(o.total_cents)), 0)::bigint AS avg_order_cents "
+    "FROM orders o JOIN customers c ON c.id = o.customer_id "
+    "WHERE c.region = me.region AND o.status <> 'cancelled' "
+    "AND o.placed_at >= m.as_of - interval '30 days' AND o.placed_at < m.as_of) r "
+    "WHERE me.id = $1", 1},
 };
 
 void api_routes(http_router_t *r, int debug) {
@@ -101,6 +106,7 @@ void api_routes(http_router_t *r, int debug) {
   http_router_add(r, HTTP_M_PATCH, "/items/:id", api_item_patch);
   http_router_add(r, HTTP_M_DELETE, "/items/:id", api_item_delete);
   http_router_add(r, HTTP_M_GET, "/customers/:id/dashboard", api_dashboard);
+  http_router_add(r, HTTP_M_POST, "/transform", api_transform);
   if (debug) http_router_add(r, HTTP_M_GET, "/debug/block", api_debug_block);
 }
 

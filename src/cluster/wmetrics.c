@@ -40,6 +40,8 @@ static void on_lag_tick(uv_timer_t *t) {
   wm.lag_prev = now;
 }
 
+static void on_tp_wait(void *data, uint64_t wait_ns);
+
 int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server, api_ctx_t *ctx) {
   memset(&wm, 0, sizeof(wm));
   wm.loop = loop;
@@ -54,6 +56,7 @@ int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server
   uv_unref((uv_handle_t *)&wm.lag_timer);
   wm.hr_prev = uv_hrtime();
   wm.idle_prev = uv_metrics_idle_time(loop);
+  api_transform_set_wait_hook(on_tp_wait, NULL);
   wm.started = 1;
   return 0;
 }
@@ -86,7 +89,14 @@ void cluster_wmetrics_snapshot(metrics_snap_t *out) {
   metrics_ll_reset(&wm.snap.lag);
 }
 
-/* The thread pool's figures come from the W3 handler's counters. */
+/* The thread pool's figures come from the W3 handler's counters; waits
+ * arrive through its hook, on this loop's thread. */
+static void on_tp_wait(void *data, uint64_t wait_ns) {
+  metrics_hist_record(&wm.snap.tp_wait, metrics_dur_bounds, (double)wait_ns / 1e9);
+}
+
 void cluster_tp_sample(metrics_snap_t *s) {
-  s->tp_queue_depth = 0;
+  int depth = 0;
+  api_transform_pool_stats(&depth, NULL);
+  s->tp_queue_depth = depth;
 }

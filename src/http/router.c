@@ -52,7 +52,7 @@ static int split(const char *p, size_t n, seg_t *segs, int max) {
     if (p[i] != '/') return -1;
     size_t j = ++i;
     while (j < n && p[j] != '/') j++;
-    if (j == i && j == n) break; /* trailing slash */
+    if (j == i && j == n && k == 0) break; /* "/" itself has no segment */
     if (k == max) return -1;
     segs[k].s = p + i;
     segs[k].n = j - i;
