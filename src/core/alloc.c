@@ -1,4 +1,5 @@
 /* Memory helpers: out of memory is not an error we can act on, so it is fatal. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,4 +40,12 @@ const char *core_sql_file(const char *name) {
   for (const core_sql_file_t *f = core_sql_files; f->name; f++)
     if (strcmp(f->name, name) == 0) return f->text;
   return NULL;
+}
+
+void core_errf(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
 }

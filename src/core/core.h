@@ -85,6 +85,9 @@ int core_log_level_parse(const char *s); /* -1 if unknown */
 #define LOG_WARN(f, ...) core_log_write(CORE_LOG_WARN, f, __VA_ARGS__)
 #define LOG_ERROR(f, ...) core_log_write(CORE_LOG_ERROR, f, __VA_ARGS__)
 
+/* Formats a one-line error message into err (which may be NULL). */
+void core_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Wall-clock milliseconds since the epoch. */
 int64_t core_time_ms(void);
 

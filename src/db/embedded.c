@@ -28,15 +28,6 @@
 /* sun_path is 108 bytes; the socket file is <dir>/.s.PGSQL.5432. */
 #define SOCKET_PATH_MAX 107
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (err && errlen > 0)
-    vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* The user the server binaries run as: NULL when we are not root (then they
  * run as ourselves). */
@@ -211,7 +202,7 @@ static int initdb(db_embedded_t *e, char *err, size_t errlen) {
   int rc = run(argv, out, sizeof(out));
   if (rc != 0) {
     trim(out);
-    seterr(err, errlen, "initdb failed (%d): %s", rc, out);
+    core_errf(err, errlen, "initdb failed (%d): %s", rc, out);
     return DB_EUNAVAIL;
   }
   /* Our settings live in their own file, rewritten at every start. */
@@ -219,7 +210,7 @@ static int initdb(db_embedded_t *e, char *err, size_t errlen) {
   snprintf(conf, sizeof(conf), "%s/postgresql.conf", e->data_dir);
   FILE *f = fopen(conf, "a");
   if (!f) {
-    seterr(err, errlen, "%s: %s", conf, strerror(errno));
+    core_errf(err, errlen, "%s: %s", conf, strerror(errno));
     return DB_EUNAVAIL;
   }
   fputs(
@@ -236,7 +227,7 @@ static int write_conf(db_embedded_t *e, char *err, size_t errlen) {
   snprintf(path, sizeof(path), "%s/looplab.conf", e->data_dir);
   FILE *f = fopen(path, "w");
   if (!f) {
-    seterr(err, errlen, "%s: %s", path, strerror(errno));
+    core_errf(err, errlen, "%s: %s", path, strerror(errno));
     return DB_EUNAVAIL;
   }
   fprintf(f,
@@ -272,7 +263,7 @@ static int pick_socket_dir(db_embedded_t *e, char *err, size_t errlen) {
   }
   snprintf(e->socket_dir, sizeof(e->socket_dir), "/tmp/looplab-pg-XXXXXX");
   if (!mkdtemp(e->socket_dir)) {
-    seterr(err, errlen, "mkdtemp: %s", strerror(errno));
+    core_errf(err, errlen, "mkdtemp: %s", strerror(errno));
     return DB_EUNAVAIL;
   }
   e->tmp_socket_dir = 1;
@@ -360,7 +351,7 @@ static int stop_leftover(db_embedded_t *e, int leftover, char *err, size_t errle
     LOG_WARN(NULL, "stopping a PostgreSQL left running in %s", e->data_dir);
   if (pg_ctl(e, "stop", out, sizeof(out)) != 0) {
     trim(out);
-    seterr(err, errlen, "could not stop the leftover postmaster: %s", out);
+    core_errf(err, errlen, "could not stop the leftover postmaster: %s", out);
     return DB_EUNAVAIL;
   }
   if (strncmp(sock, "/tmp/looplab-pg-", 16) == 0)
@@ -386,7 +377,7 @@ static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen) {
   PGresult *r = PQexec(c, sql);
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
   if (!ok)
-    seterr(err, errlen, "%s", PQresultErrorMessage(r));
+    core_errf(err, errlen, "%s", PQresultErrorMessage(r));
   PQclear(r);
   return ok ? 0 : DB_EQUERY;
 }
@@ -400,7 +391,7 @@ static int create_database(db_embedded_t *e, const char *dbname, char *err,
   PGconn *c = PQconnectdb(ci);
   int rc = DB_EUNAVAIL;
   if (PQstatus(c) != CONNECTION_OK) {
-    seterr(err, errlen, "%s", PQerrorMessage(c));
+    core_errf(err, errlen, "%s", PQerrorMessage(c));
     goto fail;
   }
   const char *params[1] = {dbname};
@@ -455,17 +446,17 @@ int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char
   e->fast = fast;
   e->port = PG_PORT;
   if (absolute(data_dir, e->data_dir, sizeof(e->data_dir)) != 0) {
-    seterr(err, errlen, "%s: cannot resolve to an absolute path", data_dir);
+    core_errf(err, errlen, "%s: cannot resolve to an absolute path", data_dir);
     return DB_EUNAVAIL;
   }
   int rc = mkdir_p(e->data_dir, 0700);
   if (rc != 0) {
-    seterr(err, errlen, "%s: %s", e->data_dir, strerror(-rc));
+    core_errf(err, errlen, "%s: %s", e->data_dir, strerror(-rc));
     return DB_EUNAVAIL;
   }
   /* initdb and the server need the data directory to be theirs. */
   if (give_to_server_user(e->data_dir) != 0) {
-    seterr(err, errlen, "chown %s: %s", e->data_dir, strerror(errno));
+    core_errf(err, errlen, "chown %s: %s", e->data_dir, strerror(errno));
     return DB_EUNAVAIL;
   }
   if (!server_user_reaches(e->data_dir)) {
@@ -479,7 +470,7 @@ int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char
     snprintf(e->data_dir, sizeof(e->data_dir), "%s", alt);
     if ((rc = mkdir_p(e->data_dir, 0700)) != 0 || give_to_server_user(e->data_dir) != 0 ||
         !server_user_reaches(e->data_dir)) {
-      seterr(err, errlen, "%s: not usable by the postgres user", e->data_dir);
+      core_errf(err, errlen, "%s: not usable by the postgres user", e->data_dir);
       return DB_EUNAVAIL;
     }
   }
@@ -494,7 +485,7 @@ int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char
   rc = pg_ctl(e, "start", out, sizeof(out));
   if (rc != 0) {
     trim(out);
-    seterr(err, errlen, "pg_ctl start failed (%d): %s (see %s/postmaster.log)", rc, out,
+    core_errf(err, errlen, "pg_ctl start failed (%d): %s (see %s/postmaster.log)", rc, out,
            e->data_dir);
     rc = DB_EUNAVAIL;
     goto fail;

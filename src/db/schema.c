@@ -7,15 +7,6 @@
 #include "core/core.h"
 #include "db/db.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (err && errlen > 0)
-    vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* Runs sql (one or many statements); params only for a single statement. */
 static int exec(PGconn *c, const char *what, const char *sql, int nparams,
@@ -24,7 +15,7 @@ static int exec(PGconn *c, const char *what, const char *sql, int nparams,
                         : PQexec(c, sql);
   ExecStatusType st = PQresultStatus(r);
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    seterr(err, errlen, "%s: %s", what, PQresultErrorMessage(r));
+    core_errf(err, errlen, "%s: %s", what, PQresultErrorMessage(r));
     PQclear(r);
     return DB_EQUERY;
   }
@@ -72,7 +63,7 @@ static int load(PGconn *c, const char *scale, char *err, size_t errlen) {
   for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(files); i++) {
     const char *sql = core_sql_file(files[i]);
     if (!sql) {
-      seterr(err, errlen, "sql/%s is not embedded in this binary", files[i]);
+      core_errf(err, errlen, "sql/%s is not embedded in this binary", files[i]);
       return DB_EQUERY;
     }
     rc = exec(c, files[i], sql, 0, NULL, NULL, err, errlen);
@@ -83,14 +74,14 @@ static int load(PGconn *c, const char *scale, char *err, size_t errlen) {
 int db_schema_load(const char *conninfo, double scale, char *err, size_t errlen) {
   char s[32];
   if (!(scale > 0)) {
-    seterr(err, errlen, "scale must be positive");
+    core_errf(err, errlen, "scale must be positive");
     return DB_EQUERY;
   }
   scale_text(scale, s, sizeof(s));
   PGconn *c = PQconnectdb(conninfo);
   int rc = DB_EUNAVAIL;
   if (PQstatus(c) != CONNECTION_OK) {
-    seterr(err, errlen, "%s", PQerrorMessage(c));
+    core_errf(err, errlen, "%s", PQerrorMessage(c));
     goto fail;
   }
   /* Seed output (NOTICEs of DROP ... IF EXISTS) is noise here. */
