@@ -8,6 +8,7 @@
  * One server (--workers 0, small limits) serves the whole table; it is
  * started in the runner process and each case runs in a forked child. */
 #include <check.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,8 @@
 #define PC PI "Transfer-Encoding: chunked\r\n"
 #define GL "GET /livez HTTP/1.1\r\n"
 #define CH "22\r\n" HB "\r\n0\r\n\r\n"
-#define SMUGGLE                                                                   \
-  "POST /items HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"        \
+#define SMUGGLE                                                           \
+  "POST /items HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n" \
   "Content-Length: 34\r\n\r\n" HB "GET /livez HTTP/1.1\r\nHost: a\r\n\r\n"
 
 enum {
@@ -42,15 +43,19 @@ typedef struct hcase_s {
   size_t len;
 } hcase_t;
 
-#define C(name, status, req) {name, status, 0, 0, req, sizeof(req) - 1}
-#define C2(name, status, alt, req) {name, status, alt, 0, req, sizeof(req) - 1}
-#define G(name, status, flags) {name, status, 0, GENERATED | (flags), NULL, 0}
+#define C(name, status, req) \
+  { name, status, 0, 0, req, sizeof(req) - 1 }
+#define C2(name, status, alt, req) \
+  { name, status, alt, 0, req, sizeof(req) - 1 }
+#define G(name, status, flags) \
+  { name, status, 0, GENERATED | (flags), NULL, 0 }
 
 static const hcase_t cases[] = {
     /* Transfer-Encoding with Content-Length, and Content-Length itself. */
     C("te_cl", 400, PI "Content-Length: 34\r\nTransfer-Encoding: chunked\r\n\r\n" CH),
     C("cl_te", 400, PI "Transfer-Encoding: chunked\r\nContent-Length: 34\r\n\r\n" CH),
-    C("cl_te_classic", 400, PI "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG"),
+    C("cl_te_classic", 400,
+      PI "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG"),
     C("te_cl_zero_get", 400,
       GL "Host: a\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
     C("cl_dup_diff", 400, PI "Content-Length: 34\r\nContent-Length: 35\r\n\r\n" HB " "),
@@ -98,10 +103,13 @@ static const hcase_t cases[] = {
     C("te_identity", 501, PI "Transfer-Encoding: identity\r\n\r\n" HB),
     C("te_xchunked", 501, PI "Transfer-Encoding: xchunked\r\n\r\n" CH),
     C("te_chunkedx", 501, PI "Transfer-Encoding: chunkedx\r\n\r\n" CH),
-    C2("te_twice", 400, 501, PI "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" CH),
+    C2("te_twice", 400, 501,
+       PI "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" CH),
     C("te_obsfold", 400, PI "Transfer-Encoding:\r\n chunked\r\n\r\n" CH),
     C("te_space_colon", 400, PI "Transfer-Encoding : chunked\r\n\r\n" CH),
-    C("te_vtab", 400, PI "Transfer-Encoding:\x0b" "chunked\r\n\r\n" CH),
+    C("te_vtab", 400,
+      PI "Transfer-Encoding:\x0b"
+         "chunked\r\n\r\n" CH),
     C("x_cr_te", 400, PI "x:\rTransfer-Encoding: chunked\r\n\r\n" CH),
 
     /* Header section syntax. */
@@ -120,7 +128,9 @@ static const hcase_t cases[] = {
     C("name_tab_colon", 400, GL "Host: a\r\nX-A\t: b\r\n\r\n"),
     C("nul_value", 400, GL "Host: a\r\nX-A: b\0c\r\n\r\n"),
     C("nul_name", 400, GL "Host: a\r\nX\0A: b\r\n\r\n"),
-    C("ctl_value", 400, GL "Host: a\r\nX-A: b\x01" "c\r\n\r\n"),
+    C("ctl_value", 400,
+      GL "Host: a\r\nX-A: b\x01"
+         "c\r\n\r\n"),
     C("del_value", 400, GL "Host: a\r\nX-A: b\x7f\r\n\r\n"),
     C("name_paren", 400, GL "Host: a\r\nX(A): b\r\n\r\n"),
     C("name_space", 400, GL "Host: a\r\nX A: b\r\n\r\n"),
@@ -177,9 +187,15 @@ static const hcase_t cases[] = {
 static th_server_t srv;
 
 static void server_up(void) {
-  static const char *const args[] = {
-      "--workers", "0", "--body-limit", "1024", "--headers-timeout", "500",
-      "--request-timeout", "1500", NULL};
+  static const char *const args[] = {"--workers",
+                                     "0",
+                                     "--body-limit",
+                                     "1024",
+                                     "--headers-timeout",
+                                     "500",
+                                     "--request-timeout",
+                                     "1500",
+                                     NULL};
   th_server_start(&srv, args);
 }
 
@@ -249,7 +265,8 @@ static size_t gen(const char *name, char **out) {
 /* Counts the rows a wrongly run handler created, and removes them so that
  * one failing case does not fail the next. */
 static int64_t hostile_rows(void) {
-  return th_sql(th_pg_conninfo(), "DELETE FROM items WHERE name = 'hostile' RETURNING id", NULL, 0);
+  return th_sql(th_pg_conninfo(), "DELETE FROM items WHERE name = 'hostile' RETURNING id",
+                NULL, 0);
 }
 
 /* After the error response: nothing more, then the close; the server
@@ -258,8 +275,8 @@ static void assert_closed_alone(th_conn_t *c, const char *what) {
   int closed = th_read_until_close(c, th_scale(3000));
   TH_ASSERT(closed, "%s: the server did not close the connection after the error", what);
   TH_ASSERT(c->len == 0,
-            "%s: %zu more bytes after the error response (%d more responses): %.200s", what,
-            c->len, th_count_responses(c->buf, c->len), c->buf);
+            "%s: %zu more bytes after the error response (%d more responses): %.200s",
+            what, c->len, th_count_responses(c->buf, c->len), c->buf);
   th_response_t r;
   th_request(srv.port, "GET", "/livez", NULL, NULL, &r);
   TH_ASSERT(r.status == 200, "%s: GET /livez afterwards answered %d", what, r.status);
@@ -273,12 +290,35 @@ static void assert_error(const th_response_t *r, int status, int alt, const char
   TH_ASSERT(r->status == status || (alt != 0 && r->status == alt),
             "%s: status %d, want %d%s; body: %.200s", what, r->status, status,
             alt != 0 ? " (or the alternative)" : "", r->body);
-  TH_ASSERT(th_conn_close_hdr(r), "%s: %d response without Connection: close", what, r->status);
+  TH_ASSERT(th_conn_close_hdr(r), "%s: %d response without Connection: close", what,
+            r->status);
   th_assert_error_shape(r, r->status, NULL, what);
 }
 
-START_TEST(hostile_case) {
-  const hcase_t *hc = &cases[_i];
+/* Sends the bytes line by line (each "\n" ends a piece; at most 512 bytes a
+ * piece), pausing ~3 ms between pieces so that the server reads them
+ * separately: checks that span two reads (obs-fold, bare CR/LF, limits)
+ * must still hold. Stops sending once the server has answered. */
+static void send_split(th_conn_t *c, const char *p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    size_t k = 0;
+    while (i + k < n && k < 512 && p[i + k] != '\n') k++;
+    if (i + k < n && k < 512)
+      k++;
+    if (th_send(c, p + i, k) != 0)
+      return;
+    i += k;
+    struct pollfd pfd = {c->fd, POLLIN, 0};
+    if (poll(&pfd, 1, 3) > 0)
+      return;
+  }
+}
+
+static void run_case(int i, int split) {
+  const hcase_t *hc = &cases[i];
+  char name[96];
+  snprintf(name, sizeof(name), "%s%s", hc->name, split ? " (sent line by line)" : "");
   char *req = NULL;
   size_t len;
   if (hc->flags & GENERATED) {
@@ -295,17 +335,32 @@ START_TEST(hostile_case) {
   }
   hostile_rows();
   th_conn_t *c = th_conn_open(srv.port);
-  int rc = th_send(c, req, len);
+  int rc = 0;
+  if (split)
+    send_split(c, req, len);
+  else
+    rc = th_send(c, req, len);
   free(req);
   th_response_t r;
   int rr = th_read_response(c, &r, th_scale(3000));
-  TH_ASSERT(rr == TH_OK, "%s: no response (%s; send %s); got %zu bytes: %.200s", hc->name,
-            rr == TH_ETIMEDOUT ? "timed out" : rr == TH_ECLOSED ? "connection closed" : "unparsable",
+  TH_ASSERT(rr == TH_OK, "%s: no response (%s; send %s); got %zu bytes: %.200s", name,
+            rr == TH_ETIMEDOUT ? "timed out"
+            : rr == TH_ECLOSED ? "connection closed"
+                               : "unparsable",
             rc == 0 ? "ok" : "failed", c->len, c->buf != NULL ? c->buf : "");
-  assert_error(&r, hc->status, hc->alt_status, hc->name);
+  assert_error(&r, hc->status, hc->alt_status, name);
   th_response_free(&r);
-  assert_closed_alone(c, hc->name);
+  assert_closed_alone(c, name);
   th_conn_close(c);
+}
+
+START_TEST(hostile_case) {
+  run_case(_i, 0);
+}
+END_TEST
+
+START_TEST(hostile_case_split) {
+  run_case(_i, 1);
 }
 END_TEST
 
@@ -320,12 +375,15 @@ START_TEST(slow_headers_408) {
   for (int i = 0; i < 40 && rc == TH_ETIMEDOUT; i++) {
     char line[64];
     snprintf(line, sizeof(line), "X-Slow-%d: v\r\n", i);
-    if (th_sends(c, line) != 0) break;
+    if (th_sends(c, line) != 0)
+      break;
     rc = th_read_response(c, &r, 100);
   }
-  if (rc == TH_ETIMEDOUT) rc = th_read_response(c, &r, 100);
+  if (rc == TH_ETIMEDOUT)
+    rc = th_read_response(c, &r, 100);
   int64_t dt = th_now_ms() - t0;
-  TH_ASSERT(rc == TH_OK, "slow_headers: no 408 within %lld ms (rc %d)", (long long)dt, rc);
+  TH_ASSERT(rc == TH_OK, "slow_headers: no 408 within %lld ms (rc %d)", (long long)dt,
+            rc);
   TH_ASSERT(dt >= HEADERS_TIMEOUT - 50, "slow_headers: %d after only %lld ms", r.status,
             (long long)dt);
   TH_ASSERT(dt <= HEADERS_TIMEOUT + th_scale(1200), "slow_headers: 408 after %lld ms",
@@ -350,9 +408,11 @@ START_TEST(slow_body_408) {
   int rc = TH_ETIMEDOUT;
   for (int i = 10; i < 33 && rc == TH_ETIMEDOUT; i++) {
     rc = th_read_response(c, &r, 200);
-    if (rc == TH_ETIMEDOUT && th_send(c, body + i, 1) != 0) break;
+    if (rc == TH_ETIMEDOUT && th_send(c, body + i, 1) != 0)
+      break;
   }
-  if (rc == TH_ETIMEDOUT) rc = th_read_response(c, &r, th_scale(1500));
+  if (rc == TH_ETIMEDOUT)
+    rc = th_read_response(c, &r, th_scale(1500));
   int64_t dt = th_now_ms() - t0;
   TH_ASSERT(rc == TH_OK, "slow_body: no 408 within %lld ms (rc %d)", (long long)dt, rc);
   TH_ASSERT(dt >= REQUEST_TIMEOUT - 50, "slow_body: %d after only %lld ms", r.status,
@@ -374,8 +434,8 @@ START_TEST(cl_413_before_body) {
   th_sends(c, PI "Content-Length: 2048\r\n\r\n");
   th_response_t r;
   int rc = th_read_response(c, &r, th_scale(1000));
-  TH_ASSERT(rc == TH_OK, "cl_413_before_body: no response while the body was withheld (rc %d)",
-            rc);
+  TH_ASSERT(rc == TH_OK,
+            "cl_413_before_body: no response while the body was withheld (rc %d)", rc);
   TH_ASSERT(th_now_ms() - t0 < th_scale(1000), "cl_413_before_body: slow");
   assert_error(&r, 413, 0, "cl_413_before_body");
   th_response_free(&r);
@@ -389,7 +449,8 @@ END_TEST
  * header fields, a request line under 8 KiB. */
 START_TEST(at_the_limits_ok) {
   char body[BODY_LIMIT + 1];
-  int n = snprintf(body, sizeof(body), "{\"name\":\"limit-ok\",\"price_cents\":1,\"description\":\"");
+  int n = snprintf(body, sizeof(body),
+                   "{\"name\":\"limit-ok\",\"price_cents\":1,\"description\":\"");
   while (n < BODY_LIMIT - 2) body[n++] = 'd';
   body[n++] = '"';
   body[n++] = '}';
@@ -429,6 +490,7 @@ static Suite *hostile_suite(void) {
   tcase_add_unchecked_fixture(tc, server_up, server_down);
   tcase_set_timeout(tc, 30);
   tcase_add_loop_test(tc, hostile_case, 0, NCASES);
+  tcase_add_loop_test(tc, hostile_case_split, 0, NCASES);
   tcase_add_test(tc, cl_413_before_body);
   tcase_add_test(tc, slow_headers_408);
   tcase_add_test(tc, slow_body_408);
@@ -447,6 +509,7 @@ int main(void) {
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  if (!th_server_was_clean(&srv, "http_hostile server")) failed++;
+  if (!th_server_was_clean(&srv, "http_hostile server"))
+    failed++;
   return failed == 0 ? 0 : 1;
 }

@@ -52,7 +52,8 @@ static cJSON *json_body(const th_response_t *r, const char *what) {
 
 static int is_rfc3339_ms_z(const char *s) {
   regex_t re;
-  regcomp(&re, "^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\\.[0-9]{3}Z$",
+  regcomp(&re,
+          "^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\\.[0-9]{3}Z$",
           REG_EXTENDED | REG_NOSUB);
   int ok = regexec(&re, s, 0, NULL, 0) == 0;
   regfree(&re);
@@ -61,17 +62,21 @@ static int is_rfc3339_ms_z(const char *s) {
 
 /* Asserts j is a complete item; returns its id. */
 static long long assert_item(const cJSON *j, const char *what) {
-  static const char *const keys[] = {"id", "name", "description", "price_cents",
+  static const char *const keys[] = {"id",   "name",       "description", "price_cents",
                                      "tags", "created_at", "updated_at"};
   TH_ASSERT(cJSON_IsObject(j), "%s: item is not an object", what);
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
     TH_ASSERT(cJSON_HasObjectItem(j, keys[i]), "%s: item has no \"%s\"", what, keys[i]);
   cJSON *id = cJSON_GetObjectItem(j, "id");
-  TH_ASSERT(cJSON_IsNumber(id) && id->valuedouble >= 1, "%s: id is not a positive number", what);
-  TH_ASSERT(cJSON_IsString(cJSON_GetObjectItem(j, "name")), "%s: name is not a string", what);
+  TH_ASSERT(cJSON_IsNumber(id) && id->valuedouble >= 1, "%s: id is not a positive number",
+            what);
+  TH_ASSERT(cJSON_IsString(cJSON_GetObjectItem(j, "name")), "%s: name is not a string",
+            what);
   cJSON *d = cJSON_GetObjectItem(j, "description");
-  TH_ASSERT(cJSON_IsString(d) || cJSON_IsNull(d), "%s: description neither string nor null", what);
-  TH_ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(j, "price_cents")), "%s: price_cents", what);
+  TH_ASSERT(cJSON_IsString(d) || cJSON_IsNull(d),
+            "%s: description neither string nor null", what);
+  TH_ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(j, "price_cents")), "%s: price_cents",
+            what);
   cJSON *tags = cJSON_GetObjectItem(j, "tags");
   TH_ASSERT(cJSON_IsArray(tags), "%s: tags is not an array", what);
   for (cJSON *t = tags->child; t != NULL; t = t->next)
@@ -99,7 +104,8 @@ static double jnum(const cJSON *j, const char *k) {
 static long long create(const char *body, const char *what) {
   th_response_t r;
   th_request(srv->port, "POST", "/items", NULL, body, &r);
-  TH_ASSERT(r.status == 201, "%s: POST /items answered %d: %.300s", what, r.status, r.body);
+  TH_ASSERT(r.status == 201, "%s: POST /items answered %d: %.300s", what, r.status,
+            r.body);
   cJSON *j = json_body(&r, what);
   long long id = assert_item(j, what);
   char want[64];
@@ -131,7 +137,8 @@ START_TEST(create_full) {
   TH_ASSERT(id > 5000, "create: new id %lld is not after the seeded ids", id);
   TH_ASSERT(strcmp(jstr(j, "name"), "it-create \"q\" caf\xc3\xa9 \xe2\x98\x83") == 0,
             "create: name came back as %s", jstr(j, "name"));
-  TH_ASSERT(jstr(j, "description") && strcmp(jstr(j, "description"), "d1") == 0, "description");
+  TH_ASSERT(jstr(j, "description") && strcmp(jstr(j, "description"), "d1") == 0,
+            "description");
   TH_ASSERT(jnum(j, "price_cents") == 1999, "price_cents");
   cJSON *tags = cJSON_GetObjectItem(j, "tags");
   TH_ASSERT(cJSON_GetArraySize(tags) == 2 &&
@@ -150,12 +157,16 @@ START_TEST(create_full) {
   /* In the database, exactly as answered. */
   TH_ASSERT(item_rows() == before + 1, "create: row count did not grow by one");
   snprintf(sql, sizeof(sql),
-           "SELECT name || '|' || description || '|' || price_cents || '|' || tags::text || '|' ||"
+           "SELECT name || '|' || description || '|' || price_cents || '|' || tags::text "
+           "|| '|' ||"
            " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-           " FROM items WHERE id = %lld", id);
-  TH_ASSERT(th_sql(db(), sql, got, sizeof(got)) == 1, "create: row %lld not in the database", id);
+           " FROM items WHERE id = %lld",
+           id);
+  TH_ASSERT(th_sql(db(), sql, got, sizeof(got)) == 1,
+            "create: row %lld not in the database", id);
   char expect[512];
-  snprintf(expect, sizeof(expect), "it-create \"q\" caf\xc3\xa9 \xe2\x98\x83|d1|1999|{a,b}|%s",
+  snprintf(expect, sizeof(expect),
+           "it-create \"q\" caf\xc3\xa9 \xe2\x98\x83|d1|1999|{a,b}|%s",
            jstr(j, "created_at"));
   TH_ASSERT(strcmp(got, expect) == 0, "create: database holds %s, want %s", got, expect);
 
@@ -177,21 +188,25 @@ END_TEST
 START_TEST(create_defaults_and_extras) {
   th_response_t r;
   th_request(srv->port, "POST", "/items", NULL,
-             "{\"name\":\"it-defaults\",\"price_cents\":0,\"extra\":{\"x\":1},\"id\":7}", &r);
+             "{\"name\":\"it-defaults\",\"price_cents\":0,\"extra\":{\"x\":1},\"id\":7}",
+             &r);
   TH_ASSERT(r.status == 201, "defaults: %d %.300s", r.status, r.body);
   cJSON *j = json_body(&r, "defaults");
   long long id = assert_item(j, "defaults");
   TH_ASSERT(id != 7, "defaults: the body's id was used");
-  TH_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(j, "description")), "defaults: description not null");
-  TH_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "tags")) == 0, "defaults: tags not []");
+  TH_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(j, "description")),
+            "defaults: description not null");
+  TH_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "tags")) == 0,
+            "defaults: tags not []");
   TH_ASSERT(!cJSON_HasObjectItem(j, "extra"), "defaults: unknown property echoed back");
   TH_ASSERT(jnum(j, "price_cents") == 0, "defaults: price_cents 0");
   cJSON_Delete(j);
   th_response_free(&r);
 
   /* charset parameter, and boundaries that must be accepted. */
-  th_request(srv->port, "POST", "/items", "Content-Type: application/json; charset=utf-8\r\n",
-             "{\"name\":\"it-charset\",\"price_cents\":1000000000,\"description\":null}", &r);
+  th_request(
+      srv->port, "POST", "/items", "Content-Type: application/json; charset=utf-8\r\n",
+      "{\"name\":\"it-charset\",\"price_cents\":1000000000,\"description\":null}", &r);
   TH_ASSERT(r.status == 201, "charset=utf-8: %d %.200s", r.status, r.body);
   th_response_free(&r);
   th_request(srv->port, "POST", "/items", "Content-Type: Application/JSON\r\n",
@@ -222,8 +237,8 @@ START_TEST(create_boundaries) {
     n += snprintf(tags + n, sizeof(tags) - n, "%s\"%02dxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"",
                   t ? "," : "", t);
   snprintf(body, sizeof(body),
-           "{\"name\":\"%s\",\"description\":\"%s\",\"price_cents\":0,\"tags\":[%s]}", name200,
-           desc, tags);
+           "{\"name\":\"%s\",\"description\":\"%s\",\"price_cents\":0,\"tags\":[%s]}",
+           name200, desc, tags);
   create(body, "name 200, description 2000, 16 tags of 32");
 }
 END_TEST
@@ -250,9 +265,9 @@ END_TEST
 
 /* Ids that are not positive 64-bit integers: 400 naming the id, for every
  * method that takes one. */
-static const char *const bad_ids[] = {"0", "-1", "abc", "1.5", "99999999999999999999",
-                                      "9223372036854775808", "1e3", "0x10", "%20",
-                                      "1abc", "-0"};
+static const char *const bad_ids[] = {
+    "0",    "-1",  "abc",  "1.5", "99999999999999999999", "9223372036854775808", "1e3",
+    "0x10", "%20", "1abc", "-0"};
 #define NBAD_IDS ((int)(sizeof(bad_ids) / sizeof(bad_ids[0])))
 static const char *const id_methods[] = {"GET", "PUT", "PATCH", "DELETE"};
 
@@ -279,8 +294,10 @@ END_TEST
 /* ---- replace, patch, delete ---- */
 
 START_TEST(replace_put) {
-  long long id = create("{\"name\":\"it-put\",\"description\":\"old\",\"price_cents\":5,"
-                        "\"tags\":[\"old\"]}", "put: create");
+  long long id = create(
+      "{\"name\":\"it-put\",\"description\":\"old\",\"price_cents\":5,"
+      "\"tags\":[\"old\"]}",
+      "put: create");
   char path[64], sql[256], got[512];
   path_of(path, sizeof(path), id);
   th_response_t r;
@@ -288,7 +305,8 @@ START_TEST(replace_put) {
   cJSON *orig = json_body(&r, "put: read");
   th_response_free(&r);
   th_sleep_ms(5);
-  th_request(srv->port, "PUT", path, NULL, "{\"name\":\"it-put-2\",\"price_cents\":6}", &r);
+  th_request(srv->port, "PUT", path, NULL, "{\"name\":\"it-put-2\",\"price_cents\":6}",
+             &r);
   TH_ASSERT(r.status == 200, "PUT: %d %.200s", r.status, r.body);
   cJSON *j = json_body(&r, "PUT");
   TH_ASSERT(assert_item(j, "PUT") == id, "PUT: another id");
@@ -301,11 +319,14 @@ START_TEST(replace_put) {
   TH_ASSERT(strcmp(jstr(j, "created_at"), jstr(orig, "created_at")) == 0,
             "PUT: created_at changed");
   TH_ASSERT(strcmp(jstr(j, "updated_at"), jstr(orig, "updated_at")) > 0,
-            "PUT: updated_at %s not after %s", jstr(j, "updated_at"), jstr(orig, "updated_at"));
+            "PUT: updated_at %s not after %s", jstr(j, "updated_at"),
+            jstr(orig, "updated_at"));
   th_response_free(&r);
   snprintf(sql, sizeof(sql),
-           "SELECT name || '|' || coalesce(description, 'NULL') || '|' || price_cents || '|' ||"
-           " tags::text FROM items WHERE id = %lld", id);
+           "SELECT name || '|' || coalesce(description, 'NULL') || '|' || price_cents || "
+           "'|' ||"
+           " tags::text FROM items WHERE id = %lld",
+           id);
   th_sql(db(), sql, got, sizeof(got));
   TH_ASSERT(strcmp(got, "it-put-2|NULL|6|{}") == 0, "PUT: database holds %s", got);
   cJSON_Delete(j);
@@ -316,8 +337,9 @@ START_TEST(replace_put) {
   TH_ASSERT(r.status == 404, "PUT missing: %d", r.status);
   th_assert_error_shape(&r, 404, NULL, "PUT missing");
   th_response_free(&r);
-  TH_ASSERT(th_sql_int(db(), "SELECT count(*) FROM items WHERE id = 9223372036854775807") == 0,
-            "PUT missing created the row (PUT is not an upsert here)");
+  TH_ASSERT(
+      th_sql_int(db(), "SELECT count(*) FROM items WHERE id = 9223372036854775807") == 0,
+      "PUT missing created the row (PUT is not an upsert here)");
 
   /* Replace requires the required fields. */
   th_request(srv->port, "PUT", path, NULL, "{\"name\":\"it-put-3\"}", &r);
@@ -328,8 +350,10 @@ START_TEST(replace_put) {
 END_TEST
 
 START_TEST(patch_partial) {
-  long long id = create("{\"name\":\"it-patch\",\"description\":\"keep\",\"price_cents\":5,"
-                        "\"tags\":[\"t\"]}", "patch: create");
+  long long id = create(
+      "{\"name\":\"it-patch\",\"description\":\"keep\",\"price_cents\":5,"
+      "\"tags\":[\"t\"]}",
+      "patch: create");
   char path[64], sql[256], got[512];
   path_of(path, sizeof(path), id);
   th_response_t r;
@@ -341,23 +365,28 @@ START_TEST(patch_partial) {
   TH_ASSERT(jstr(j, "description") && strcmp(jstr(j, "description"), "keep") == 0,
             "PATCH changed the description");
   TH_ASSERT(jnum(j, "price_cents") == 77, "PATCH: price");
-  TH_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "tags")) == 1, "PATCH changed the tags");
+  TH_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "tags")) == 1,
+            "PATCH changed the tags");
   cJSON_Delete(j);
   th_response_free(&r);
 
-  th_request(srv->port, "PATCH", path, NULL, "{\"description\":null,\"tags\":[\"x\",\"y\"]}", &r);
+  th_request(srv->port, "PATCH", path, NULL,
+             "{\"description\":null,\"tags\":[\"x\",\"y\"]}", &r);
   TH_ASSERT(r.status == 200, "PATCH description null: %d %.200s", r.status, r.body);
   th_response_free(&r);
   th_request(srv->port, "PATCH", path, NULL, "{}", &r);
   TH_ASSERT(r.status == 200, "PATCH {}: %d %.200s", r.status, r.body);
   th_response_free(&r);
   snprintf(sql, sizeof(sql),
-           "SELECT name || '|' || coalesce(description, 'NULL') || '|' || price_cents || '|' ||"
-           " tags::text FROM items WHERE id = %lld", id);
+           "SELECT name || '|' || coalesce(description, 'NULL') || '|' || price_cents || "
+           "'|' ||"
+           " tags::text FROM items WHERE id = %lld",
+           id);
   th_sql(db(), sql, got, sizeof(got));
   TH_ASSERT(strcmp(got, "it-patch|NULL|77|{x,y}") == 0, "PATCH: database holds %s", got);
 
-  th_request(srv->port, "PATCH", "/items/9223372036854775807", NULL, "{\"price_cents\":1}", &r);
+  th_request(srv->port, "PATCH", "/items/9223372036854775807", NULL,
+             "{\"price_cents\":1}", &r);
   TH_ASSERT(r.status == 404, "PATCH missing: %d", r.status);
   th_assert_error_shape(&r, 404, NULL, "PATCH missing");
   th_response_free(&r);
@@ -396,7 +425,8 @@ static cJSON *list(const char *query, const char *what) {
   snprintf(path, sizeof(path), "/items%s", query);
   th_response_t r;
   th_request(srv->port, "GET", path, NULL, NULL, &r);
-  TH_ASSERT(r.status == 200, "%s: GET %s answered %d: %.200s", what, path, r.status, r.body);
+  TH_ASSERT(r.status == 200, "%s: GET %s answered %d: %.200s", what, path, r.status,
+            r.body);
   cJSON *j = json_body(&r, what);
   th_response_free(&r);
   TH_ASSERT(cJSON_IsArray(cJSON_GetObjectItem(j, "items")), "%s: no items array", what);
@@ -428,11 +458,14 @@ START_TEST(list_default_and_limits) {
   j = list("?limit=100&after=100", "limit=100&after=100");
   items = cJSON_GetObjectItem(j, "items");
   TH_ASSERT(cJSON_GetArraySize(items) == 100, "limit=100");
-  TH_ASSERT(jnum(items->child, "id") == 101, "after=100 starts at %g", jnum(items->child, "id"));
+  TH_ASSERT(jnum(items->child, "id") == 101, "after=100 starts at %g",
+            jnum(items->child, "id"));
   cJSON_Delete(j);
   j = list("?after=9223372036854775806", "after the last id");
-  TH_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")) == 0, "past the end: not empty");
-  TH_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(j, "next_after")), "past the end: next_after");
+  TH_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "items")) == 0,
+            "past the end: not empty");
+  TH_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(j, "next_after")),
+            "past the end: next_after");
   cJSON_Delete(j);
 }
 END_TEST
@@ -449,13 +482,15 @@ START_TEST(list_walk_all) {
     int n = cJSON_GetArraySize(items);
     for (cJSON *it = items->child; it != NULL; it = it->next) {
       long long id = (long long)jnum(it, "id");
-      TH_ASSERT(id > prev, "walk: id %lld after %lld (duplicate or out of order)", id, prev);
+      TH_ASSERT(id > prev, "walk: id %lld after %lld (duplicate or out of order)", id,
+                prev);
       prev = id;
       seen++;
     }
     cJSON *na = cJSON_GetObjectItem(j, "next_after");
     if (n < 100)
-      TH_ASSERT(cJSON_IsNull(na), "walk: a short page (%d) with next_after %g", n, na->valuedouble);
+      TH_ASSERT(cJSON_IsNull(na), "walk: a short page (%d) with next_after %g", n,
+                na->valuedouble);
     if (n > 0 && cJSON_IsNumber(na))
       TH_ASSERT((long long)na->valuedouble == prev, "walk: next_after %g, last id %lld",
                 na->valuedouble, prev);
@@ -463,7 +498,8 @@ START_TEST(list_walk_all) {
     after = prev;
     cJSON_Delete(j);
     pages++;
-    if (done) break;
+    if (done)
+      break;
     TH_ASSERT(pages < 1000, "walk: no end");
   }
   TH_ASSERT(seen == total, "walk: %lld items seen, %lld in the table", seen, total);
@@ -474,12 +510,16 @@ typedef struct lcase_s {
   const char *q;
   const char *field;
 } lcase_t;
-static const lcase_t bad_lists[] = {
-    {"?limit=0", "limit"},        {"?limit=101", "limit"},
-    {"?limit=abc", "limit"},      {"?limit=-1", "limit"},
-    {"?limit=1.5", "limit"},      {"?limit=", "limit"},
-    {"?after=abc", "after"},      {"?after=1.5", "after"},
-    {"?after=99999999999999999999", "after"}, {"?limit=10&after=x", "after"}};
+static const lcase_t bad_lists[] = {{"?limit=0", "limit"},
+                                    {"?limit=101", "limit"},
+                                    {"?limit=abc", "limit"},
+                                    {"?limit=-1", "limit"},
+                                    {"?limit=1.5", "limit"},
+                                    {"?limit=", "limit"},
+                                    {"?after=abc", "after"},
+                                    {"?after=1.5", "after"},
+                                    {"?after=99999999999999999999", "after"},
+                                    {"?limit=10&after=x", "after"}};
 #define NBAD_LISTS ((int)(sizeof(bad_lists) / sizeof(bad_lists[0])))
 
 START_TEST(list_bad_query_400) {
@@ -515,27 +555,37 @@ static const vcase_t vcases[] = {
     {"name null", NULL, "{\"name\":null,\"price_cents\":1}", 400, "name", 1},
     {"name array", NULL, "{\"name\":[\"a\"],\"price_cents\":1}", 400, "name", 1},
     {"price missing", NULL, "{\"name\":\"v\"}", 400, "price_cents", 0},
-    {"price negative", NULL, "{\"name\":\"v\",\"price_cents\":-1}", 400, "price_cents", 1},
-    {"price over 1e9", NULL, "{\"name\":\"v\",\"price_cents\":1000000001}", 400, "price_cents", 1},
-    {"price fraction", NULL, "{\"name\":\"v\",\"price_cents\":1.5}", 400, "price_cents", 1},
-    {"price string", NULL, "{\"name\":\"v\",\"price_cents\":\"12\"}", 400, "price_cents", 1},
+    {"price negative", NULL, "{\"name\":\"v\",\"price_cents\":-1}", 400, "price_cents",
+     1},
+    {"price over 1e9", NULL, "{\"name\":\"v\",\"price_cents\":1000000001}", 400,
+     "price_cents", 1},
+    {"price fraction", NULL, "{\"name\":\"v\",\"price_cents\":1.5}", 400, "price_cents",
+     1},
+    {"price string", NULL, "{\"name\":\"v\",\"price_cents\":\"12\"}", 400, "price_cents",
+     1},
     {"price null", NULL, "{\"name\":\"v\",\"price_cents\":null}", 400, "price_cents", 1},
     {"price huge", NULL, "{\"name\":\"v\",\"price_cents\":1e300}", 400, "price_cents", 1},
     {"price bool", NULL, "{\"name\":\"v\",\"price_cents\":true}", 400, "price_cents", 1},
-    {"description number", NULL, "{\"name\":\"v\",\"price_cents\":1,\"description\":5}", 400,
-     "description", 1},
+    {"description number", NULL, "{\"name\":\"v\",\"price_cents\":1,\"description\":5}",
+     400, "description", 1},
     {"description 2001", NULL, NULL /* generated */, 400, "description", 1},
-    {"tags not array", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":\"a\"}", 400, "tags", 1},
+    {"tags not array", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":\"a\"}", 400,
+     "tags", 1},
     {"tags 17", NULL,
-     "{\"name\":\"v\",\"price_cents\":1,\"tags\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\","
+     "{\"name\":\"v\",\"price_cents\":1,\"tags\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\","
+     "\"7\","
      "\"8\",\"9\",\"10\",\"11\",\"12\",\"13\",\"14\",\"15\",\"16\",\"17\"]}",
      400, "tags", 1},
-    {"tag empty", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":[\"\"]}", 400, "tags", 1},
-    {"tag 33 chars", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":[\"" T33 "\"]}", 400,
-     "tags", 1},
-    {"tag number", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":[1]}", 400, "tags", 1},
-    {"tag null", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":[null]}", 400, "tags", 1},
-    {"tags null", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":null}", 400, "tags", 1},
+    {"tag empty", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":[\"\"]}", 400, "tags",
+     1},
+    {"tag 33 chars", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":[\"" T33 "\"]}",
+     400, "tags", 1},
+    {"tag number", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":[1]}", 400, "tags",
+     1},
+    {"tag null", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":[null]}", 400, "tags",
+     1},
+    {"tags null", NULL, "{\"name\":\"v\",\"price_cents\":1,\"tags\":null}", 400, "tags",
+     1},
     {"body array", NULL, "[]", 400, NULL, 1},
     {"body number", NULL, "1", 400, NULL, 1},
     {"body null", NULL, "null", 400, NULL, 1},
@@ -545,10 +595,12 @@ static const vcase_t vcases[] = {
     {"json trailing garbage", NULL, "{\"name\":\"v\",\"price_cents\":1}x", 400, NULL, 1},
     {"json empty body", NULL, "", 400, NULL, 1},
     {"json bad escape", NULL, "{\"name\":\"\\q\",\"price_cents\":1}", 400, NULL, 1},
-    {"json invalid utf-8", NULL, "{\"name\":\"\xff\xfe\",\"price_cents\":1}", 400, NULL, 1},
+    {"json invalid utf-8", NULL, "{\"name\":\"\xff\xfe\",\"price_cents\":1}", 400, NULL,
+     1},
     {"text/plain", "text/plain", "{\"name\":\"v\",\"price_cents\":1}", 415, NULL, 1},
     {"no content-type", "", "{\"name\":\"v\",\"price_cents\":1}", 415, NULL, 1},
-    {"application/jsonx", "application/jsonx", "{\"name\":\"v\",\"price_cents\":1}", 415, NULL, 1},
+    {"application/jsonx", "application/jsonx", "{\"name\":\"v\",\"price_cents\":1}", 415,
+     NULL, 1},
     {"form", "application/x-www-form-urlencoded", "name=v&price_cents=1", 415, NULL, 1},
 };
 #define NV ((int)(sizeof(vcases) / sizeof(vcases[0])))
@@ -557,11 +609,13 @@ static const vcase_t vcases[] = {
 START_TEST(validation) {
   const vcase_t *vc = &vcases[_i % NV];
   int route = _i / NV;
-  if (route == 2 && !vc->patch) return;
+  if (route == 2 && !vc->patch)
+    return;
   static const char *const methods[] = {"POST", "PUT", "PATCH"};
   const char *m = methods[route];
   char path[64] = "/items", what[200], desc[2100], body[2300];
-  if (route > 0) path_of(path, sizeof(path), create("{\"name\":\"it-val\",\"price_cents\":3}", "val"));
+  if (route > 0)
+    path_of(path, sizeof(path), create("{\"name\":\"it-val\",\"price_cents\":3}", "val"));
   snprintf(what, sizeof(what), "%s %s: %s", m, route ? "/items/:id" : "/items", vc->name);
   const char *b = vc->body;
   if (b == NULL && strcmp(vc->name, "name 201 chars") == 0) {
@@ -572,7 +626,8 @@ START_TEST(validation) {
   } else if (b == NULL) {
     memset(desc, 'd', 2001);
     desc[2001] = '\0';
-    snprintf(body, sizeof(body), "{\"name\":\"v\",\"price_cents\":1,\"description\":\"%s\"}", desc);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"v\",\"price_cents\":1,\"description\":\"%s\"}", desc);
     b = body;
   }
   char hdr[128] = "";
@@ -590,8 +645,9 @@ START_TEST(validation) {
   th_response_t r;
   if (vc->content_type != NULL && vc->content_type[0] == '\0') {
     char req[2600];
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s",
-                     m, path, strlen(b), b);
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s", m,
+                     path, strlen(b), b);
     th_conn_t *c = th_conn_open(srv->port);
     th_send(c, req, (size_t)n);
     int rc = th_read_response(c, &r, th_scale(5000));
@@ -607,7 +663,8 @@ START_TEST(validation) {
   TH_ASSERT(item_rows() == before, "%s: the row count changed", what);
   if (route > 0) {
     th_sql(db(), sql, snap2, sizeof(snap2));
-    TH_ASSERT(strcmp(snap, snap2) == 0, "%s: the item changed:\n%s\n%s", what, snap, snap2);
+    TH_ASSERT(strcmp(snap, snap2) == 0, "%s: the item changed:\n%s\n%s", what, snap,
+              snap2);
   }
 }
 END_TEST
@@ -650,8 +707,10 @@ int main(void) {
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  if (!th_server_was_clean(&srv_single, "--workers 0 server")) failed++;
-  if (!th_server_was_clean(&srv_cluster, "--workers 2 server")) failed++;
+  if (!th_server_was_clean(&srv_single, "--workers 0 server"))
+    failed++;
+  if (!th_server_was_clean(&srv_cluster, "--workers 2 server"))
+    failed++;
   th_sql(th_pg_conninfo(), "DELETE FROM items WHERE name LIKE 'it-%'", NULL, 0);
   return failed == 0 ? 0 : 1;
 }

@@ -58,7 +58,8 @@ static int sanitized(void) {
 int th_scale(int ms) {
   const char *e = getenv("LOOPLAB_TEST_SLOW");
   double f = e != NULL ? atof(e) : (sanitized() ? 2.0 : 1.0);
-  if (f < 1.0) f = 1.0;
+  if (f < 1.0)
+    f = 1.0;
   return (int)(ms * f);
 }
 
@@ -78,7 +79,8 @@ int th_free_port(void) {
 
 static const char *env_or_abort(const char *name) {
   const char *v = getenv(name);
-  if (v == NULL || *v == '\0') TH_FAIL("harness: %s is not set (run through ctest)", name);
+  if (v == NULL || *v == '\0')
+    TH_FAIL("harness: %s is not set (run through ctest)", name);
   return v;
 }
 
@@ -88,15 +90,19 @@ const char *th_bin(void) {
 
 const char *th_pg_conninfo(void) {
   static char conninfo[2048];
-  if (conninfo[0] != '\0') return conninfo;
+  if (conninfo[0] != '\0')
+    return conninfo;
   char path[1024];
   snprintf(path, sizeof(path), "%s/conninfo", env_or_abort("LOOPLAB_TEST_PG_DIR"));
   FILE *f = fopen(path, "r");
-  if (f == NULL) TH_FAIL("harness: cannot read %s: %s", path, strerror(errno));
-  if (fgets(conninfo, sizeof(conninfo), f) == NULL) conninfo[0] = '\0';
+  if (f == NULL)
+    TH_FAIL("harness: cannot read %s: %s", path, strerror(errno));
+  if (fgets(conninfo, sizeof(conninfo), f) == NULL)
+    conninfo[0] = '\0';
   fclose(f);
   conninfo[strcspn(conninfo, "\r\n")] = '\0';
-  if (conninfo[0] == '\0') TH_FAIL("harness: %s is empty", path);
+  if (conninfo[0] == '\0')
+    TH_FAIL("harness: %s is empty", path);
   return conninfo;
 }
 
@@ -106,16 +112,20 @@ static int read_stat(pid_t pid, char *state, pid_t *ppid) {
   char path[64], buf[1024];
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+  if (fd < 0)
+    return -1;
   ssize_t n = read(fd, buf, sizeof(buf) - 1);
   close(fd);
-  if (n <= 0) return -1;
+  if (n <= 0)
+    return -1;
   buf[n] = '\0';
   char *p = strrchr(buf, ')');
-  if (p == NULL) return -1;
+  if (p == NULL)
+    return -1;
   char st = 0;
   int pp = 0;
-  if (sscanf(p + 1, " %c %d", &st, &pp) != 2) return -1;
+  if (sscanf(p + 1, " %c %d", &st, &pp) != 2)
+    return -1;
   *state = st;
   *ppid = pp;
   return 0;
@@ -136,14 +146,18 @@ int th_server_workers(const th_server_t *s, pid_t *pids, int max) {
   DIR *d = opendir("/proc");
   int n = 0;
   struct dirent *e;
-  if (d == NULL) return 0;
+  if (d == NULL)
+    return 0;
   while ((e = readdir(d)) != NULL) {
-    if (!isdigit((unsigned char)e->d_name[0])) continue;
+    if (!isdigit((unsigned char)e->d_name[0]))
+      continue;
     pid_t pid = (pid_t)atoi(e->d_name);
     char st;
     pid_t pp;
-    if (read_stat(pid, &st, &pp) != 0 || pp != s->pid) continue;
-    if (n < max) pids[n] = pid;
+    if (read_stat(pid, &st, &pp) != 0 || pp != s->pid)
+      continue;
+    if (n < max)
+      pids[n] = pid;
     n++;
   }
   closedir(d);
@@ -158,16 +172,20 @@ int th_procs_with_port(int port, pid_t *pids, int max) {
   DIR *d = opendir("/proc");
   int n = 0;
   struct dirent *e;
-  if (d == NULL) return 0;
+  if (d == NULL)
+    return 0;
   while ((e = readdir(d)) != NULL) {
-    if (!isdigit((unsigned char)e->d_name[0])) continue;
+    if (!isdigit((unsigned char)e->d_name[0]))
+      continue;
     char path[300], cmd[4096];
     snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0)
+      continue;
     ssize_t len = read(fd, cmd, sizeof(cmd) - 1);
     close(fd);
-    if (len <= 0) continue;
+    if (len <= 0)
+      continue;
     cmd[len] = '\0';
     int is_bin = bin != NULL && strcmp(cmd, bin) == 0;
     int has_port = 0;
@@ -176,7 +194,8 @@ int th_procs_with_port(int port, pid_t *pids, int max) {
           strcmp(p + strlen(p) + 1, want_port) == 0)
         has_port = 1;
     if (is_bin && has_port) {
-      if (n < max) pids[n] = (pid_t)atoi(e->d_name);
+      if (n < max)
+        pids[n] = (pid_t)atoi(e->d_name);
       n++;
     }
   }
@@ -184,17 +203,67 @@ int th_procs_with_port(int port, pid_t *pids, int max) {
   return n;
 }
 
+int th_last_connect_errno;
+
+int th_get_status(int port, const char *path, int timeout_ms) {
+  th_conn_t *c;
+  int err = th_conn_try_open(port, &c);
+  if (err != 0) {
+    th_last_connect_errno = -err;
+    return -1;
+  }
+  char req[512];
+  snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+           path);
+  th_response_t r;
+  int status = -2;
+  if (th_sends(c, req) == 0 && th_read_response(c, &r, timeout_ms) == TH_OK) {
+    status = r.status;
+    th_response_free(&r);
+  }
+  th_conn_close(c);
+  return status;
+}
+
+void th_assert_gone(const th_server_t *s, const pid_t *pids, int n, const char *what) {
+  int64_t deadline = th_now_ms() + th_scale(2000);
+  for (;;) {
+    int left = 0;
+    char st = 0;
+    pid_t who = 0;
+    for (int i = 0; i < n; i++) {
+      char x = th_proc_state(pids[i]);
+      if (x != 0) {
+        left++;
+        st = x;
+        who = pids[i];
+      }
+    }
+    pid_t stray[8];
+    int ns = th_procs_with_port(s->port, stray, 8);
+    if (left == 0 && ns == 0)
+      return;
+    if (th_now_ms() > deadline)
+      TH_FAIL(
+          "%s: after the primary exited, worker %d is still there (state %c) and %d "
+          "process(es) run with --port %d",
+          what, (int)who, st ? st : '-', ns, s->port);
+    th_sleep_ms(20);
+  }
+}
+
 /* ---- the server ---- */
 
 void th_server_dump_log(const th_server_t *s, size_t max) {
   FILE *f = fopen(s->log_path, "r");
-  if (f == NULL) return;
+  if (f == NULL)
+    return;
   fseek(f, 0, SEEK_END);
   long size = ftell(f);
   long from = size > (long)max ? size - (long)max : 0;
   fseek(f, from, SEEK_SET);
-  fprintf(stderr, "---- server log %s (pid %d, port %d, last %ld bytes) ----\n", s->log_path,
-          (int)s->pid, s->port, size - from);
+  fprintf(stderr, "---- server log %s (pid %d, port %d, last %ld bytes) ----\n",
+          s->log_path, (int)s->pid, s->port, size - from);
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof(buf), f)) > 0) fwrite(buf, 1, n, stderr);
@@ -205,9 +274,11 @@ void th_server_dump_log(const th_server_t *s, size_t max) {
 static void rm_rf(const char *dir) {
   DIR *d = opendir(dir);
   struct dirent *e;
-  if (d == NULL) return;
+  if (d == NULL)
+    return;
   while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
     char p[600];
     snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
     struct stat st;
@@ -222,14 +293,16 @@ static void rm_rf(const char *dir) {
 
 static void unregister(th_server_t *s) {
   for (int i = 0; i < MAX_SERVERS; i++)
-    if (registry[i] == s) registry[i] = NULL;
+    if (registry[i] == s)
+      registry[i] = NULL;
   s->registered = 0;
 }
 
 /* Kills the server and its workers outright (failure paths). */
 static void kill_hard(th_server_t *s) {
   pid_t w[64];
-  if (s->pid <= 0) return; /* never kill(0): that is our process group */
+  if (s->pid <= 0)
+    return; /* never kill(0): that is our process group */
   int n = th_server_workers(s, w, 64);
   if (!s->exited) {
     kill(s->pid, SIGKILL);
@@ -245,9 +318,12 @@ static void kill_hard(th_server_t *s) {
 static void cleanup_all(int dump) {
   for (int i = 0; i < MAX_SERVERS; i++) {
     th_server_t *s = registry[i];
-    if (s == NULL) continue;
-    if (dump) th_server_dump_log(s, 6000);
-    if (s->owner != getpid()) continue;
+    if (s == NULL)
+      continue;
+    if (dump)
+      th_server_dump_log(s, 6000);
+    if (s->owner != getpid())
+      continue;
     kill_hard(s);
     rm_rf(s->dir);
     unregister(s);
@@ -279,7 +355,8 @@ static void register_server(th_server_t *s) {
 
 static int has_arg(const char *const extra[], const char *name) {
   for (int i = 0; extra != NULL && extra[i] != NULL; i++)
-    if (strcmp(extra[i], name) == 0) return 1;
+    if (strcmp(extra[i], name) == 0)
+      return 1;
   return 0;
 }
 
@@ -311,7 +388,8 @@ static pid_t spawn(th_server_t *s, const char *const extra[], int flags) {
   argv[n] = NULL;
 
   int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (logfd < 0) TH_FAIL("harness: cannot open %s", s->log_path);
+  if (logfd < 0)
+    TH_FAIL("harness: cannot open %s", s->log_path);
   FILE *lf = fdopen(dup(logfd), "a");
   if (lf != NULL) {
     fprintf(lf, "# harness: exec");
@@ -319,13 +397,23 @@ static pid_t spawn(th_server_t *s, const char *const extra[], int flags) {
     fprintf(lf, "\n");
     fclose(lf);
   }
+  /* Check's runner installs SIGTERM/SIGINT handlers that killpg() their
+   * own process group; a child that received a signal before exec would
+   * run them and signal the test itself. So signals stay blocked across
+   * fork until the child has restored the default dispositions. */
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);
   pid_t parent = getpid();
   pid_t pid = fork();
-  if (pid < 0) TH_FAIL("harness: fork: %s", strerror(errno));
   if (pid == 0) {
+    for (int sig = 1; sig < NSIG; sig++)
+      if (sig != SIGKILL && sig != SIGSTOP)
+        signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    signal(SIGPIPE, SIG_DFL);
+    if (getppid() != parent)
+      _exit(127);
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);
     dup2(logfd, 1);
@@ -335,6 +423,10 @@ static pid_t spawn(th_server_t *s, const char *const extra[], int flags) {
     dprintf(2, "harness: exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);
   }
+  int fork_errno = errno;
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0)
+    TH_FAIL("harness: fork: %s", strerror(fork_errno));
   close(logfd);
   return pid;
 }
@@ -344,42 +436,35 @@ static int scan_sanitizer(const th_server_t *s) {
   static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                                       "runtime error:", "ThreadSanitizer", NULL};
   FILE *f = fopen(s->log_path, "r");
-  if (f == NULL) return 0;
+  if (f == NULL)
+    return 0;
   char line[4096];
   int found = 0;
   while (!found && fgets(line, sizeof(line), f) != NULL)
     for (int i = 0; marks[i] != NULL; i++)
-      if (strstr(line, marks[i]) != NULL) found = 1;
+      if (strstr(line, marks[i]) != NULL)
+        found = 1;
   fclose(f);
-  if (found) th_server_dump_log(s, 30000);
+  if (found)
+    th_server_dump_log(s, 30000);
   return found;
 }
 
-/* GET path on a fresh connection; returns the status or a negative code. */
 static int probe(int port, const char *path, int timeout_ms) {
-  th_conn_t *c;
-  if (th_conn_try_open(port, &c) != 0) return -1;
-  char req[256];
-  snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
-  int status = -1;
-  th_response_t r;
-  if (th_sends(c, req) == 0 && th_read_response(c, &r, timeout_ms) == TH_OK) {
-    status = r.status;
-    th_response_free(&r);
-  }
-  th_conn_close(c);
-  return status;
+  return th_get_status(port, path, timeout_ms);
 }
 
 int th_server_wait_exit(th_server_t *s, int timeout_ms, int *status) {
   if (s->pid <= 0) {
-    if (status != NULL) *status = -1;
+    if (status != NULL)
+      *status = -1;
     return 1;
   }
   int64_t deadline = th_now_ms() + timeout_ms;
   for (;;) {
     if (s->exited) {
-      if (status != NULL) *status = s->status;
+      if (status != NULL)
+        *status = s->status;
       return 1;
     }
     pid_t r = waitpid(s->pid, &s->status, WNOHANG);
@@ -392,17 +477,47 @@ int th_server_wait_exit(th_server_t *s, int timeout_ms, int *status) {
       s->status = -1;
       continue;
     }
-    if (th_now_ms() >= deadline) return 0;
+    if (th_now_ms() >= deadline)
+      return 0;
     th_sleep_ms(5);
   }
 }
 
 int th_server_alive(th_server_t *s) {
+  if (s->owner != getpid()) { /* not our child: waitpid cannot tell */
+    char st = s->pid > 0 ? th_proc_state(s->pid) : 0;
+    return st != 0 && st != 'Z';
+  }
   return !th_server_wait_exit(s, 0, NULL);
 }
 
+static int log_has_ready(const th_server_t *s, pid_t pid) {
+  char want[48], line[4096];
+  snprintf(want, sizeof(want), "\"workerPid\":%d,", (int)pid);
+  FILE *f = fopen(s->log_path, "r");
+  if (f == NULL)
+    return 0;
+  int found = 0;
+  while (!found && fgets(line, sizeof(line), f) != NULL)
+    found = strstr(line, want) != NULL && strstr(line, "ready") != NULL;
+  fclose(f);
+  return found;
+}
+
+int th_worker_wait_ready(const th_server_t *s, pid_t pid, int timeout_ms) {
+  int64_t deadline = th_now_ms() + timeout_ms;
+  for (;;) {
+    if (log_has_ready(s, pid))
+      return 1;
+    if (th_now_ms() >= deadline)
+      return 0;
+    th_sleep_ms(10);
+  }
+}
+
 /* 0 when ready, 1 when the process died (retry), -1 on timeout. */
-static int wait_ready(th_server_t *s, int flags, int timeout_ms, char *why, size_t whylen) {
+static int wait_ready(th_server_t *s, int flags, int timeout_ms, char *why,
+                      size_t whylen) {
   int64_t deadline = th_now_ms() + timeout_ms;
   int live = 0, ready = 0, workers = 0;
   while (th_now_ms() < deadline) {
@@ -410,37 +525,48 @@ static int wait_ready(th_server_t *s, int flags, int timeout_ms, char *why, size
       snprintf(why, whylen, "exited with status 0x%x", s->status);
       return 1;
     }
-    if (!live) live = probe(s->port, "/livez", 500) == 200;
-    if (live && (flags & TH_WAIT_READY) && !ready) ready = probe(s->port, "/readyz", 500) == 200;
+    if (!live)
+      live = probe(s->port, "/livez", 500) == 200;
+    if (live && (flags & TH_WAIT_READY) && !ready)
+      ready = probe(s->port, "/readyz", 500) == 200;
     if (live && (flags & TH_WAIT_WORKERS) && s->workers > 0 && !workers) {
       pid_t w[64];
-      workers = th_server_workers(s, w, 64) >= s->workers;
+      int n = th_server_workers(s, w, 64);
+      workers = n >= s->workers;
+      /* And, when the log says so (best effort: 2 s at most), ready. */
+      for (int i = 0; workers && i < n && i < 64; i++)
+        th_worker_wait_ready(s, w[i], th_scale(2000));
     }
     if (live && (ready || !(flags & TH_WAIT_READY)) &&
         (workers || !(flags & TH_WAIT_WORKERS) || s->workers == 0))
       return 0;
     th_sleep_ms(20);
   }
-  snprintf(why, whylen, "not ready within %d ms (livez %s, readyz %s, workers %s)", timeout_ms,
-           live ? "200" : "not 200", ready ? "200" : "not 200", workers ? "all up" : "missing");
+  snprintf(why, whylen, "not ready within %d ms (livez %s, readyz %s, workers %s)",
+           timeout_ms, live ? "200" : "not 200", ready ? "200" : "not 200",
+           workers ? "all up" : "missing");
   return -1;
 }
 
 void th_server_start_ex(th_server_t *s, const char *const extra[], int flags) {
-  if (flags == 0) flags = TH_WAIT_LIVE | TH_WAIT_READY | TH_WAIT_WORKERS;
+  if (flags == 0)
+    flags = TH_WAIT_LIVE | TH_WAIT_READY | TH_WAIT_WORKERS;
   memset(s, 0, sizeof(*s));
   s->owner = getpid();
   s->workers = 0;
   for (int i = 0; extra != NULL && extra[i] != NULL; i++)
-    if (strcmp(extra[i], "--workers") == 0 && extra[i + 1] != NULL) s->workers = atoi(extra[i + 1]);
+    if (strcmp(extra[i], "--workers") == 0 && extra[i + 1] != NULL)
+      s->workers = atoi(extra[i + 1]);
   snprintf(s->dir, sizeof(s->dir), "/tmp/looplab-it-XXXXXX");
-  if (mkdtemp(s->dir) == NULL) TH_FAIL("harness: mkdtemp: %s", strerror(errno));
+  if (mkdtemp(s->dir) == NULL)
+    TH_FAIL("harness: mkdtemp: %s", strerror(errno));
   snprintf(s->log_path, sizeof(s->log_path), "%s/server.log", s->dir);
   register_server(s);
   char why[256] = "";
   int fixed_port = 0;
   for (int i = 0; extra != NULL && extra[i] != NULL; i++)
-    if (strcmp(extra[i], "--port") == 0 && extra[i + 1] != NULL) fixed_port = atoi(extra[i + 1]);
+    if (strcmp(extra[i], "--port") == 0 && extra[i + 1] != NULL)
+      fixed_port = atoi(extra[i + 1]);
   for (int attempt = 0; attempt < 3; attempt++) {
     s->port = fixed_port != 0 ? fixed_port : th_free_port();
     if (flags & TH_NO_WAIT) {
@@ -450,8 +576,10 @@ void th_server_start_ex(th_server_t *s, const char *const extra[], int flags) {
     s->exited = 0;
     s->pid = spawn(s, extra, flags);
     int rc = wait_ready(s, flags, th_scale(15000), why, sizeof(why));
-    if (rc == 0) return;
-    if (rc < 0 || fixed_port != 0) break;
+    if (rc == 0)
+      return;
+    if (rc < 0 || fixed_port != 0)
+      break;
   }
   TH_FAIL("harness: server did not start: %s (log above)", why);
 }
@@ -461,22 +589,25 @@ void th_server_start(th_server_t *s, const char *const extra[]) {
 }
 
 void th_server_signal(th_server_t *s, int sig) {
-  if (!s->exited && s->pid > 0) kill(s->pid, sig);
+  if (!s->exited && s->pid > 0)
+    kill(s->pid, sig);
 }
 
 int th_server_stop(th_server_t *s, int timeout_ms) {
   int status = -1;
-  if (!s->registered && s->exited) return s->status;
+  if (!s->registered && s->exited)
+    return s->status;
   if (s->owner != getpid() || s->pid <= 0) {
     unregister(s);
     return -1;
   }
   pid_t w[64];
   int n = th_server_workers(s, w, 64);
-  if (!s->exited) kill(s->pid, SIGTERM);
+  if (!s->exited)
+    kill(s->pid, SIGTERM);
   if (!th_server_wait_exit(s, timeout_ms, &status)) {
-    fprintf(stderr, "harness: server %d ignored SIGTERM for %d ms; SIGKILL\n", (int)s->pid,
-            timeout_ms);
+    fprintf(stderr, "harness: server %d ignored SIGTERM for %d ms; SIGKILL\n",
+            (int)s->pid, timeout_ms);
     th_server_dump_log(s, 4000);
     kill(s->pid, SIGKILL);
     th_server_wait_exit(s, 5000, &status);
@@ -484,9 +615,11 @@ int th_server_stop(th_server_t *s, int timeout_ms) {
   for (int i = 0; i < n && i < 64; i++) {
     /* Workers must be gone with their primary; give them a moment. */
     int64_t deadline = th_now_ms() + 2000;
-    while (th_proc_state(w[i]) != 0 && th_proc_state(w[i]) != 'Z' && th_now_ms() < deadline)
+    while (th_proc_state(w[i]) != 0 && th_proc_state(w[i]) != 'Z' &&
+           th_now_ms() < deadline)
       th_sleep_ms(10);
-    if (th_proc_state(w[i]) != 0 && th_proc_state(w[i]) != 'Z') kill(w[i], SIGKILL);
+    if (th_proc_state(w[i]) != 0 && th_proc_state(w[i]) != 'Z')
+      kill(w[i], SIGKILL);
   }
   s->stop_status = status;
   s->sanitizer = scan_sanitizer(s);
@@ -497,11 +630,13 @@ int th_server_stop(th_server_t *s, int timeout_ms) {
 
 int th_server_was_clean(const th_server_t *s, const char *what) {
   if (s->sanitizer) {
-    fprintf(stderr, "%s: the server log holds a sanitizer report (printed above)\n", what);
+    fprintf(stderr, "%s: the server log holds a sanitizer report (printed above)\n",
+            what);
     return 0;
   }
   if (!(WIFEXITED(s->stop_status) && WEXITSTATUS(s->stop_status) == 0)) {
-    fprintf(stderr, "%s: the server's exit status was 0x%x, want exit 0\n", what, s->stop_status);
+    fprintf(stderr, "%s: the server's exit status was 0x%x, want exit 0\n", what,
+            s->stop_status);
     return 0;
   }
   return 1;
@@ -521,8 +656,15 @@ int __lsan_is_turned_off(void) {
 /* ---- raw HTTP ---- */
 
 int th_conn_try_open(int port, th_conn_t **out) {
+  return th_conn_try_open_rcvbuf(port, 0, out);
+}
+
+int th_conn_try_open_rcvbuf(int port, int rcvbuf, th_conn_t **out) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
+  if (fd < 0)
+    return -errno;
+  if (rcvbuf > 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   struct sockaddr_in a;
   memset(&a, 0, sizeof(a));
   a.sin_family = AF_INET;
@@ -544,13 +686,16 @@ int th_conn_try_open(int port, th_conn_t **out) {
 th_conn_t *th_conn_open(int port) {
   th_conn_t *c = NULL;
   int err = th_conn_try_open(port, &c);
-  if (err != 0) TH_FAIL("harness: connect to 127.0.0.1:%d: %s", port, strerror(-err));
+  if (err != 0)
+    TH_FAIL("harness: connect to 127.0.0.1:%d: %s", port, strerror(-err));
   return c;
 }
 
 void th_conn_close(th_conn_t *c) {
-  if (c == NULL) return;
-  if (c->fd >= 0) close(c->fd);
+  if (c == NULL)
+    return;
+  if (c->fd >= 0)
+    close(c->fd);
   free(c->buf);
   free(c);
 }
@@ -560,7 +705,8 @@ int th_send(th_conn_t *c, const void *p, size_t n) {
   while (n > 0) {
     ssize_t w = send(c->fd, b, n, MSG_NOSIGNAL);
     if (w < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return -errno;
     }
     b += w;
@@ -576,18 +722,23 @@ int th_sends(th_conn_t *c, const char *s) {
 /* Reads what is available within timeout_ms into c->buf. Returns bytes
  * read (>0), 0 on EOF/reset (c->eof set), or TH_ETIMEDOUT. */
 static int fill(th_conn_t *c, int timeout_ms) {
-  if (c->eof) return 0;
+  if (c->eof)
+    return 0;
   struct pollfd pfd = {c->fd, POLLIN, 0};
   int pr;
   do pr = poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms);
   while (pr < 0 && errno == EINTR);
-  if (pr == 0) return TH_ETIMEDOUT;
+  if (pr == 0)
+    return TH_ETIMEDOUT;
   if (c->cap - c->len < 16384) {
     c->cap = c->cap * 2 + 65536;
     c->buf = realloc(c->buf, c->cap + 1);
   }
+  /* At most 16 KiB a read: each parsed response is moved out of the
+   * buffer, so a small buffer keeps long pipelines linear. */
+  size_t room = c->cap - c->len < 16384 ? c->cap - c->len : 16384;
   ssize_t n;
-  do n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+  do n = recv(c->fd, c->buf + c->len, room, 0);
   while (n < 0 && errno == EINTR);
   if (n <= 0) {
     c->eof = 1;
@@ -613,7 +764,8 @@ typedef struct parse_s {
 
 static void push_header(parse_t *p) {
   th_response_t *r = p->r;
-  if (p->flen == 0 && p->vlen == 0) return;
+  if (p->flen == 0 && p->vlen == 0)
+    return;
   if (r->nheaders < TH_MAX_HEADERS) {
     r->names[r->nheaders] = strndup(p->field, p->flen);
     r->values[r->nheaders] = strndup(p->value != NULL ? p->value : "", p->vlen);
@@ -625,7 +777,8 @@ static void push_header(parse_t *p) {
 
 static int on_header_field(llhttp_t *h, const char *at, size_t n) {
   parse_t *p = h->data;
-  if (p->in_value) push_header(p);
+  if (p->in_value)
+    push_header(p);
   if (p->flen + n < sizeof(p->field)) {
     memcpy(p->field + p->flen, at, n);
     p->flen += n;
@@ -698,17 +851,22 @@ static long parse_one(const char *data, size_t n, int eof, int head, th_response
   llhttp_errno_t err = n > 0 ? llhttp_execute(&h, data, n) : HPE_OK;
   if (err == HPE_PAUSED && p.done) {
     consumed = (long)(llhttp_get_error_pos(&h) - data);
-    if (consumed <= 0) consumed = (long)n;
+    if (consumed <= 0)
+      consumed = (long)n;
   } else if (err != HPE_OK) {
     consumed = TH_EPARSE;
   } else if (eof && n > 0) {
     err = llhttp_finish(&h);
-    if ((err == HPE_OK || err == HPE_PAUSED) && p.done) consumed = (long)n;
+    if ((err == HPE_OK || err == HPE_PAUSED) && p.done)
+      consumed = (long)n;
   }
   free(p.value);
-  if (consumed <= 0) th_response_free(r);
-  if (r->body == NULL && consumed > 0) r->body = calloc(1, 1);
-  if (consumed > 0) r->raw_len = (size_t)consumed;
+  if (consumed <= 0)
+    th_response_free(r);
+  if (r->body == NULL && consumed > 0)
+    r->body = calloc(1, 1);
+  if (consumed > 0)
+    r->raw_len = (size_t)consumed;
   return consumed;
 }
 
@@ -719,13 +877,17 @@ int th_read_response_ex(th_conn_t *c, th_response_t *r, int timeout_ms, int head
     if (used > 0) {
       memmove(c->buf, c->buf + used, c->len - (size_t)used);
       c->len -= (size_t)used;
-      if (c->buf != NULL) c->buf[c->len] = '\0';
+      if (c->buf != NULL)
+        c->buf[c->len] = '\0';
       return TH_OK;
     }
-    if (used == TH_EPARSE) return TH_EPARSE;
-    if (c->eof) return TH_ECLOSED;
+    if (used == TH_EPARSE)
+      return TH_EPARSE;
+    if (c->eof)
+      return TH_ECLOSED;
     int rc = fill(c, (int)(deadline - th_now_ms()));
-    if (rc == TH_ETIMEDOUT) return TH_ETIMEDOUT;
+    if (rc == TH_ETIMEDOUT)
+      return TH_ETIMEDOUT;
   }
 }
 
@@ -744,18 +906,21 @@ void th_response_free(th_response_t *r) {
 
 const char *th_header(const th_response_t *r, const char *name) {
   for (int i = 0; i < r->nheaders; i++)
-    if (strcasecmp(r->names[i], name) == 0) return r->values[i];
+    if (strcasecmp(r->names[i], name) == 0)
+      return r->values[i];
   return NULL;
 }
 
 int th_conn_close_hdr(const th_response_t *r) {
   for (int i = 0; i < r->nheaders; i++) {
-    if (strcasecmp(r->names[i], "connection") != 0) continue;
+    if (strcasecmp(r->names[i], "connection") != 0)
+      continue;
     const char *v = r->values[i];
     while (*v != '\0') {
       while (*v == ' ' || *v == ',' || *v == '\t') v++;
       size_t k = strcspn(v, ", \t");
-      if (k == 5 && strncasecmp(v, "close", 5) == 0) return 1;
+      if (k == 5 && strncasecmp(v, "close", 5) == 0)
+        return 1;
       v += k;
     }
   }
@@ -766,7 +931,8 @@ int th_read_until_close(th_conn_t *c, int timeout_ms) {
   int64_t deadline = th_now_ms() + timeout_ms;
   while (!c->eof) {
     int rc = fill(c, (int)(deadline - th_now_ms()));
-    if (rc == TH_ETIMEDOUT) return 0;
+    if (rc == TH_ETIMEDOUT)
+      return 0;
   }
   return 1;
 }
@@ -776,7 +942,8 @@ int th_count_responses(const char *p, size_t n) {
   while (n > 0) {
     th_response_t r;
     long used = parse_one(p, n, 1, 0, &r);
-    if (used <= 0) break;
+    if (used <= 0)
+      break;
     th_response_free(&r);
     count++;
     p += used;
@@ -785,34 +952,38 @@ int th_count_responses(const char *p, size_t n) {
   return count;
 }
 
-size_t th_format_request(char **out, const char *method, const char *path, const char *headers,
-                         const char *body) {
+size_t th_format_request(char **out, const char *method, const char *path,
+                         const char *headers, const char *body) {
   size_t hlen = headers != NULL ? strlen(headers) : 0;
   size_t blen = body != NULL ? strlen(body) : 0;
   size_t cap = strlen(method) + strlen(path) + hlen + blen + 256;
   char *buf = malloc(cap);
   int has_ct = 0;
   for (size_t i = 0; headers != NULL && i + 13 <= hlen; i++)
-    if (strncasecmp(headers + i, "content-type:", 13) == 0) has_ct = 1;
+    if (strncasecmp(headers + i, "content-type:", 13) == 0)
+      has_ct = 1;
   int n = snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: t\r\n%s", method, path,
                    headers != NULL ? headers : "");
   if (body != NULL)
     n += snprintf(buf + n, cap - (size_t)n, "%sContent-Length: %zu\r\n",
                   has_ct ? "" : "Content-Type: application/json\r\n", blen);
   n += snprintf(buf + n, cap - (size_t)n, "\r\n");
-  if (body != NULL) memcpy(buf + n, body, blen);
+  if (body != NULL)
+    memcpy(buf + n, body, blen);
   buf[n + blen] = '\0';
   *out = buf;
   return (size_t)n + blen;
 }
 
-int th_conn_request(th_conn_t *c, const char *method, const char *path, const char *headers,
-                    const char *body, th_response_t *r, int timeout_ms) {
+int th_conn_request(th_conn_t *c, const char *method, const char *path,
+                    const char *headers, const char *body, th_response_t *r,
+                    int timeout_ms) {
   char *req;
   size_t n = th_format_request(&req, method, path, headers, body);
   int rc = th_send(c, req, n);
   free(req);
-  if (rc != 0) return TH_ECLOSED;
+  if (rc != 0)
+    return TH_ECLOSED;
   return th_read_response_ex(c, r, timeout_ms, strcmp(method, "HEAD") == 0);
 }
 
@@ -823,7 +994,9 @@ void th_request(int port, const char *method, const char *path, const char *head
   th_conn_close(c);
   if (rc != TH_OK) {
     TH_FAIL("%s %s: no response (%s)", method, path,
-                 rc == TH_ETIMEDOUT ? "timeout" : rc == TH_ECLOSED ? "closed" : "unparsable");
+            rc == TH_ETIMEDOUT ? "timeout"
+            : rc == TH_ECLOSED ? "closed"
+                               : "unparsable");
   }
 }
 
@@ -833,11 +1006,11 @@ void th_assert_error_shape(const th_response_t *r, int status, const char *conta
                            const char *what) {
   const char *ct = th_header(r, "content-type");
   TH_ASSERT(ct != NULL && strncasecmp(ct, "application/json", 16) == 0,
-                "%s: error response content-type is %s, want application/json", what,
-                ct != NULL ? ct : "(none)");
+            "%s: error response content-type is %s, want application/json", what,
+            ct != NULL ? ct : "(none)");
   cJSON *j = cJSON_ParseWithLength(r->body != NULL ? r->body : "", r->body_len);
   TH_ASSERT(j != NULL && cJSON_IsObject(j), "%s: error body is not a JSON object: %.300s",
-                what, r->body != NULL ? r->body : "");
+            what, r->body != NULL ? r->body : "");
   cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "statusCode");
   cJSON *er = cJSON_GetObjectItemCaseSensitive(j, "error");
   cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
@@ -865,7 +1038,8 @@ static char sql_conninfo[2048];
 
 static PGconn *sql_connect(const char *conninfo, int fresh) {
   if (sql_conn != NULL && (sql_pid != getpid() || strcmp(sql_conninfo, conninfo) != 0)) {
-    if (sql_pid == getpid()) PQfinish(sql_conn);
+    if (sql_pid == getpid())
+      PQfinish(sql_conn);
     sql_conn = NULL;
   }
   if (sql_conn != NULL && (fresh || PQstatus(sql_conn) != CONNECTION_OK)) {

@@ -4,12 +4,12 @@
  * with llhttp, and queries the database with blocking libpq (fine in a test
  * process, never in the server).
  *
- * Failures inside the harness abort the current Check test with a message
- * (ck_abort_msg). Every server the harness starts is registered; a process
- * that exits with servers still registered (a failed assertion exits the
- * forked test) kills them by pid and prints the tail of their logs, and the
- * spawned server gets PR_SET_PDEATHSIG so it also dies with a test process
- * that is killed outright. */
+ * Failures abort the current Check test through TH_ASSERT/TH_FAIL, which
+ * first print the logs of the servers this process knows and kill (with
+ * their workers) the ones it started: Check's failed assertion _exit()s the
+ * forked test, so atexit handlers only cover normal exits. A spawned server
+ * also gets PR_SET_PDEATHSIG, so it dies with a test process that is killed
+ * outright (a Check timeout), and its workers must follow their primary. */
 #ifndef LOOPLAB_TEST_HARNESS_H
 #define LOOPLAB_TEST_HARNESS_H
 
@@ -31,15 +31,15 @@ enum {
 
 typedef struct th_server_s {
   /* read-only after th_server_start */
-  pid_t pid;    /* the process we spawned: the primary, or the only one */
+  pid_t pid; /* the process we spawned: the primary, or the only one */
   int port;
-  int workers;  /* the --workers value passed */
+  int workers;        /* the --workers value passed */
   char dir[256];      /* a private temporary folder, removed at stop */
   char log_path[300]; /* stdout and stderr of the server */
   /* private */
-  pid_t owner;  /* the process that started it (only it may reap it) */
+  pid_t owner; /* the process that started it (only it may reap it) */
   int exited;
-  int status;   /* waitpid status once exited */
+  int status; /* waitpid status once exited */
   int registered;
   int sanitizer;   /* set by th_server_stop: the log holds a sanitizer report */
   int stop_status; /* set by th_server_stop: the waitpid status */
@@ -51,7 +51,9 @@ typedef struct th_server_s {
  * flags: TH_WAIT_* (0 means TH_WAIT_LIVE|TH_WAIT_READY|TH_WAIT_WORKERS).
  * Retries with another port if the server dies at start. A --port in extra
  * is used as is (then there is no retry). Aborts the test
- * with the log if it does not become ready within 15 s. */
+ * with the log if it does not become ready within 15 s (th_scale'd). With
+ * TH_WAIT_WORKERS it also waits (2 s at most) for the log to report each
+ * worker ready. */
 void th_server_start_ex(th_server_t *s, const char *const extra[], int flags);
 void th_server_start(th_server_t *s, const char *const extra[]);
 
@@ -63,25 +65,41 @@ int th_server_stop(th_server_t *s, int timeout_ms);
  * returns 0. For the suites' main(), whose fixtures run outside tests. */
 int th_server_was_clean(const th_server_t *s, const char *what);
 /* The same as an assertion inside a test. */
-#define TH_ASSERT_CLEAN(s, what) \
-  TH_ASSERT(th_server_was_clean((s), (what)), "%s: unclean server exit (see above)", (what))
+#define TH_ASSERT_CLEAN(s, what)                                                     \
+  TH_ASSERT(th_server_was_clean((s), (what)), "%s: unclean server exit (see above)", \
+            (what))
 /* Sends sig to the server's primary. */
 void th_server_signal(th_server_t *s, int sig);
 /* Waits up to timeout_ms for the spawned process to exit. Returns 1 and
  * fills *status if it exited, 0 otherwise. */
 int th_server_wait_exit(th_server_t *s, int timeout_ms, int *status);
-/* 1 while the spawned process has not exited. */
+/* 1 while the spawned process has not exited (from any process). */
 int th_server_alive(th_server_t *s);
 /* Prints the server log (the last max bytes) on stderr. */
 void th_server_dump_log(const th_server_t *s, size_t max);
 /* The children of the primary (its workers), from /proc. Returns the count
  * (at most max pids are stored, sorted ascending). */
 int th_server_workers(const th_server_t *s, pid_t *pids, int max);
+/* Waits up to timeout_ms for the log to report worker pid ready (a line
+ * with "workerPid":<pid> and "ready"). Returns 1 if seen. The primary
+ * treats a worker that dies before it is ready as a start-up failure, so
+ * tests that kill workers wait for this first. */
+int th_worker_wait_ready(const th_server_t *s, pid_t pid, int timeout_ms);
 /* Every live process (zombies included) whose command line is LOOPLAB_BIN
  * with --port <port>. Returns the count. */
 int th_procs_with_port(int port, pid_t *pids, int max);
 /* 'Z' for a zombie, the /proc state letter, or 0 if no such process. */
 char th_proc_state(pid_t pid);
+
+/* GET path on a new connection (Connection: close): the status, -1 if the
+ * connection was refused, -2 if no response came within timeout_ms. */
+int th_get_status(int port, const char *path, int timeout_ms);
+/* The errno of th_get_status's last failed connect. */
+extern int th_last_connect_errno;
+/* Asserts that within 2 s none of pids (a server's former workers) exists
+ * any more (a zombie counts: the primary must reap its workers) and no
+ * process runs LOOPLAB_BIN with --port of s. */
+void th_assert_gone(const th_server_t *s, const pid_t *pids, int n, const char *what);
 
 /* The fixture's conninfo ($LOOPLAB_TEST_PG_DIR/conninfo), cached. */
 const char *th_pg_conninfo(void);
@@ -91,11 +109,11 @@ const char *th_bin(void);
 
 typedef struct th_conn_s {
   int fd;
-  char *buf;   /* bytes received and not yet consumed */
+  char *buf; /* bytes received and not yet consumed */
   size_t len;
   size_t cap;
-  int eof;     /* the peer closed (EOF or reset) */
-  int reset;   /* it was a reset */
+  int eof;   /* the peer closed (EOF or reset) */
+  int reset; /* it was a reset */
 } th_conn_t;
 
 #define TH_MAX_HEADERS 128
@@ -103,20 +121,23 @@ typedef struct th_conn_s {
 typedef struct th_response_s {
   int status;
   int http_major, http_minor;
-  int keep_alive;           /* llhttp_should_keep_alive */
+  int keep_alive; /* llhttp_should_keep_alive */
   int nheaders;
   char *names[TH_MAX_HEADERS];
   char *values[TH_MAX_HEADERS];
-  char *body;               /* NUL-terminated; chunked bodies decoded */
+  char *body; /* NUL-terminated; chunked bodies decoded */
   size_t body_len;
   int chunked;
-  size_t raw_len;           /* bytes of the whole response on the wire */
+  size_t raw_len; /* bytes of the whole response on the wire */
 } th_response_t;
 
 /* Opens a TCP connection to 127.0.0.1:port. Aborts the test on failure. */
 th_conn_t *th_conn_open(int port);
 /* Returns 0 or -errno instead of aborting. */
 int th_conn_try_open(int port, th_conn_t **out);
+/* With a small receive buffer (set before connecting, so the advertised
+ * window stays small): a client that reads slowly backs the server up. */
+int th_conn_try_open_rcvbuf(int port, int rcvbuf, th_conn_t **out);
 void th_conn_close(th_conn_t *c);
 /* Writes all bytes; returns 0 or -errno (EPIPE/ECONNRESET are possible
  * when the server already closed). */
@@ -157,8 +178,9 @@ void th_request(int port, const char *method, const char *path, const char *head
                 const char *body, th_response_t *r);
 /* The same bytes written on an existing connection; returns TH_OK or a TH_E*
  * code. */
-int th_conn_request(th_conn_t *c, const char *method, const char *path, const char *headers,
-                    const char *body, th_response_t *r, int timeout_ms);
+int th_conn_request(th_conn_t *c, const char *method, const char *path,
+                    const char *headers, const char *body, th_response_t *r,
+                    int timeout_ms);
 /* Formats a request into buf (malloc'd, NUL-terminated); returns length. */
 size_t th_format_request(char **out, const char *method, const char *path,
                          const char *headers, const char *body);
@@ -186,12 +208,12 @@ int64_t th_sql_int(const char *conninfo, const char *sql);
  * logs of the servers this process knows and kills the ones it started
  * (with their workers), then fails the test with the message. */
 void th_fail_cleanup(void);
-#define TH_ASSERT(cond, ...)        \
-  do {                              \
-    if (!(cond)) {                  \
-      th_fail_cleanup();            \
-      ck_abort_msg(__VA_ARGS__);    \
-    }                               \
+#define TH_ASSERT(cond, ...)     \
+  do {                           \
+    if (!(cond)) {               \
+      th_fail_cleanup();         \
+      ck_abort_msg(__VA_ARGS__); \
+    }                            \
   } while (0)
 #define TH_FAIL(...) TH_ASSERT(0, __VA_ARGS__)
 

@@ -1,0 +1,98 @@
+/* The embedded default database (SPEC section 3, issue 2 parts 7 and 9):
+ * with no --db, looplab starts its own PostgreSQL, serves from it, and
+ * stops it when it stops, leaving no stray postgres process. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAXW 16
+
+/* ---- the embedded database: no stray postgres ---- */
+
+static pid_t postmaster_pid(const char *data_dir) {
+  char path[600];
+  snprintf(path, sizeof(path), "%s/postmaster.pid", data_dir);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  int pid = 0;
+  if (fscanf(f, "%d", &pid) != 1)
+    pid = 0;
+  fclose(f);
+  return (pid_t)pid;
+}
+
+/* With no --db, looplab runs its own PostgreSQL (SPEC section 3) and stops
+ * it when it stops: after SIGTERM, the postmaster and its children are
+ * gone and the data folder is left cleanly shut down. */
+START_TEST(embedded_database_stopped_with_server) {
+  char dir[] = "/tmp/looplab-embed-XXXXXX", data[600];
+  TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
+  chmod(dir, 0755);
+  snprintf(data, sizeof(data), "%s/pg", dir);
+  const char *const args[] = {"--workers", "2",       "--pool", "2", "--data-dir",
+                              data,        "--scale", "0.01",   NULL};
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
+  int64_t t0 = th_now_ms();
+  int ready = 0;
+  while (!ready && th_now_ms() - t0 < th_scale(60000) && th_server_alive(&s)) {
+    ready = th_get_status(s.port, "/readyz", 2000) == 200;
+    if (!ready)
+      th_sleep_ms(100);
+  }
+  TH_ASSERT(ready, "the embedded database did not become ready in %lld ms (alive %d)",
+            (long long)(th_now_ms() - t0), th_server_alive(&s));
+  fprintf(stderr, "embedded: ready after %lld ms\n", (long long)(th_now_ms() - t0));
+  th_response_t r;
+  th_request(s.port, "GET", "/items/1", NULL, NULL, &r);
+  TH_ASSERT(r.status == 200, "embedded: GET /items/1 %d", r.status);
+  th_response_free(&r);
+  pid_t pm = postmaster_pid(data);
+  TH_ASSERT(pm > 0 && th_proc_state(pm) != 0, "embedded: no postmaster for %s", data);
+  pid_t w[MAXW];
+  int nw = th_server_workers(&s, w, MAXW);
+  int status = th_server_stop(&s, th_scale(20000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "embedded: exit status 0x%x",
+            status);
+  TH_ASSERT_CLEAN(&s, "embedded");
+  /* Exited is enough: the detached postmaster's parent is not looplab, and
+   * whoever that is reaps it in its own time. */
+  char st = th_proc_state(pm);
+  if (st != 0 && st != 'Z')
+    kill(pm, SIGKILL);
+  TH_ASSERT(st == 0 || st == 'Z',
+            "embedded: the postmaster %d still runs (state %c) after looplab exited",
+            (int)pm, st);
+  TH_ASSERT(postmaster_pid(data) == 0,
+            "embedded: postmaster.pid left behind (unclean stop)");
+  th_assert_gone(&s, w, nw, "embedded");
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
+}
+END_TEST
+
+static Suite *embedded_suite(void) {
+  Suite *s = suite_create("embedded");
+  TCase *tc = tcase_create("embedded");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, embedded_database_stopped_with_server);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(embedded_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}
