@@ -1093,3 +1093,11 @@ int64_t th_sql_int(const char *conninfo, const char *sql) {
   th_sql(conninfo, sql, buf, sizeof(buf));
   return strtoll(buf, NULL, 10);
 }
+
+int th_run_suite(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

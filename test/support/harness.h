@@ -217,6 +217,11 @@ void th_fail_cleanup(void);
   } while (0)
 #define TH_FAIL(...) TH_ASSERT(0, __VA_ARGS__)
 
+/* ---- running ---- */
+
+/* Runs one suite (fork mode) and returns main's exit status. */
+int th_run_suite(Suite *s);
+
 /* ---- misc ---- */
 
 int64_t th_now_ms(void);
