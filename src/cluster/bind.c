@@ -1,5 +1,7 @@
 /* Binding a listen socket. libuv 1.44 has no UV_TCP_REUSEPORT, so for
  * --sched reuseport the socket is made by hand and adopted with uv_tcp_open. */
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +23,16 @@ static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_
   memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
   uv_freeaddrinfo(req.addrinfo);
   return 0;
+}
+
+void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb, void *data) {
+  static const int nums[3] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(loop, &sigs[i]);
+    sigs[i].data = data;
+    uv_signal_start(&sigs[i], cb, nums[i]);
+    uv_unref((uv_handle_t *)&sigs[i]);
+  }
 }
 
 int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport) {

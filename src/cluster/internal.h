@@ -44,6 +44,10 @@ int ipc_send(uv_stream_t *pipe, char type, const void *head, size_t head_len,
  * negative libuv code. */
 int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport);
 
+/* Starts sigs[0..2] on SIGTERM, SIGINT and SIGHUP with cb and data,
+ * unreferenced (signals alone do not keep a loop alive). */
+void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb, void *data);
+
 /* The worker's measurements (wmetrics.c). */
 int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server, api_ctx_t *ctx);
 void cluster_wmetrics_snapshot(metrics_snap_t *out);

@@ -64,7 +64,7 @@ struct primary_s {
   int rr_next;
   uv_tcp_t listener;
   int listening;
-  uv_signal_t sigterm, sigint, sighup;
+  uv_signal_t signals[3]; /* SIGTERM, SIGINT, SIGHUP */
   uv_timer_t force;
   pending_conn_t *waiting, *waiting_tail;
   uint64_t deaths[CRASH_LIMIT + 1];
@@ -521,14 +521,7 @@ static int open_listener(primary_t *p) {
 }
 
 static void init_handles(primary_t *p) {
-  uv_signal_t *sigs[] = {&p->sigterm, &p->sigint, &p->sighup};
-  int nums[] = {SIGTERM, SIGINT, SIGHUP};
-  for (int i = 0; i < 3; i++) {
-    uv_signal_init(p->loop, sigs[i]);
-    sigs[i]->data = p;
-    uv_signal_start(sigs[i], on_signal, nums[i]);
-    uv_unref((uv_handle_t *)sigs[i]);
-  }
+  cluster_signals_start(p->loop, p->signals, on_signal, p);
   uv_timer_init(p->loop, &p->force);
   p->force.data = p;
   uv_unref((uv_handle_t *)&p->force);

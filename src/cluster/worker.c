@@ -26,7 +26,7 @@ typedef struct worker_s {
   http_server_t server;
   uv_tcp_t listener;
   uv_pipe_t ipc;
-  uv_signal_t sigterm, sigint, sighup;
+  uv_signal_t signals[3]; /* SIGTERM, SIGINT, SIGHUP */
   uv_timer_t force;
   ipc_reader_t reader;
   struct scrape_s *scrapes;  /* waiting for the primary's merged text */
@@ -237,16 +237,6 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 /* Start-up. */
 
-static void observe_signals(worker_t *w) {
-  uv_signal_t *sigs[] = {&w->sigterm, &w->sigint, &w->sighup};
-  int nums[] = {SIGTERM, SIGINT, SIGHUP};
-  for (int i = 0; i < 3; i++) {
-    uv_signal_init(w->loop, sigs[i]);
-    sigs[i]->data = w;
-    uv_signal_start(sigs[i], on_signal, nums[i]);
-    uv_unref((uv_handle_t *)sigs[i]);
-  }
-}
 
 static int open_listener(worker_t *w) {
   const core_config_t *cfg = w->cfg;
@@ -287,7 +277,7 @@ static int start(worker_t *w, const char *conninfo) {
   nroutes = http_router_names(w->router, route_names, METRICS_ROUTES);
   w->ctx.scrape = scrape;
   cluster_wmetrics_start(w->loop, w->id, &w->server, &w->ctx);
-  observe_signals(w);
+  cluster_signals_start(w->loop, w->signals, on_signal, w);
   uv_timer_init(w->loop, &w->force);
   w->force.data = w;
   if (w->id > 0 && (rc = open_ipc(w)) != 0) return rc;
