@@ -1,6 +1,7 @@
 /* looplab: parse the configuration, bring up the database (the embedded
  * one when none is configured), then run as the primary, a worker, or the
  * single process of --workers 0. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "looplab: %s\n", err);
     return 2;
   }
+  /* Held until the loop's handlers exist (cluster_signals_start): a
+   * SIGTERM while the embedded database starts or seeds then drains and
+   * stops it, instead of leaving it running. */
+  sigset_t held;
+  sigemptyset(&held);
+  sigaddset(&held, SIGTERM);
+  sigaddset(&held, SIGINT);
+  sigaddset(&held, SIGHUP);
+  sigprocmask(SIG_BLOCK, &held, NULL);
   const char *id = getenv(CLUSTER_WORKER_ENV);
   int worker_id = id ? atoi(id) : 0;
   core_log_init(cfg.log_level, NULL);

@@ -1,6 +1,7 @@
 /* Binding a listen socket. libuv 1.44 has no UV_TCP_REUSEPORT, so for
  * --sched reuseport the socket is made by hand and adopted with uv_tcp_open. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,6 +34,12 @@ void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb
     uv_signal_start(&sigs[i], cb, nums[i]);
     uv_unref((uv_handle_t *)&sigs[i]);
   }
+  /* main held these until now, so a signal during start-up waits for its
+   * handler instead of killing us with the database half set up. */
+  sigset_t set;
+  sigemptyset(&set);
+  for (int i = 0; i < 3; i++) sigaddset(&set, nums[i]);
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport) {

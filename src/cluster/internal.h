@@ -45,7 +45,8 @@ int ipc_send(uv_stream_t *pipe, char type, const void *head, size_t head_len,
 int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport);
 
 /* Starts sigs[0..2] on SIGTERM, SIGINT and SIGHUP with cb and data,
- * unreferenced (signals alone do not keep a loop alive). */
+ * unreferenced (signals alone do not keep a loop alive), then unblocks the
+ * three signals, which main holds during start-up. */
 void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb, void *data);
 
 /* The worker's measurements (wmetrics.c). */

@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,9 @@ static int run(char *const argv[], char *out, size_t outlen) {
     return -1;
   }
   if (pid == 0) {
+    sigset_t none; /* main holds SIGTERM/SIGINT/SIGHUP during start-up */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0)
       dup2(devnull, 0);

@@ -80,11 +80,49 @@ START_TEST(embedded_database_stopped_with_server) {
 }
 END_TEST
 
+/* A SIGTERM that arrives while the embedded database is being created and
+ * seeded is held until the loop's handlers exist: looplab then drains,
+ * stops PostgreSQL and exits 0, leaving no postmaster behind. */
+START_TEST(sigterm_during_seed_stops_database) {
+  char dir[] = "/tmp/looplab-embed-XXXXXX", data[600];
+  TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
+  chmod(dir, 0755);
+  snprintf(data, sizeof(data), "%s/pg", dir);
+  const char *const args[] = {"--workers", "2", "--data-dir", data, "--scale", "0.05", NULL};
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
+  /* initdb runs first; wait until the server has started, then signal
+   * while the seed is still loading. */
+  pid_t pm = 0;
+  int64_t t0 = th_now_ms();
+  /* (initdb's standalone backend writes its pid negated: not yet.) */
+  while ((pm = postmaster_pid(data)) <= 0 && th_now_ms() - t0 < th_scale(30000) &&
+         th_server_alive(&s))
+    th_sleep_ms(20);
+  int early = 0;
+  TH_ASSERT(pm > 0, "no postmaster appeared for %s (server alive %d, status 0x%x)", data,
+            th_server_alive(&s), th_server_wait_exit(&s, 0, &early) ? early : -1);
+  th_server_signal(&s, SIGTERM);
+  int status;
+  TH_ASSERT(th_server_wait_exit(&s, th_scale(60000), &status), "looplab did not exit");
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  char st = th_proc_state(pm);
+  if (st != 0 && st != 'Z') kill(pm, SIGKILL);
+  TH_ASSERT(st == 0 || st == 'Z', "the postmaster %d still runs after looplab exited", (int)pm);
+  TH_ASSERT(postmaster_pid(data) == 0, "postmaster.pid left behind");
+  th_server_stop(&s, 1000);
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
+}
+END_TEST
+
 static Suite *embedded_suite(void) {
   Suite *s = suite_create("embedded");
   TCase *tc = tcase_create("embedded");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, embedded_database_stopped_with_server);
+  tcase_add_test(tc, sigterm_during_seed_stops_database);
   suite_add_tcase(s, tc);
   return s;
 }
