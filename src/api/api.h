@@ -81,6 +81,11 @@ void api_transform_pool_stats(int *queue_depth, uint64_t *wait_ns_total);
 typedef void (*api_transform_wait_cb)(void *data, uint64_t wait_ns);
 void api_transform_set_wait_hook(api_transform_wait_cb cb, void *data);
 
+/* The :id path parameter as a positive int64, re-printed in decimal into the
+ * request's arena (the SQL parameter, and the id 404 messages name). On a
+ * bad id answers 400 and returns -1. */
+int api_path_id(http_req_t *req, const char **id_text);
+
 /* Answers 503 for an unavailable database, 500 for anything else. */
 void api_db_error(http_req_t *req, int status, const char *what);
 

@@ -321,18 +321,13 @@ static int strategy(http_req_t *req, core_queries_t *out) {
 
 void api_dashboard(http_req_t *req) {
   api_ctx_t *ctx = req->server->ctx;
-  int64_t id;
-  if (api_parse_id(req->params[0].p, req->params[0].n, &id) != 0) {
-    http_respond_error(req, 400, NULL, "params/id must be a positive 64-bit integer");
-    return;
-  }
+  const char *id;
+  if (api_path_id(req, &id)) return;
   dash_t *d = core_arena_alloc(&req->arena, sizeof(*d));
   memset(d, 0, sizeof(*d));
   d->req = req;
   if (strategy(req, &d->strategy)) return;
-  char tmp[24];
-  int len = snprintf(tmp, sizeof(tmp), "%lld", (long long)id);
-  d->params[0] = core_arena_strndup(&req->arena, tmp, (size_t)len);
+  d->params[0] = id;
   int rc = d->strategy == CORE_QUERIES_PARALLEL
                ? db_query(ctx->db, API_STMT_DASH_CUSTOMER, d->params, 1, after_customer, d)
                : db_pool_acquire(ctx->db, after_acquire, d);

@@ -34,15 +34,7 @@ void api_item_json(core_buf_t *b, const PGresult *res, int row) {
 }
 
 static int path_id(http_req_t *req, const char **id_text) {
-  int64_t id;
-  const http_span_t *p = &req->params[0];
-  if (api_parse_id(p->p, p->n, &id) != 0) {
-    http_respond_error(req, 400, NULL, "params/id must be a positive 64-bit integer");
-    return -1;
-  }
-  char tmp[24];
-  int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)id);
-  *id_text = core_arena_strndup(&req->arena, tmp, (size_t)n);
+  if (api_path_id(req, id_text)) return -1;
   req->data = (void *)*id_text; /* for the 404 message */
   return 0;
 }
@@ -84,7 +76,7 @@ static int validate(http_req_t *req, int partial, api_item_in_t *in) {
   return st;
 }
 
-static const char *price_text(http_req_t *req, int64_t v) {
+static const char *int_text(http_req_t *req, int64_t v) {
   char tmp[24];
   int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
   return core_arena_strndup(&req->arena, tmp, (size_t)n);
@@ -105,7 +97,7 @@ static void after_create(void *data, int status, PGresult *res) {
 void api_item_create(http_req_t *req) {
   api_item_in_t in;
   if (validate(req, 0, &in)) return;
-  const char *params[] = {in.name, in.description, price_text(req, in.price_cents),
+  const char *params[] = {in.name, in.description, int_text(req, in.price_cents),
                           in.tags_json};
   send_query(req, API_STMT_ITEM_INSERT, params, 4, after_create);
 }
@@ -114,7 +106,7 @@ void api_item_replace(http_req_t *req) {
   const char *id;
   api_item_in_t in;
   if (path_id(req, &id) || validate(req, 0, &in)) return;
-  const char *params[] = {id, in.name, in.description, price_text(req, in.price_cents),
+  const char *params[] = {id, in.name, in.description, int_text(req, in.price_cents),
                           in.tags_json};
   send_query(req, API_STMT_ITEM_REPLACE, params, 5, after_one);
 }
@@ -127,7 +119,7 @@ void api_item_patch(http_req_t *req) {
                           in.has_name ? in.name : NULL,
                           in.has_description ? "t" : "f",
                           in.description,
-                          in.has_price ? price_text(req, in.price_cents) : NULL,
+                          in.has_price ? int_text(req, in.price_cents) : NULL,
                           in.has_tags ? in.tags_json : NULL};
   send_query(req, API_STMT_ITEM_PATCH, params, 6, after_one);
 }
@@ -195,6 +187,6 @@ void api_item_list(http_req_t *req) {
   if (query_int(req, "limit", 1, LIST_MAX, &limit)) return;
   if (query_int(req, "after", 0, INT64_MAX, &after)) return;
   req->data = (void *)(intptr_t)limit;
-  const char *params[] = {price_text(req, after), price_text(req, limit + 1)};
+  const char *params[] = {int_text(req, after), int_text(req, limit + 1)};
   send_query(req, API_STMT_ITEM_LIST, params, 2, after_list);
 }

@@ -14,7 +14,7 @@ void api_livez(http_req_t *req) {
 static void after_ping(void *data, int status, PGresult *res) {
   http_req_t *req = data;
   if (status != DB_OK) {
-    http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");
+    api_db_error(req, DB_EUNAVAIL, "readyz");
     return;
   }
   core_buf_puts(&req->out, "{\"status\":\"ok\"}");
@@ -29,7 +29,7 @@ void api_readyz(http_req_t *req) {
     return;
   }
   int rc = db_query(ctx->db, API_STMT_PING, NULL, 0, after_ping, req);
-  if (rc != 0) http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");
+  if (rc != 0) api_db_error(req, DB_EUNAVAIL, "readyz");
 }
 
 void api_metrics(http_req_t *req) {

@@ -110,6 +110,18 @@ void api_routes(http_router_t *r, int debug) {
   if (debug) http_router_add(r, HTTP_M_GET, "/debug/block", api_debug_block);
 }
 
+int api_path_id(http_req_t *req, const char **id_text) {
+  int64_t id;
+  if (api_parse_id(req->params[0].p, req->params[0].n, &id) != 0) {
+    http_respond_error(req, 400, NULL, "params/id must be a positive 64-bit integer");
+    return -1;
+  }
+  char tmp[24];
+  int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)id);
+  *id_text = core_arena_strndup(&req->arena, tmp, (size_t)n);
+  return 0;
+}
+
 void api_db_error(http_req_t *req, int status, const char *what) {
   if (status == DB_EUNAVAIL || status == DB_ETIMEDOUT || status == DB_ECLOSING) {
     http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");

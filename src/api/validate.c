@@ -36,25 +36,6 @@ int api_is_json(const http_span_t *ct) {
   return p[16] == ';' || p[16] == ' ' || p[16] == '\t';
 }
 
-/* Counts Unicode code points (Ajv's string length); -1 if not UTF-8. */
-static long utf8_chars(const char *s) {
-  const unsigned char *p = (const unsigned char *)s;
-  long chars = 0;
-  while (*p) {
-    int extra;
-    if (*p < 0x80) extra = 0;
-    else if ((*p & 0xE0) == 0xC0 && *p >= 0xC2) extra = 1;
-    else if ((*p & 0xF0) == 0xE0) extra = 2;
-    else if ((*p & 0xF8) == 0xF0 && *p <= 0xF4) extra = 3;
-    else return -1;
-    p++;
-    for (int i = 0; i < extra; i++, p++)
-      if ((*p & 0xC0) != 0x80) return -1;
-    chars++;
-  }
-  return chars;
-}
-
 typedef struct {
   char *msg;
   size_t len;
@@ -67,7 +48,7 @@ static int bad(err_t *e, const char *fmt, const char *path, long n) {
 
 static int check_string(err_t *e, const cJSON *v, const char *path, long min, long max) {
   if (!cJSON_IsString(v)) return bad(e, "%s must be string", path, 0);
-  long chars = utf8_chars(v->valuestring);
+  long chars = core_utf8_count(v->valuestring, strlen(v->valuestring));
   if (chars < 0) return bad(e, "%s must be valid UTF-8", path, 0);
   if (chars < min) return bad(e, "%s must NOT have fewer than %ld characters", path, min);
   if (chars > max) return bad(e, "%s must NOT have more than %ld characters", path, max);

@@ -53,7 +53,5 @@ void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb
 int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server, api_ctx_t *ctx);
 void cluster_wmetrics_snapshot(metrics_snap_t *out);
 void cluster_wmetrics_stop(void);
-/* Thread-pool figures (queue depth, wait histogram) into s. */
-void cluster_tp_sample(metrics_snap_t *s);
 
 #endif

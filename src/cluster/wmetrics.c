@@ -41,6 +41,7 @@ static void on_lag_tick(uv_timer_t *t) {
 }
 
 static void on_tp_wait(void *data, uint64_t wait_ns);
+static void tp_sample(metrics_snap_t *s);
 
 int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server, api_ctx_t *ctx) {
   memset(&wm, 0, sizeof(wm));
@@ -83,7 +84,7 @@ void cluster_wmetrics_snapshot(metrics_snap_t *out) {
     wm.snap.db_healthy = st.healthy;
     wm.snap.db_size = st.size;
   }
-  cluster_tp_sample(&wm.snap);
+  tp_sample(&wm.snap);
   metrics_process_sample(&wm.snap);
   *out = wm.snap;
   metrics_ll_reset(&wm.snap.lag);
@@ -95,7 +96,7 @@ static void on_tp_wait(void *data, uint64_t wait_ns) {
   metrics_hist_record(&wm.snap.tp_wait, metrics_dur_bounds, (double)wait_ns / 1e9);
 }
 
-void cluster_tp_sample(metrics_snap_t *s) {
+static void tp_sample(metrics_snap_t *s) {
   int depth = 0;
   api_transform_pool_stats(&depth, NULL);
   s->tp_queue_depth = depth;

@@ -31,7 +31,7 @@ typedef struct worker_s {
   ipc_reader_t reader;
   struct scrape_s *scrapes;  /* waiting for the primary's merged text */
   uint32_t next_token;
-  int listening, has_ipc, draining, exit_code;
+  int listening, draining;
   char fields[32];
 } worker_t;
 
@@ -174,7 +174,6 @@ static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) { /* the primary is gone: Node's workers exit then too */
     uv_read_stop(st);
     if (!uv_is_closing((uv_handle_t *)st)) uv_close((uv_handle_t *)st, NULL);
-    w->has_ipc = 0;
     start_drain(w, "primary went away");
     return;
   }
@@ -255,7 +254,6 @@ static int open_ipc(worker_t *w) {
   int rc = uv_pipe_open(&w->ipc, CLUSTER_IPC_FD);
   if (rc == 0) rc = uv_read_start((uv_stream_t *)&w->ipc, on_ipc_alloc, on_ipc_read);
   if (rc != 0) LOG_ERROR(w->fields, "no IPC pipe to the primary: %s", uv_strerror(rc));
-  w->has_ipc = rc == 0;
   return rc;
 }
 
@@ -306,7 +304,6 @@ int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
   if (rc != 0) LOG_WARN(w->fields, "loop closed with handles open");
   http_router_free(w->router);
   ipc_reader_free(&w->reader);
-  int code = w->exit_code;
   free(w);
-  return code;
+  return 0;
 }

@@ -73,6 +73,32 @@ void core_buf_put_i64(core_buf_t *b, int64_t v) {
   core_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
+long core_utf8_count(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  long count = 0;
+  for (; p < end; count++) {
+    unsigned c = *p;
+    if (c < 0x80) {
+      p++;
+      continue;
+    }
+    int len;
+    unsigned cp, min;
+    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
+    else return -1;
+    if (end - p < len) return -1;
+    for (int k = 1; k < len; k++) {
+      if ((p[k] & 0xC0) != 0x80) return -1;
+      cp = cp << 6 | (p[k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+    p += len;
+  }
+  return count;
+}
+
 /* JSON string escaping per RFC 8259: quote, backslash and control
  * characters; everything else, UTF-8 included, passes through. */
 void core_buf_put_json_str(core_buf_t *b, const char *s, size_t n) {

@@ -85,6 +85,11 @@ int core_log_level_parse(const char *s); /* -1 if unknown */
 #define LOG_WARN(f, ...) core_log_write(CORE_LOG_WARN, f, __VA_ARGS__)
 #define LOG_ERROR(f, ...) core_log_write(CORE_LOG_ERROR, f, __VA_ARGS__)
 
+/* Counts the code points of s[0..n) if it is well-formed UTF-8 (no
+ * overlong forms, surrogates or values past U+10FFFF, which PostgreSQL
+ * would refuse too); -1 otherwise. */
+long core_utf8_count(const char *s, size_t n);
+
 /* Formats a one-line error message into err (which may be NULL). */
 void core_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

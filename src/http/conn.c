@@ -272,7 +272,8 @@ static int on_header_field_complete(llhttp_t *p) {
  * line as a second span of the same value, after a gap (the CRLF) in the
  * input. Spans are compared by their offset in the connection's byte
  * stream, so a value merely split across two reads is not mistaken for a
- * fold. looplab refuses folding (RFC 9112 section 5.2 allows it). */
+ * fold. scan_header_bytes also catches folds in the header section; this
+ * check is what covers chunked trailers, which come after it. */
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
   uint64_t pos = c->feed_off + (uint64_t)(at - c->feed_base);
@@ -755,7 +756,7 @@ void http_server_serve(http_server_t *s, uv_tcp_t *tcp) {
   core_buf_init(&c->hbuf);
   core_buf_init(&c->leftover);
   c->next = s->conns;
-  if (c->next) ((http_conn_t *)s->conns)->prev = c;
+  if (c->next) s->conns->prev = c;
   s->conns = c;
   s->connections++;
   uv_tcp_nodelay(tcp, 1);

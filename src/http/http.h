@@ -67,7 +67,6 @@ struct http_req_s {
   unsigned done : 1;        /* the response is ready */
   unsigned close : 1;       /* close the connection after this response */
   unsigned keep_alive : 1;
-  unsigned has_body : 1;
   unsigned expect_continue : 1;
   unsigned dispatched : 1;  /* handed to a handler */
   unsigned head_only : 1;   /* HEAD: headers without the body */
@@ -100,11 +99,10 @@ struct http_server_s {
   /* Private. */
   http_router_t *router;
   void (*drained_cb)(http_server_t *);
-  void *conns;              /* intrusive list head (http_conn_t) */
+  http_conn_t *conns;       /* intrusive list head */
   uint64_t next_id;
   char read_buf[65536];     /* shared by every connection: llhttp consumes it
                                synchronously in the read callback */
-  int read_buf_busy;
   char date[40];            /* "Date: ...\r\n", regenerated once per second */
   int64_t date_sec;
 };

@@ -42,7 +42,6 @@ void xj_free(xj_doc_t *d);
 int xj_depth(const char *in, size_t n);
 /* 1 if in[0..n) is well-formed UTF-8 (no overlongs, surrogates or values
  * above U+10FFFF). */
-int xj_utf8_valid(const char *in, size_t n);
 
 static inline const char *xj_str(const xj_doc_t *d, uint32_t i, size_t *len) {
   *len = d->nodes[i].v.s.len;

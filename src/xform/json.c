@@ -260,31 +260,6 @@ int xj_depth(const char *in, size_t n) {
   return max;
 }
 
-int xj_utf8_valid(const char *in, size_t n) {
-  const unsigned char *p = (const unsigned char *)in, *end = p + n;
-  while (p < end) {
-    unsigned c = *p;
-    if (c < 0x80) {
-      p++;
-      continue;
-    }
-    int len;
-    unsigned cp, min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
-    else return 0;
-    if (end - p < len) return 0;
-    for (int k = 1; k < len; k++) {
-      if ((p[k] & 0xC0) != 0x80) return 0;
-      cp = cp << 6 | (p[k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    p += len;
-  }
-  return 1;
-}
-
 uint32_t xj_get(const xj_doc_t *d, uint32_t obj, const char *key) {
   size_t klen = strlen(key);
   uint32_t found = 0, c = obj + 1;

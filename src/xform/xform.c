@@ -564,7 +564,7 @@ static void put_doc(core_buf_t *b, run_t *r) {
 static int precheck(run_t *r, const char *in, size_t n) {
   if (n == 0)
     return fail(r, "Body cannot be empty when content-type is set to 'application/json'");
-  if (!xj_utf8_valid(in, n)) return fail(r, "body must be valid UTF-8");
+  if (core_utf8_count(in, n) < 0) return fail(r, "body must be valid UTF-8");
   if (xj_depth(in, n) > r->lim->max_depth)
     return fail(r, "body must NOT be nested deeper than %d levels", r->lim->max_depth);
   return 0;

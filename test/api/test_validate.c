@@ -32,6 +32,7 @@ static const vcase_t cases[] = {
   {"{\"name\":\"a\",\"price_cents\":1,\"tags\":[\"a\",3]}", 0, 400, "body/tags/1 must be string"},
   {"{\"name\":\"a\",\"price_cents\":1,\"description\":3}", 0, 400, "body/description must be string,null"},
   {"{\"name\":\"a\\u0000b\",\"price_cents\":1}", 0, 400, "NUL"},
+  {"{\"name\":\"\xed\xa0\x80\",\"price_cents\":1}", 0, 400, "body/name must be valid UTF-8"},
   {"[]", 0, 400, "body must be object"},
   {"null", 0, 400, "body must be object"},
   {"{\"name\":", 0, 400, "not valid JSON"},

@@ -49,12 +49,24 @@ START_TEST(arena_reuse_and_growth) {
 }
 END_TEST
 
+START_TEST(utf8_counting) {
+  ck_assert_int_eq(core_utf8_count("abc", 3), 3);
+  ck_assert_int_eq(core_utf8_count("\xc3\xa9\xe7\xbe\x8e\xf0\x9f\x98\x80", 9), 3); /* é美😀 */
+  ck_assert_int_eq(core_utf8_count("\xc0\xaf", 2), -1);         /* overlong '/' */
+  ck_assert_int_eq(core_utf8_count("\xe0\x80\xaf", 3), -1);     /* overlong, 3 bytes */
+  ck_assert_int_eq(core_utf8_count("\xed\xa0\x80", 3), -1);     /* a surrogate */
+  ck_assert_int_eq(core_utf8_count("\xf4\x90\x80\x80", 4), -1); /* past U+10FFFF */
+  ck_assert_int_eq(core_utf8_count("\xc3", 1), -1);             /* truncated */
+}
+END_TEST
+
 Suite *core_buf_suite(void) {
   Suite *s = suite_create("core_buf");
   TCase *tc = tcase_create("buf");
   tcase_add_test(tc, append_and_printf);
   tcase_add_test(tc, json_escaping);
   tcase_add_test(tc, arena_reuse_and_growth);
+  tcase_add_test(tc, utf8_counting);
   suite_add_tcase(s, tc);
   return s;
 }
