@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "cluster/cluster.h"
 #include "core/core.h"
 #include "db/db.h"
@@ -28,6 +29,23 @@ int main(int argc, char **argv) {
   if (rc < 0) {
     fprintf(stderr, "looplab: %s\n", err);
     return 2;
+  }
+  if (api_queries_load(err, sizeof(err)) != 0) {
+    fprintf(stderr, "looplab: %s\n", err);
+    core_config_free(&cfg);
+    return 1;
+  }
+  /* The statements as every implementation must send them (the peers
+   * answer the same variable the same way; a test compares them). */
+  const char *pq = getenv("LOOPLAB_PRINT_QUERIES");
+  if (pq && strcmp(pq, "1") == 0) {
+    core_buf_t b;
+    core_buf_init(&b);
+    api_queries_json(&b);
+    printf("%.*s\n", (int)b.len, b.data);
+    core_buf_free(&b);
+    core_config_free(&cfg);
+    return 0;
   }
   /* Held until the loop's handlers exist (cluster_signals_start): a
    * SIGTERM while the embedded database starts or seeds then drains and

@@ -20,7 +20,8 @@ typedef struct api_ctx_s {
   void (*scrape)(http_req_t *req);
 } api_ctx_t;
 
-/* The prepared statements, indexes into api_stmts. */
+/* The prepared statements (sql/queries.sql, queries.c), indexes into
+ * api_stmts. */
 enum {
   API_STMT_PING,
   API_STMT_ITEM_GET,
@@ -37,8 +38,31 @@ enum {
   API_STMT_DASH_REGION,
   API_STMT__COUNT
 };
-extern const db_stmt_t api_stmts[API_STMT__COUNT];
+extern db_stmt_t api_stmts[API_STMT__COUNT];
 
+/* Fills api_stmts from the embedded sql/queries.sql, once per process
+ * (call before forking). 0, or -1 with a one-line message in err when the
+ * file does not hold exactly the statements above. */
+int api_queries_load(char *err, size_t errlen);
+/* Parses text by the rule at the top of sql/queries.sql into out (the SQL
+ * strings are malloc'd: api_queries_free). Exported for the tests. */
+int api_queries_parse(const char *text, db_stmt_t out[API_STMT__COUNT], char *err,
+                      size_t errlen);
+void api_queries_free(db_stmt_t stmts[API_STMT__COUNT]);
+/* The loaded statements as one JSON object {"name":"sql",...}. */
+void api_queries_json(core_buf_t *b);
+
+/* PostgreSQL text output to JSON (pgtext.c). Each returns 0, or -1 (and
+ * writes nothing useful) when the text is not in the expected form. */
+/* A timestamptz in DateStyle ISO, any offset: "2024-10-21T20:46:54.123Z",
+ * quoted, milliseconds truncated (Date#toISOString). */
+int api_put_timestamp(core_buf_t *b, const char *s, size_t n);
+/* A date "2025-01-01" as the month "2025-01", quoted. */
+int api_put_month(core_buf_t *b, const char *s, size_t n);
+/* A text[] literal as a JSON array of strings (NULL elements as null). */
+int api_put_text_array(core_buf_t *b, const char *s, size_t n);
+/* n strings as a text[] literal, every element quoted. */
+void api_put_array_literal(core_buf_t *b, const char *const *elems, const size_t *lens, int n);
 /* Registers every route; debug routes only when debug is set. */
 void api_routes(http_router_t *r, int debug);
 
@@ -53,24 +77,26 @@ typedef struct api_item_in_s {
   const char *name;
   const char *description; /* NULL: JSON null or absent (see has_description) */
   int64_t price_cents;
-  const char *tags_json;   /* a JSON array of strings, re-encoded */
+  const char *tags;        /* a text[] literal, every element quoted */
   unsigned has_name : 1, has_description : 1, has_price : 1, has_tags : 1;
 } api_item_in_t;
 
 /* Validates a create/replace (partial == 0) or PATCH (partial == 1) body.
  * Returns 0, or an HTTP status (400/415) with a message naming the field in
- * msg, Ajv-style ("body/name must NOT have more than 200 characters"). */
+ * msg, Ajv-style ("body/name must NOT have more than 200 characters"), and
+ * Fastify's error code for it in *code (NULL when Fastify sends none). */
 int api_item_validate(const http_span_t *content_type, const char *body, size_t n,
                       int partial, core_arena_t *arena, api_item_in_t *out, char *msg,
-                      size_t msglen);
+                      size_t msglen, const char **code);
 
 /* 1 if the content type is application/json (parameters allowed). */
 int api_is_json(const http_span_t *content_type);
 
-/* Writes row `row` of an item result (the ITEM_COLS of routes.c: id, name,
- * description, price_cents, tags as a JSON array, created_at, updated_at)
- * as the item's JSON object. */
-void api_item_json(core_buf_t *b, const struct pg_result *res, int row);
+/* Writes row `row` of an item result (the plain columns of sql/queries.sql:
+ * id, name, description, price_cents, tags text[], created_at, updated_at
+ * timestamptz) as the item's JSON object. 0, or -1 when a column is not in
+ * the expected text form (b then holds a partial object). */
+int api_item_json(core_buf_t *b, const struct pg_result *res, int row);
 
 /* W3 (transform.c): POST /transform, and the thread pool's figures for
  * metrics. Queue depth counts work queued and not yet started; any thread

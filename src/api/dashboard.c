@@ -52,6 +52,20 @@ static void put_raw(core_buf_t *b, const PGresult *r, int row, int col) {
   core_buf_append(b, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
 }
 
+/* A timestamptz or date the rules cannot print marks the render as failed
+ * (a 500, logged), never a malformed body. */
+static int render_failed;
+
+static void put_ts(core_buf_t *b, const PGresult *r, int row, int col) {
+  if (api_put_timestamp(b, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col)))
+    render_failed = 1;
+}
+
+static void put_month(core_buf_t *b, const PGresult *r, int row, int col) {
+  if (api_put_month(b, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col)))
+    render_failed = 1;
+}
+
 static void field(core_buf_t *b, const char *key, int first) {
   if (!first) core_buf_putc(b, ',');
   core_buf_putc(b, '"');
@@ -65,16 +79,16 @@ static void render_customer(const PGresult *r) {
   field(&scratch, "name", 0), put_str(&scratch, r, 0, 1);
   field(&scratch, "email", 0), put_str(&scratch, r, 0, 2);
   field(&scratch, "region", 0), put_str(&scratch, r, 0, 3);
-  field(&scratch, "created_at", 0), put_str(&scratch, r, 0, 4);
+  field(&scratch, "created_at", 0), put_ts(&scratch, r, 0, 4);
   core_buf_puts(&scratch, "},\"as_of\":");
-  put_str(&scratch, r, 0, 5);
+  put_ts(&scratch, r, 0, 5);
 }
 
 static void render_monthly(const PGresult *r) {
   core_buf_putc(&scratch, '[');
   for (int i = 0; i < PQntuples(r); i++) {
     core_buf_puts(&scratch, i ? ",{" : "{");
-    field(&scratch, "month", 1), put_str(&scratch, r, i, 0);
+    field(&scratch, "month", 1), put_month(&scratch, r, i, 0);
     field(&scratch, "orders", 0), put_raw(&scratch, r, i, 1);
     field(&scratch, "spend_cents", 0), put_raw(&scratch, r, i, 2);
     core_buf_putc(&scratch, '}');
@@ -107,7 +121,7 @@ static void render_recent(const PGresult *r) {
       if (i) core_buf_puts(&scratch, "]},");
       core_buf_putc(&scratch, '{');
       field(&scratch, "id", 1), put_raw(&scratch, r, i, 0);
-      field(&scratch, "placed_at", 0), put_str(&scratch, r, i, 1);
+      field(&scratch, "placed_at", 0), put_ts(&scratch, r, i, 1);
       field(&scratch, "status", 0), put_str(&scratch, r, i, 2);
       field(&scratch, "total_cents", 0), put_raw(&scratch, r, i, 3);
       field(&scratch, "lines", 0), core_buf_putc(&scratch, '[');
@@ -196,7 +210,12 @@ static int store(dash_t *d, int i, int status, PGresult *res) {
     return -1;
   }
   core_buf_reset(&scratch);
+  render_failed = 0;
   renderers[i](res);
+  if (render_failed) {
+    if (d->status == DB_OK) d->status = DB_EQUERY;
+    return -1;
+  }
   d->sections[i] = keep(d);
   return 0;
 }
@@ -284,7 +303,12 @@ static void after_customer(void *data, int status, PGresult *res) {
   }
   if (PQntuples(res) == 0) return not_found(d);
   core_buf_reset(&scratch);
+  render_failed = 0;
   render_customer(res);
+  if (render_failed) {
+    d->status = DB_EQUERY;
+    return finish(d);
+  }
   d->customer = keep(d);
   switch (d->strategy) {
     case CORE_QUERIES_SEQUENTIAL: return run_next(d);
@@ -314,7 +338,7 @@ static int strategy(http_req_t *req, core_queries_t *out) {
   *out = ctx->cfg ? ctx->cfg->queries : CORE_QUERIES_PARALLEL;
   if (!http_query_get(req, "queries", &v, &n)) return 0;
   if (core_queries_parse(v, n, out) == 0) return 0;
-  http_respond_error(req, 400, NULL,
+  http_respond_error_code(req, 400, "FST_ERR_VALIDATION",
                      "querystring/queries must be one of sequential, parallel, pipeline");
   return -1;
 }

@@ -12,25 +12,42 @@
 #define LIST_DEFAULT 20
 #define LIST_MAX 100
 
-void api_item_json(core_buf_t *b, const PGresult *res, int row) {
+static int put_text_or_null(core_buf_t *b, const PGresult *res, int row, int col) {
+  if (PQgetisnull(res, row, col))
+    core_buf_puts(b, "null");
+  else
+    core_buf_put_json_str(b, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
+  return 0;
+}
+
+#define COL(res, row, col) PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col)
+
+int api_item_json(core_buf_t *b, const PGresult *res, int row) {
   core_buf_puts(b, "{\"id\":");
   core_buf_puts(b, PQgetvalue(res, row, 0));
   core_buf_puts(b, ",\"name\":");
-  core_buf_put_json_str(b, PQgetvalue(res, row, 1), (size_t)PQgetlength(res, row, 1));
+  core_buf_put_json_str(b, COL(res, row, 1));
   core_buf_puts(b, ",\"description\":");
-  if (PQgetisnull(res, row, 2))
-    core_buf_puts(b, "null");
-  else
-    core_buf_put_json_str(b, PQgetvalue(res, row, 2), (size_t)PQgetlength(res, row, 2));
+  put_text_or_null(b, res, row, 2);
   core_buf_puts(b, ",\"price_cents\":");
   core_buf_puts(b, PQgetvalue(res, row, 3));
   core_buf_puts(b, ",\"tags\":");
-  core_buf_puts(b, PQgetvalue(res, row, 4));
-  core_buf_puts(b, ",\"created_at\":\"");
-  core_buf_puts(b, PQgetvalue(res, row, 5));
-  core_buf_puts(b, "\",\"updated_at\":\"");
-  core_buf_puts(b, PQgetvalue(res, row, 6));
-  core_buf_puts(b, "\"}");
+  if (api_put_text_array(b, COL(res, row, 4))) return -1;
+  core_buf_puts(b, ",\"created_at\":");
+  if (api_put_timestamp(b, COL(res, row, 5))) return -1;
+  core_buf_puts(b, ",\"updated_at\":");
+  if (api_put_timestamp(b, COL(res, row, 6))) return -1;
+  core_buf_putc(b, '}');
+  return 0;
+}
+
+/* A row PostgreSQL sent in a form we do not read (a DateStyle other than
+ * ISO, say) is a server-side fault: 500, logged. */
+static int item_out(http_req_t *req, const PGresult *res, int row) {
+  if (api_item_json(&req->out, res, row) == 0) return 0;
+  core_buf_reset(&req->out);
+  api_db_error(req, DB_EQUERY, "item output (is DateStyle ISO?)");
+  return -1;
 }
 
 static int path_id(http_req_t *req, const char **id_text) {
@@ -57,7 +74,7 @@ static void after_one(void *data, int status, PGresult *res) {
     http_respond_error(req, 404, NULL, "item %s not found", (const char *)req->data);
     return;
   }
-  api_item_json(&req->out, res, 0);
+  if (item_out(req, res, 0)) return;
   http_respond(req, 200, JSON, NULL);
 }
 
@@ -70,9 +87,10 @@ void api_item_get(http_req_t *req) {
 
 static int validate(http_req_t *req, int partial, api_item_in_t *in) {
   char msg[256];
+  const char *code = NULL;
   int st = api_item_validate(&req->content_type, req->body.p, req->body.n, partial,
-                             &req->arena, in, msg, sizeof(msg));
-  if (st) http_respond_error(req, st, NULL, "%s", msg);
+                             &req->arena, in, msg, sizeof(msg), &code);
+  if (st) http_respond_error_code(req, st, code, "%s", msg);
   return st;
 }
 
@@ -90,7 +108,7 @@ static void after_create(void *data, int status, PGresult *res) {
   }
   char location[64];
   snprintf(location, sizeof(location), "Location: /items/%s\r\n", PQgetvalue(res, 0, 0));
-  api_item_json(&req->out, res, 0);
+  if (item_out(req, res, 0)) return;
   http_respond(req, 201, JSON, location);
 }
 
@@ -98,7 +116,7 @@ void api_item_create(http_req_t *req) {
   api_item_in_t in;
   if (validate(req, 0, &in)) return;
   const char *params[] = {in.name, in.description, int_text(req, in.price_cents),
-                          in.tags_json};
+                          in.tags};
   send_query(req, API_STMT_ITEM_INSERT, params, 4, after_create);
 }
 
@@ -107,7 +125,7 @@ void api_item_replace(http_req_t *req) {
   api_item_in_t in;
   if (path_id(req, &id) || validate(req, 0, &in)) return;
   const char *params[] = {id, in.name, in.description, int_text(req, in.price_cents),
-                          in.tags_json};
+                          in.tags};
   send_query(req, API_STMT_ITEM_REPLACE, params, 5, after_one);
 }
 
@@ -120,7 +138,7 @@ void api_item_patch(http_req_t *req) {
                           in.has_description ? "t" : "f",
                           in.description,
                           in.has_price ? int_text(req, in.price_cents) : NULL,
-                          in.has_tags ? in.tags_json : NULL};
+                          in.has_tags ? in.tags : NULL};
   send_query(req, API_STMT_ITEM_PATCH, params, 6, after_one);
 }
 
@@ -158,7 +176,7 @@ static void after_list(void *data, int status, PGresult *res) {
   core_buf_puts(&req->out, "{\"items\":[");
   for (int i = 0; i < page; i++) {
     if (i) core_buf_putc(&req->out, ',');
-    api_item_json(&req->out, res, i);
+    if (item_out(req, res, i)) return;
   }
   core_buf_puts(&req->out, "],\"next_after\":");
   core_buf_puts(&req->out, n > limit ? PQgetvalue(res, page - 1, 0) : "null");
@@ -174,7 +192,8 @@ static int query_int(http_req_t *req, const char *key, int64_t min, int64_t max,
   errno = 0;
   long long x = strtoll(v, &end, 10);
   if (n == 0 || *end != '\0' || errno || !(v[0] >= '0' && v[0] <= '9') || x < min || x > max) {
-    http_respond_error(req, 400, NULL, "querystring/%s must be an integer from %lld to %lld", key,
+    http_respond_error_code(req, 400, "FST_ERR_VALIDATION",
+                            "querystring/%s must be an integer from %lld to %lld", key,
                        (long long)min, (long long)max);
     return -1;
   }

@@ -101,8 +101,13 @@ void api_transform(http_req_t *req) {
   }
   if (!api_is_json(&req->content_type)) {
     size_t n = req->content_type.n > 100 ? 100 : req->content_type.n;
-    http_respond_error(req, 415, NULL, "Unsupported Media Type: %.*s", (int)n,
-                       n ? req->content_type.p : "none");
+    http_respond_error_code(req, 415, "FST_ERR_CTP_INVALID_MEDIA_TYPE",
+                            "Unsupported Media Type: %.*s", (int)n, n ? req->content_type.p : "none");
+    return;
+  }
+  if (req->body.n == 0) { /* Fastify's content-type parser says so first */
+    http_respond_error_code(req, 400, "FST_ERR_CTP_EMPTY_JSON_BODY",
+                            "Body cannot be empty when content-type is set to 'application/json'");
     return;
   }
   if (mode == CORE_TRANSFORM_POOL) {

@@ -7,12 +7,20 @@
 #include <strings.h>
 
 #include "api.h"
+#include "xform/xform.h"
 
 #define NAME_MAX_CHARS 200
 #define DESC_MAX_CHARS 2000
 #define TAGS_MAX 16
 #define TAG_MAX_CHARS 32
 #define PRICE_MAX 1000000000LL
+/* Deeper bodies are refused as invalid JSON (cJSON's own limit is 1000). */
+#define BODY_MAX_DEPTH 512
+
+/* Fastify's codes (docs/workloads.md, "Error bodies"). */
+#define CODE_VALIDATION "FST_ERR_VALIDATION"
+#define CODE_MEDIA_TYPE "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+#define CODE_EMPTY_BODY "FST_ERR_CTP_EMPTY_JSON_BODY"
 
 int api_parse_id(const char *s, size_t n, int64_t *out) {
   if (n == 0 || n > 19) return -EINVAL;
@@ -39,11 +47,31 @@ int api_is_json(const http_span_t *ct) {
 typedef struct {
   char *msg;
   size_t len;
+  const char **code;
 } err_t;
 
+/* A rule of the schema broken: Ajv's message, Fastify's validation code. */
 static int bad(err_t *e, const char *fmt, const char *path, long n) {
   snprintf(e->msg, e->len, fmt, path, n);
+  *e->code = CODE_VALIDATION;
   return 400;
+}
+
+/* The body could not be read as JSON at all: no code (Fastify passes
+ * JSON.parse's SyntaxError on with none). */
+static int unreadable(err_t *e, const char *fmt, const char *what) {
+  snprintf(e->msg, e->len, fmt, what);
+  *e->code = NULL;
+  return 400;
+}
+
+/* JSON.parse keeps the last of duplicate keys; cJSON's lookup finds the
+ * first. */
+static const cJSON *member(const cJSON *obj, const char *key) {
+  const cJSON *found = NULL;
+  for (const cJSON *c = obj->child; c; c = c->next)
+    if (c->string && strcmp(c->string, key) == 0) found = c;
+  return found;
 }
 
 static int check_string(err_t *e, const cJSON *v, const char *path, long min, long max) {
@@ -70,22 +98,23 @@ static int check_tags(err_t *e, const cJSON *v, core_arena_t *arena, const char 
   if (!cJSON_IsArray(v)) return bad(e, "%s must be array", "body/tags", 0);
   int n = cJSON_GetArraySize(v);
   if (n > TAGS_MAX) return bad(e, "%s must NOT have more than %ld items", "body/tags", TAGS_MAX);
-  core_buf_t b;
-  core_buf_init(&b);
-  core_buf_putc(&b, '[');
+  const char *elems[TAGS_MAX];
+  size_t lens[TAGS_MAX];
   int i = 0, rc = 0;
   for (const cJSON *t = v->child; t; t = t->next, i++) {
     char path[32];
     snprintf(path, sizeof(path), "body/tags/%d", i);
-    if ((rc = check_string(e, t, path, 1, TAG_MAX_CHARS)) != 0) goto done;
-    if (i) core_buf_putc(&b, ',');
-    core_buf_put_json_str(&b, t->valuestring, strlen(t->valuestring));
+    if ((rc = check_string(e, t, path, 1, TAG_MAX_CHARS)) != 0) return rc;
+    elems[i] = t->valuestring;
+    lens[i] = strlen(t->valuestring);
   }
-  core_buf_putc(&b, ']');
+  /* The text[] literal is built in a local buffer, then kept in the arena. */
+  core_buf_t b;
+  core_buf_init(&b);
+  api_put_array_literal(&b, elems, lens, n);
   *out = core_arena_strndup(arena, b.data, b.len);
-done:
   core_buf_free(&b);
-  return rc;
+  return 0;
 }
 
 /* cJSON's strings are NUL-terminated, so a "\u0000" escape would silently
@@ -102,10 +131,10 @@ static int has_nul_escape(const char *s, size_t n) {
 
 static int check_fields(err_t *e, const cJSON *root, int partial, core_arena_t *arena,
                         api_item_in_t *out) {
-  const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-  const cJSON *desc = cJSON_GetObjectItemCaseSensitive(root, "description");
-  const cJSON *price = cJSON_GetObjectItemCaseSensitive(root, "price_cents");
-  const cJSON *tags = cJSON_GetObjectItemCaseSensitive(root, "tags");
+  const cJSON *name = member(root, "name");
+  const cJSON *desc = member(root, "description");
+  const cJSON *price = member(root, "price_cents");
+  const cJSON *tags = member(root, "tags");
   int rc;
   if (!partial && name == NULL)
     return bad(e, "body must have required property '%s'", "name", 0);
@@ -129,10 +158,10 @@ static int check_fields(err_t *e, const cJSON *root, int partial, core_arena_t *
     out->has_price = 1;
   }
   if (tags) {
-    if ((rc = check_tags(e, tags, arena, &out->tags_json))) return rc;
+    if ((rc = check_tags(e, tags, arena, &out->tags))) return rc;
     out->has_tags = 1;
   } else if (!partial) {
-    out->tags_json = "[]";
+    out->tags = "{}";
     out->has_tags = 1;
   }
   return 0;
@@ -140,28 +169,29 @@ static int check_fields(err_t *e, const cJSON *root, int partial, core_arena_t *
 
 int api_item_validate(const http_span_t *content_type, const char *body, size_t n,
                       int partial, core_arena_t *arena, api_item_in_t *out, char *msg,
-                      size_t msglen) {
-  err_t e = {msg, msglen};
+                      size_t msglen, const char **code) {
+  err_t e = {msg, msglen, code};
   memset(out, 0, sizeof(*out));
   if (content_type->n == 0 && n == 0)
     return bad(&e, "%s must be object", "body", 0);
   if (!api_is_json(content_type)) {
     snprintf(msg, msglen, "Unsupported Media Type: %.*s", (int)(content_type->n > 100 ? 100 : content_type->n),
              content_type->n ? content_type->p : "none");
+    *code = CODE_MEDIA_TYPE;
     return 415;
   }
-  if (n == 0)
-    return bad(&e, "Body cannot be empty when content-type is set to '%s'", "application/json", 0);
-  if (has_nul_escape(body, n))
-    return bad(&e, "%s must not contain NUL characters", "body", 0);
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(body, n, &end, 0);
-  while (root && end && end < body + n && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-    end++;
-  if (root == NULL || end != body + n) {
-    cJSON_Delete(root);
-    return bad(&e, "%s is not valid JSON", "Body", 0);
+  if (n == 0) {
+    snprintf(msg, msglen, "Body cannot be empty when content-type is set to 'application/json'");
+    *code = CODE_EMPTY_BODY;
+    return 400;
   }
+  if (has_nul_escape(body, n)) return unreadable(&e, "%s must not contain NUL characters", "body");
+  /* cJSON accepts more than RFC 8259 (01, 1., a trailing comma, ...):
+   * what JSON.parse refuses must be refused first. */
+  if (!xform_json_valid(body, n, BODY_MAX_DEPTH))
+    return unreadable(&e, "%s is not valid JSON", "Body");
+  cJSON *root = cJSON_ParseWithLength(body, n);
+  if (root == NULL) return unreadable(&e, "%s is not valid JSON", "Body");
   int rc = 0;
   if (!cJSON_IsObject(root)) rc = bad(&e, "%s must be object", "body", 0);
   else rc = check_fields(&e, root, partial, arena, out);

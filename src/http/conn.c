@@ -187,7 +187,10 @@ static void fail(http_conn_t *c, int status, const char *msg) {
   }
   uv_timer_stop(&c->timer);
   r->close = 1;
-  http_respond_error(r, status, NULL, "%s", msg);
+  /* Fastify's code for the one parser error it names (its body limit). */
+  http_respond_error_code(r, status, status == 413 && strcmp(msg, "Request body is too large") == 0
+                                         ? "FST_ERR_CTP_BODY_TOO_LARGE" : NULL,
+                          "%s", msg);
 }
 
 /* llhttp callbacks. Each one that fails sets error_status first. */

@@ -136,9 +136,14 @@ void http_respond(http_req_t *req, int status, const char *content_type,
  * 4xx/5xx codes only. */
 void http_respond_error(http_req_t *req, int status, const char *extra_headers,
                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The same with Fastify's `code` member after statusCode
+ * ({"statusCode":400,"code":"FST_ERR_VALIDATION",...}); code NULL omits it. */
+void http_respond_error_code(http_req_t *req, int status, const char *code,
+                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Writes Fastify's error body for status into b (used by the API for 503s
- * and by the parser glue). */
+ * and by the parser glue); code may be NULL. */
 void http_error_body(core_buf_t *b, int status, const char *message);
+void http_error_body_code(core_buf_t *b, int status, const char *code, const char *message);
 const char *http_reason(int status);
 
 /* Query string: finds key, percent-decodes its value into the request's

@@ -103,9 +103,13 @@ void http_respond(http_req_t *req, int status, const char *content_type,
   http_conn_respond(req, status, content_type, extra_headers);
 }
 
-void http_error_body(core_buf_t *b, int status, const char *message) {
+void http_error_body_code(core_buf_t *b, int status, const char *code, const char *message) {
   core_buf_puts(b, "{\"statusCode\":");
   core_buf_put_i64(b, status);
+  if (code) {
+    core_buf_puts(b, ",\"code\":");
+    core_buf_put_json_str(b, code, strlen(code));
+  }
   core_buf_puts(b, ",\"error\":");
   const char *reason = http_reason(status);
   core_buf_put_json_str(b, reason, strlen(reason));
@@ -114,16 +118,33 @@ void http_error_body(core_buf_t *b, int status, const char *message) {
   core_buf_putc(b, '}');
 }
 
+void http_error_body(core_buf_t *b, int status, const char *message) {
+  http_error_body_code(b, status, NULL, message);
+}
+
+static void respond_error(http_req_t *req, int status, const char *code,
+                          const char *extra_headers, const char *fmt, va_list ap) {
+  char msg[512];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  core_buf_reset(&req->out);
+  http_error_body_code(&req->out, status, code, msg);
+  http_respond(req, status, "application/json; charset=utf-8", extra_headers);
+}
+
 void http_respond_error(http_req_t *req, int status, const char *extra_headers,
                         const char *fmt, ...) {
-  char msg[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  respond_error(req, status, NULL, extra_headers, fmt, ap);
   va_end(ap);
-  core_buf_reset(&req->out);
-  http_error_body(&req->out, status, msg);
-  http_respond(req, status, "application/json; charset=utf-8", extra_headers);
+}
+
+void http_respond_error_code(http_req_t *req, int status, const char *code,
+                             const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  respond_error(req, status, code, NULL, fmt, ap);
+  va_end(ap);
 }
 
 static int hexval(char c) {

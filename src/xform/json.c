@@ -269,3 +269,10 @@ uint32_t xj_get(const xj_doc_t *d, uint32_t obj, const char *key) {
   }
   return found;
 }
+
+int xform_json_valid(const char *in, size_t n, int max_depth) {
+  xj_doc_t d;
+  int rc = xj_parse(&d, in, n, max_depth);
+  xj_free(&d);
+  return rc == 0;
+}

@@ -44,6 +44,12 @@ int xform_run(const char *in, size_t n, const xform_limits_t *lim, core_buf_t *o
  * names, leap days, missing and null e-mails, prices with up to 4 decimals. */
 void xform_generate(uint64_t seed, size_t target_bytes, core_buf_t *out);
 
+/* 1 if in[0..n) is exactly one RFC 8259 JSON value (surrounding whitespace
+ * allowed) nested at most max_depth deep, as JSON.parse would accept it,
+ * except that a \u escape leaving a lone surrogate is refused. Bytes in
+ * strings are not checked for UTF-8. Thread-safe. */
+int xform_json_valid(const char *in, size_t n, int max_depth);
+
 /* ---- Building blocks, exported for the unit tests. ---- */
 
 /* An instant: seconds since 1970-01-01T00:00:00Z and nanoseconds. */

@@ -234,6 +234,30 @@ static void with_query(char *out, size_t n, const char *path) {
   snprintf(out, n, "%s%s%s", path, *query ? (strchr(path, '?') ? "&" : "?") : "", query);
 }
 
+/* 1 if a and b hold the same keys in the same order, all the way down. */
+static int same_order(const cJSON *a, const cJSON *b) {
+  const cJSON *x = a->child, *y = b->child;
+  for (; x && y; x = x->next, y = y->next) {
+    if (cJSON_IsObject(a) && strcmp(x->string, y->string) != 0) return 0;
+    if (!same_order(x, y)) return 0;
+  }
+  return x == NULL && y == NULL;
+}
+
+/* Which rule of docs/workloads.md a body that is not byte-identical broke. */
+static const char *broken_rule(const char *got, size_t glen, const char *want, size_t wlen) {
+  cJSON *g = cJSON_ParseWithLength(got, glen), *w = cJSON_ParseWithLength(want, wlen);
+  const char *rule = "different values";
+  if (!g) rule = "not JSON";
+  else if (!cJSON_Compare(w, g, 1)) rule = "different values";
+  else if (!same_order(w, g)) rule = "key order (members in exactly the documented order)";
+  else rule = "number or string formatting (integers without .0 or exponent, strings escaped as "
+              "JSON.stringify, no whitespace)";
+  cJSON_Delete(g);
+  cJSON_Delete(w);
+  return rule;
+}
+
 static void compare(const char *what, const resp_t *r, const char *want, size_t wlen) {
   int st = expected_status(want);
   if (r->status != st) {
@@ -243,8 +267,9 @@ static void compare(const char *what, const resp_t *r, const char *want, size_t 
   if (r->body_len != wlen || memcmp(r->body, want, wlen) != 0) {
     size_t i = 0;
     while (i < r->body_len && i < wlen && r->body[i] == want[i]) i++;
-    failf(what, "body differs at byte %zu (got %zu bytes, want %zu): got \"%.60s\" want \"%.60s\"",
-          i, r->body_len, wlen, r->body + i, want + i);
+    failf(what, "%s: body differs at byte %zu (got %zu bytes, want %zu): got \"%.60s\" want \"%.60s\"",
+          broken_rule(r->body, r->body_len, want, wlen), i, r->body_len, wlen, r->body + i,
+          want + i);
     return;
   }
   passed++;
@@ -480,12 +505,55 @@ static void run_items(conn_t *c, const char *dir) {
 
 static int usage(const char *msg) {
   fprintf(stderr, "looplab-conform: %s (usage: looplab-conform --url http://127.0.0.1:PORT "
-                  "[--dir DIR] [--only transform|dashboard|items] [--query k=v])\n", msg);
+                  "[--dir DIR] [--only transform|dashboard|items] [--query k=v] | "
+                  "--free-port | --wait-ready http://127.0.0.1:PORT SECONDS)\n", msg);
   return 2;
+}
+
+/* For scripts: a port nobody listens on now (bound to 0, read, closed). */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t n = sizeof(a);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &n)) {
+    perror("looplab-conform: free port");
+    return 1;
+  }
+  printf("%d\n", ntohs(a.sin_port));
+  close(fd);
+  return 0;
+}
+
+/* For scripts: polls GET /readyz until 200 (exit 0) or the deadline (1). */
+static int wait_ready(const char *url, const char *secs) {
+  conn_t c = {.fd = -1};
+  if (sscanf(url, "http://%63[0-9.]:%d", c.host, &c.port) != 2) return usage("bad url");
+  struct timeval t0, t;
+  gettimeofday(&t0, NULL);
+  for (;;) {
+    resp_t r = {0};
+    if (request(&c, "GET", "/readyz", NULL, NULL, 0, &r) == 0 && r.status == 200) {
+      resp_free(&r);
+      conn_close(&c);
+      free(c.buf);
+      return 0;
+    }
+    resp_free(&r);
+    conn_close(&c);
+    gettimeofday(&t, NULL);
+    if ((t.tv_sec - t0.tv_sec) * 1000.0 + (t.tv_usec - t0.tv_usec) / 1000.0 > atof(secs) * 1000) {
+      free(c.buf);
+      fprintf(stderr, "looplab-conform: %s/readyz not 200 within %s s\n", url, secs);
+      return 1;
+    }
+    usleep(100 * 1000);
+  }
 }
 
 int main(int argc, char **argv) {
   const char *url = NULL, *dir = "test/conformance", *only = NULL;
+  if (argc == 2 && !strcmp(argv[1], "--free-port")) return free_port();
+  if (argc == 4 && !strcmp(argv[1], "--wait-ready")) return wait_ready(argv[2], argv[3]);
   for (int i = 1; i < argc; i++) {
     const char **dst = !strcmp(argv[i], "--url") ? &url : !strcmp(argv[i], "--dir") ? &dir
                      : !strcmp(argv[i], "--only") ? &only : !strcmp(argv[i], "--query") ? &query

@@ -1,0 +1,136 @@
+/* PostgreSQL's text output turned into the JSON of docs/workloads.md:
+ * timestamptz as Date#toISOString prints it, text[] as a JSON array, and
+ * the reverse for tags parameters. Pure: no loop, no socket. */
+#include <stdint.h>
+#include <string.h>
+
+#include "api.h"
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (Howard
+ * Hinnant's civil-date algorithms). */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* n digits at s as an int, or -1. */
+static int digits(const char *s, size_t avail, size_t n) {
+  if (avail < n) return -1;
+  int v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+int api_put_timestamp(core_buf_t *b, const char *s, size_t n) {
+  /* YYYY-MM-DD HH:MM:SS[.f...](+|-)HH[:MM[:SS]] (DateStyle ISO) */
+  int y = digits(s, n, 4), mo = digits(s + 5, n - 5, 2), d = digits(s + 8, n - 8, 2);
+  if (n < 22 || y < 0 || mo < 1 || d < 1 || s[4] != '-' || s[7] != '-' || s[10] != ' ')
+    return -1;
+  int h = digits(s + 11, n - 11, 2), mi = digits(s + 14, n - 14, 2), sec = digits(s + 17, n - 17, 2);
+  if (h < 0 || mi < 0 || sec < 0 || s[13] != ':' || s[16] != ':') return -1;
+  size_t i = 19;
+  int ms = 0, scale = 100;
+  if (s[i] == '.')
+    for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10) ms += (s[i] - '0') * scale;
+  if (i >= n || (s[i] != '+' && s[i] != '-')) return -1;
+  int sign = s[i] == '-' ? -1 : 1, off = 0, part = 3600;
+  for (i++; part >= 1 && i < n; part /= 60) {
+    int v = digits(s + i, n - i, 2);
+    if (v < 0) return -1;
+    off += v * part;
+    i += 2;
+    if (i < n && s[i] == ':') i++;
+  }
+  if (i != n) return -1;
+  int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * off;
+  int64_t days = (t >= 0 ? t : t - 86399) / 86400, rem = t - days * 86400;
+  int64_t yy;
+  int mm, dd;
+  civil_from_days(days, &yy, &mm, &dd);
+  if (yy < 0 || yy > 9999) return -1;
+  core_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", (int)yy, mm, dd, (int)(rem / 3600),
+                  (int)(rem / 60 % 60), (int)(rem % 60), ms);
+  return 0;
+}
+
+int api_put_month(core_buf_t *b, const char *s, size_t n) {
+  if (n != 10 || digits(s, n, 4) < 0 || s[4] != '-' || digits(s + 5, 2, 2) < 1) return -1;
+  core_buf_putc(b, '"');
+  core_buf_append(b, s, 7);
+  core_buf_putc(b, '"');
+  return 0;
+}
+
+/* {a,"b c","d\"e",NULL}: elements are quoted when they hold a delimiter,
+ * a quote, a backslash or space, or spell NULL; inside quotes a backslash
+ * escapes the next byte. */
+int api_put_text_array(core_buf_t *b, const char *s, size_t n) {
+  /* One element at a time, unescaped into a scratch buffer that is kept:
+   * no allocation per row (only the loop thread renders rows). */
+  static core_buf_t el;
+  if (n < 2 || s[0] != '{' || s[n - 1] != '}') return -1;
+  int rc = -1, first = 1;
+  size_t i = 1;
+  core_buf_putc(b, '[');
+  if (n == 2) goto done;
+  for (;;) {
+    core_buf_reset(&el);
+    int quoted = i < n && s[i] == '"';
+    if (quoted) {
+      for (i++; i < n && s[i] != '"'; i++) {
+        if (s[i] == '\\' && ++i >= n) goto fail;
+        core_buf_putc(&el, s[i]);
+      }
+      if (i++ >= n) goto fail;
+    } else {
+      for (; i < n - 1 && s[i] != ',' && s[i] != '}'; i++) core_buf_putc(&el, s[i]);
+    }
+    if (!first) core_buf_putc(b, ',');
+    first = 0;
+    if (!quoted && el.len == 4 && memcmp(el.data, "NULL", 4) == 0)
+      core_buf_puts(b, "null");
+    else
+      core_buf_put_json_str(b, el.data ? el.data : "", el.len);
+    if (i >= n - 1) break;
+    if (s[i] != ',') goto fail;
+    i++;
+  }
+done:
+  core_buf_putc(b, ']');
+  rc = 0;
+fail:
+  return rc;
+}
+
+void api_put_array_literal(core_buf_t *b, const char *const *elems, const size_t *lens, int n) {
+  core_buf_putc(b, '{');
+  for (int i = 0; i < n; i++) {
+    if (i) core_buf_putc(b, ',');
+    core_buf_putc(b, '"');
+    for (size_t k = 0; k < lens[i]; k++) {
+      if (elems[i][k] == '"' || elems[i][k] == '\\') core_buf_putc(b, '\\');
+      core_buf_putc(b, elems[i][k]);
+    }
+    core_buf_putc(b, '"');
+  }
+  core_buf_putc(b, '}');
+}
