@@ -1,6 +1,7 @@
 /* Binding a listen socket. libuv 1.44 has no UV_TCP_REUSEPORT, so for
  * --sched reuseport the socket is made by hand and adopted with uv_tcp_open. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -42,24 +43,48 @@ void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb
   pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/* A TCP socket bound to addr, made by hand so that bind's error comes back
+ * now: uv_tcp_bind keeps EADDRINUSE for a later uv_listen, and a listen(2)
+ * on the unbound socket would pick a random port on every address. Options
+ * as uv_tcp_bind sets them (SO_REUSEADDR; an IPv6 socket takes IPv4 too),
+ * plus SO_REUSEPORT when asked. The descriptor, or a negative libuv code. */
+static int bound_socket(const struct sockaddr_storage *addr, int reuseport) {
+  int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  int on = 1, off = 0;
+  socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                               : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) goto fail;
+  if (addr->ss_family == AF_INET6 &&
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0)
+    goto fail;
+  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) goto fail;
+  if (bind(fd, (const struct sockaddr *)addr, len) != 0) goto fail;
+  return fd;
+
+fail:
+  on = uv_translate_sys_error(errno);
+  close(fd);
+  return on;
+}
+
 int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport) {
   struct sockaddr_storage addr;
   int rc = resolve(loop, host, port, &addr);
   if (rc != 0) return rc;
-  if (!reuseport) return uv_tcp_bind(tcp, (const struct sockaddr *)&addr, 0);
-  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return uv_translate_sys_error(errno);
-  int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
-      bind(fd, (struct sockaddr *)&addr,
-           addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                      : sizeof(struct sockaddr_in)) != 0) {
-    rc = uv_translate_sys_error(errno);
-    close(fd);
-    return rc;
-  }
+  int fd = bound_socket(&addr, reuseport);
+  if (fd < 0) return fd;
   rc = uv_tcp_open(tcp, fd);
   if (rc != 0) close(fd);
   return rc;
+}
+
+int cluster_bind_probe(uv_loop_t *loop, const char *host, int port) {
+  struct sockaddr_storage addr;
+  int rc = resolve(loop, host, port, &addr);
+  if (rc != 0) return rc;
+  int fd = bound_socket(&addr, 0);
+  if (fd < 0) return fd;
+  close(fd);
+  return 0;
 }

