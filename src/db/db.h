@@ -140,15 +140,20 @@ typedef struct db_embedded_s {
   int port;
   int started;        /* 1 when this process started the postmaster */
   int tmp_socket_dir; /* socket_dir is ours under /tmp (data_dir too long) */
+  int owner;          /* 1 while this process holds data_dir's owner lock */
+  int owner_fd;       /* the locked directory (private) */
 } db_embedded_t;
-/* A postmaster left running in data_dir by an earlier run is stopped first
- * and a fresh one started. On failure nothing is left running. */
+/* Takes data_dir's owner lock first (docs/data.md): a data_dir owned by a
+ * live looplab is refused (DB_EUNAVAIL, nothing touched). A postmaster left
+ * running there by an owner that is gone is stopped and a fresh one
+ * started. On failure nothing is left running and the lock is released;
+ * db_embedded_stop releases it. */
 int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char *err,
                       size_t errlen);
 /* Stops the postmaster this process started (pg_ctl stop -m fast); waits. */
 void db_embedded_stop(db_embedded_t *e);
-/* Stops whatever postmaster runs in data_dir (another process's); waits.
- * 0 also when none runs. */
+/* Stops whatever postmaster runs in data_dir, unless a live looplab owns
+ * it (then DB_EUNAVAIL); waits. 0 also when none runs. */
 int db_embedded_stop_dir(const char *data_dir, char *err, size_t errlen);
 /* A conninfo for another database of the same server, and creating one
  * (if missing): for tests that want a database of their own. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -293,15 +294,33 @@ static void old_socket_dir(const char *data_dir, char *out, size_t outlen) {
   fclose(f);
 }
 
-/* A postmaster left running in data_dir by an earlier run that crashed is
- * stopped, not reused: its settings and socket may differ from ours, and a
- * fresh start is cheap. */
+/* The state letter ('R', 'S', 'Z'...) and start time (clock ticks after
+ * boot, field 22) of pid from /proc/<pid>/stat. 0, or -1 when there is no
+ * such process. */
+static int proc_stat(long pid, char *state, unsigned long long *start) {
+  char path[64], line[1024];
+  snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  int ok = fgets(line, sizeof(line), f) != NULL;
+  fclose(f);
+  const char *p = ok ? strrchr(line, ')') : NULL; /* the name may hold spaces */
+  if (!p || sscanf(p + 1,
+                   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d"
+                   " %*d %*d %llu",
+                   state, start) != 2)
+    return -1;
+  return 0;
+}
+
 /* 1 when postmaster.pid names a process that died but was not reaped yet:
  * a postmaster killed with SIGKILL is re-parented to init, and until init
  * reaps it, kill(pid, 0) - which pg_ctl and the postmaster's own lock check
  * rely on - still says it runs. */
 static int postmaster_zombie(const char *data_dir) {
-  char path[PATH_MAX], stat[256];
+  char path[PATH_MAX], state;
+  unsigned long long start;
   snprintf(path, sizeof(path), "%s/postmaster.pid", data_dir);
   FILE *f = fopen(path, "r");
   long pid = 0;
@@ -310,21 +329,114 @@ static int postmaster_zombie(const char *data_dir) {
       pid = 0;
     fclose(f);
   }
-  if (pid <= 0)
-    return 0;
-  snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-  f = fopen(path, "r");
-  if (!f)
-    return 0;
-  int zombie = 0;
-  if (fgets(stat, sizeof(stat), f)) {
-    const char *p = strrchr(stat, ')'); /* the command name may hold spaces */
-    zombie = p && p[1] == ' ' && p[2] == 'Z';
-  }
-  fclose(f);
-  return zombie;
+  return pid > 0 && proc_stat(pid, &state, &start) == 0 && state == 'Z';
 }
 
+/* ---- the owner lock ----
+ *
+ * One looplab owns a data directory (and the postmaster running in it) at a
+ * time. The owner holds an exclusive flock(2) on the directory for as long
+ * as it runs (the kernel drops it when the process dies, however it dies)
+ * and records itself in <data dir>/looplab.owner as "<pid> <start time>\n",
+ * the start time being field 22 of /proc/<pid>/stat, so that a pid reused
+ * by another process is not mistaken for the owner. A directory is refused
+ * while the flock is held or the recorded pid runs with the recorded start
+ * time; otherwise its owner is gone and the directory (with a postmaster
+ * it left running) may be taken over. The lock is on the directory, not on
+ * the file, because initdb wants an empty directory: the file is written
+ * once PG_VERSION exists. */
+#define OWNER_FILE "looplab.owner"
+
+static int read_owner(const char *data_dir, long *pid, unsigned long long *start) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/" OWNER_FILE, data_dir);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  int n = fscanf(f, "%ld %llu", pid, start);
+  fclose(f);
+  return n == 2 && *pid > 0 ? 0 : -1;
+}
+
+/* 1 when the owner recorded in data_dir is a live process other than us. */
+static int owner_alive(const char *data_dir, long *pid) {
+  unsigned long long start, now;
+  char state;
+  if (read_owner(data_dir, pid, &start) != 0 || *pid == (long)getpid())
+    return 0;
+  return proc_stat(*pid, &state, &now) == 0 && state != 'Z' && now == start;
+}
+
+static int claim_owner(db_embedded_t *e, char *err, size_t errlen) {
+  long pid = 0;
+  int fd = open(e->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    core_errf(err, errlen, "%s: %s", e->data_dir, strerror(errno));
+    return DB_EUNAVAIL;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int busy = errno == EWOULDBLOCK;
+    if (busy && read_owner(e->data_dir, &pid, &(unsigned long long){0}) != 0)
+      pid = 0;
+    if (!busy)
+      core_errf(err, errlen, "flock %s: %s", e->data_dir, strerror(errno));
+    else if (pid > 0)
+      core_errf(err, errlen, "%s is in use by another looplab (pid %ld); refusing to share "
+                "or take over its PostgreSQL", e->data_dir, pid);
+    else
+      core_errf(err, errlen, "%s is in use by another looplab; refusing to share or take "
+                "over its PostgreSQL", e->data_dir);
+    close(fd);
+    return DB_EUNAVAIL;
+  }
+  if (owner_alive(e->data_dir, &pid)) {
+    core_errf(err, errlen, "%s is in use by another looplab (pid %ld); refusing to share "
+              "or take over its PostgreSQL", e->data_dir, pid);
+    close(fd);
+    return DB_EUNAVAIL;
+  }
+  e->owner_fd = fd;
+  e->owner = 1;
+  return 0;
+}
+
+/* Records us in looplab.owner (once the directory holds a cluster). */
+static int write_owner(db_embedded_t *e, char *err, size_t errlen) {
+  char path[PATH_MAX], state;
+  unsigned long long start = 0;
+  snprintf(path, sizeof(path), "%s/" OWNER_FILE, e->data_dir);
+  if (proc_stat((long)getpid(), &state, &start) != 0)
+    start = 0;
+  FILE *f = fopen(path, "w");
+  if (!f || fprintf(f, "%ld %llu\n", (long)getpid(), start) < 0 || fflush(f) != 0 ||
+      fsync(fileno(f)) != 0) {
+    core_errf(err, errlen, "%s: %s", path, strerror(errno));
+    if (f)
+      fclose(f);
+    return DB_EUNAVAIL;
+  }
+  fclose(f);
+  return 0;
+}
+
+static void unlink_owner_file(db_embedded_t *e) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/" OWNER_FILE, e->data_dir);
+  unlink(path);
+}
+
+static void release_owner(db_embedded_t *e) {
+  if (!e->owner)
+    return;
+  unlink_owner_file(e);
+  close(e->owner_fd);
+  e->owner = 0;
+  e->owner_fd = -1;
+}
+
+/* A postmaster left running in data_dir by an earlier run that died (the
+ * owner lock says its looplab is gone) is stopped, not reused: its settings
+ * and socket may differ from ours, and a fresh start is cheap. */
 static int stop_leftover(db_embedded_t *e, int leftover, char *err, size_t errlen) {
   char out[1024], path[PATH_MAX];
   if (!file_exists(e->data_dir, "postmaster.pid"))
@@ -449,6 +561,7 @@ int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char
   memset(e, 0, sizeof(*e));
   e->fast = fast;
   e->port = PG_PORT;
+  e->owner_fd = -1;
   if (absolute(data_dir, e->data_dir, sizeof(e->data_dir)) != 0) {
     core_errf(err, errlen, "%s: cannot resolve to an absolute path", data_dir);
     return DB_EUNAVAIL;
@@ -478,12 +591,19 @@ int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char
       return DB_EUNAVAIL;
     }
   }
+  if ((rc = claim_owner(e, err, errlen)) != 0)
+    return rc;
   if ((rc = stop_leftover(e, 1, err, errlen)) != 0)
-    return rc;
-  if (!file_exists(e->data_dir, "PG_VERSION") && (rc = initdb(e, err, errlen)) != 0)
-    return rc;
+    goto fail;
+  if (!file_exists(e->data_dir, "PG_VERSION")) {
+    unlink_owner_file(e); /* a dead owner's, from a failed first start */
+    if ((rc = initdb(e, err, errlen)) != 0)
+      goto fail;
+  }
+  if ((rc = write_owner(e, err, errlen)) != 0)
+    goto fail;
   if ((rc = pick_socket_dir(e, err, errlen)) != 0)
-    return rc;
+    goto fail;
   if ((rc = write_conf(e, err, errlen)) != 0)
     goto fail;
   rc = pg_ctl(e, "start", out, sizeof(out));
@@ -528,14 +648,20 @@ void db_embedded_stop(db_embedded_t *e) {
     rmdir(e->socket_dir);
     e->tmp_socket_dir = 0;
   }
+  release_owner(e);
 }
 
 int db_embedded_stop_dir(const char *data_dir, char *err, size_t errlen) {
   db_embedded_t e;
   memset(&e, 0, sizeof(e));
+  e.owner_fd = -1;
   if (absolute(data_dir, e.data_dir, sizeof(e.data_dir)) != 0)
     return DB_EUNAVAIL;
   if (!file_exists(e.data_dir, "PG_VERSION"))
     return 0;
-  return stop_leftover(&e, 0, err, errlen);
+  int rc = claim_owner(&e, err, errlen);
+  if (rc == 0)
+    rc = stop_leftover(&e, 0, err, errlen);
+  release_owner(&e);
+  return rc;
 }

@@ -117,12 +117,139 @@ START_TEST(sigterm_during_seed_stops_database) {
 }
 END_TEST
 
+
+/* ---- the owner lock (issue 9, bug 2) ---- */
+
+/* Waits until /readyz answers 200 (or the server exits); ms taken or -1. */
+static int64_t wait_ready(th_server_t *s, int timeout_ms) {
+  int64_t t0 = th_now_ms();
+  while (th_now_ms() - t0 < th_scale(timeout_ms) && th_server_alive(s)) {
+    if (th_get_status(s->port, "/readyz", 2000) == 200)
+      return th_now_ms() - t0;
+    th_sleep_ms(50);
+  }
+  return -1;
+}
+
+static int log_has(const th_server_t *s, const char *needle) {
+  FILE *f = fopen(s->log_path, "r");
+  char line[4096];
+  int found = 0;
+  while (f && !found && fgets(line, sizeof(line), f)) found = strstr(line, needle) != NULL;
+  if (f)
+    fclose(f);
+  return found;
+}
+
+static void write_owner(const char *data, long pid, unsigned long long start) {
+  char path[700];
+  snprintf(path, sizeof(path), "%s/looplab.owner", data);
+  FILE *f = fopen(path, "w");
+  TH_ASSERT(f != NULL, "cannot write %s", path);
+  fprintf(f, "%ld %llu\n", pid, start);
+  fclose(f);
+}
+
+/* Starts looplab on data (a fresh port), kills it with SIGKILL once ready,
+ * and checks that it took over the postmaster that was running there. */
+static void take_over(const char *const args[], const char *data, pid_t *pm, const char *what) {
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
+  int64_t ms = wait_ready(&s, 30000);
+  if (ms < 0)
+    th_server_dump_log(&s, 4000);
+  TH_ASSERT(ms >= 0, "%s: not ready (alive %d)", what, th_server_alive(&s));
+  TH_ASSERT(log_has(&s, "stopping a PostgreSQL left running"),
+            "%s: did not stop the dead owner's postmaster", what);
+  pid_t now = postmaster_pid(data);
+  TH_ASSERT(now > 0 && now != *pm, "%s: postmaster %d, the old one was %d", what, (int)now,
+            (int)*pm);
+  fprintf(stderr, "owner lock: %s: ready after %lld ms\n", what, (long long)ms);
+  *pm = now;
+  kill(s.pid, SIGKILL);
+  th_server_wait_exit(&s, 5000, NULL);
+  th_server_stop(&s, 1000);
+}
+
+/* A second looplab on the same --data-dir is refused while the first runs
+ * (which keeps serving from its PostgreSQL); once the first is gone - its
+ * pid dead, or its pid reused by another process - the directory and the
+ * postmaster it left running are taken over. */
+START_TEST(data_dir_owner_lock) {
+  char dir[] = "/tmp/looplab-embed-XXXXXX", data[600];
+  TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
+  chmod(dir, 0755);
+  snprintf(data, sizeof(data), "%s/pg", dir);
+  const char *const args[] = {"--workers", "0",       "--pool", "2", "--data-dir",
+                              data,        "--scale", "0.01",   NULL};
+  th_server_t a, b;
+  th_server_start_ex(&a, args, TH_NO_DB | TH_NO_WAIT);
+  TH_ASSERT(wait_ready(&a, 60000) >= 0, "the first looplab did not become ready");
+  pid_t pm = postmaster_pid(data);
+  TH_ASSERT(pm > 0, "no postmaster for %s", data);
+
+  th_server_start_ex(&b, args, TH_NO_DB | TH_NO_WAIT);
+  int status = 0;
+  int exited = th_server_wait_exit(&b, th_scale(15000), &status);
+  char want[128];
+  snprintf(want, sizeof(want), "in use by another looplab (pid %d)", (int)a.pid);
+  int said = log_has(&b, want);
+  if (!exited || !said)
+    th_server_dump_log(&b, 4000);
+  th_server_stop(&b, 5000);
+  for (int i = 0; i < 10; i++) {
+    int st = th_get_status(a.port, "/readyz", 2000);
+    TH_ASSERT(st == 200, "the first looplab answers /readyz %d after the second started", st);
+    th_sleep_ms(100);
+  }
+  TH_ASSERT(exited, "a second looplab on a live owner's data dir keeps running");
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+            "the second looplab exited 0x%x, want non-zero", status);
+  TH_ASSERT(said, "the second looplab did not say '%s'", want);
+  TH_ASSERT(postmaster_pid(data) == pm && th_proc_state(pm) != 0,
+            "the first looplab's postmaster %d was stopped", (int)pm);
+  th_response_t r;
+  th_request(a.port, "GET", "/items/1", NULL, NULL, &r);
+  TH_ASSERT(r.status == 200, "the first looplab: GET /items/1 %d", r.status);
+  th_response_free(&r);
+
+  /* The owner dies (its postmaster keeps running): its lock names a dead
+   * pid, and the next looplab takes over. */
+  kill(a.pid, SIGKILL);
+  th_server_wait_exit(&a, 5000, NULL);
+  th_server_stop(&a, 1000);
+  TH_ASSERT(th_proc_state(pm) != 0, "the postmaster died with its looplab");
+  take_over(args, data, &pm, "dead pid");
+  /* A lock whose pid runs but started at another time: a reused pid. */
+  write_owner(data, (long)getpid(), 1);
+  take_over(args, data, &pm, "reused pid");
+
+  /* A clean stop removes the lock with the postmaster. */
+  th_server_t c;
+  th_server_start_ex(&c, args, TH_NO_DB | TH_NO_WAIT);
+  TH_ASSERT(wait_ready(&c, 30000) >= 0, "the last looplab did not become ready");
+  pm = postmaster_pid(data);
+  status = th_server_stop(&c, th_scale(20000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&c, "owner lock");
+  char path[700];
+  snprintf(path, sizeof(path), "%s/looplab.owner", data);
+  TH_ASSERT(access(path, F_OK) != 0, "looplab.owner left behind by a clean stop");
+  char st = th_proc_state(pm);
+  TH_ASSERT(st == 0 || st == 'Z', "the postmaster %d still runs", (int)pm);
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
+}
+END_TEST
+
 static Suite *embedded_suite(void) {
   Suite *s = suite_create("embedded");
   TCase *tc = tcase_create("embedded");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, embedded_database_stopped_with_server);
   tcase_add_test(tc, sigterm_during_seed_stops_database);
+  tcase_add_test(tc, data_dir_owner_lock);
   suite_add_tcase(s, tc);
   return s;
 }
