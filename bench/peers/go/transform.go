@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"math/big"
 	"net/http"
 	"sort"
@@ -82,11 +83,12 @@ func (s *server) transform(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func decodeObject(raw json.RawMessage) (object, error) {
-	var o object
-	err := json.Unmarshal(raw, &o)
-	return o, err
-}
+// The document is decoded once with encoding/json into interface{} values
+// (map[string]interface{}, []interface{}, float64, string, bool, nil):
+// exactly what JSON.parse gives (exact keys, the last duplicate wins,
+// numbers as doubles), which decoding into structs would not be (struct
+// fields match keys case-insensitively).
+type jobj = map[string]interface{}
 
 // transformDoc checks the document (steps 2 to 8 of docs/workloads.md) and
 // writes the output.
@@ -98,61 +100,46 @@ func transformDoc(body []byte) ([]byte, error) {
 	if depth > maxDepth {
 		return nil, fail("body must NOT be nested deeper than 8 levels")
 	}
-	if lone || !json.Valid(body) {
+	var doc interface{}
+	if lone || json.Unmarshal(body, &doc) != nil {
 		return nil, fail("Body is not valid JSON")
 	}
-	if firstByte(body) != '{' {
+	top, ok := doc.(jobj)
+	if !ok {
 		return nil, fail("body must be object")
 	}
-	doc, err := decodeObject(body)
-	if err != nil {
-		return nil, err
-	}
-	ordersRaw, ok := doc["orders"]
+	ordersV, ok := top["orders"]
 	if !ok {
 		return nil, fail("body must have required property 'orders'")
 	}
-	if !isArray(ordersRaw) {
+	orders, ok := ordersV.([]interface{})
+	if !ok {
 		return nil, fail("body/orders must be array")
-	}
-	var orders []json.RawMessage
-	if err := json.Unmarshal(ordersRaw, &orders); err != nil {
-		return nil, err
 	}
 	if len(orders) > maxOrders {
 		return nil, fail("body/orders must NOT have more than 10000 items")
 	}
-	// Decode every order object once; count the lines of all of them.
-	objs := make([]object, len(orders))
-	lines := make([][]json.RawMessage, len(orders))
 	linesIn := 0
-	for i, raw := range orders {
-		if !isObject(raw) {
-			continue
-		}
-		if objs[i], err = decodeObject(raw); err != nil {
-			return nil, err
-		}
-		if l, ok := objs[i]["lines"]; ok && isArray(l) {
-			if err := json.Unmarshal(l, &lines[i]); err != nil {
-				return nil, err
+	for _, o := range orders {
+		if m, ok := o.(jobj); ok {
+			if l, ok := m["lines"].([]interface{}); ok {
+				linesIn += len(l)
 			}
-			linesIn += len(lines[i])
 		}
 	}
 	if linesIn > maxLines {
 		return nil, fail("body/orders must NOT have more than 100000 lines in total")
 	}
 	all := make([]xOrder, len(orders))
-	for i := range orders {
-		if err := checkOrder(objs[i], lines[i], i, &all[i]); err != nil {
+	for i, o := range orders {
+		if err := checkOrder(o, i, &all[i]); err != nil {
 			return nil, err
 		}
 	}
 	return render(all, linesIn, len(body)), nil
 }
 
-func need(o object, p, k string) (json.RawMessage, error) {
+func need(o jobj, p, k string) (interface{}, error) {
 	v, ok := o[k]
 	if !ok {
 		return nil, fail(p + " must have required property '" + k + "'")
@@ -160,28 +147,25 @@ func need(o object, p, k string) (json.RawMessage, error) {
 	return v, nil
 }
 
-func intField(o object, p, k string, lo, hi int64) (int64, error) {
+func intField(o jobj, p, k string, lo, hi int64) (int64, error) {
 	v, err := need(o, p, k)
 	if err != nil {
 		return 0, err
 	}
-	n, ok := integerIn(v, lo, hi)
-	if !ok {
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
 		return 0, fail(p + "/" + k + " must be an integer from " + strconv.FormatInt(lo, 10) + " to " + strconv.FormatInt(hi, 10))
 	}
-	return n, nil
+	return int64(f), nil
 }
 
-func strField(o object, p, k string) (string, error) {
+func strField(o jobj, p, k string) (string, error) {
 	v, err := need(o, p, k)
 	if err != nil {
 		return "", err
 	}
-	if !isString(v) {
-		return "", fail(p + "/" + k + " must be a non-empty string")
-	}
-	s := decodeString(v)
-	if s == "" {
+	s, ok := v.(string)
+	if !ok || s == "" {
 		return "", fail(p + "/" + k + " must be a non-empty string")
 	}
 	return s, nil
@@ -223,7 +207,7 @@ func decimal(s string, intDigits, frac int, max int64) (int64, bool) {
 	return v, v <= max
 }
 
-func decField(o object, p, k string, intDigits, frac int, max int64, maxText string, optional bool) (int64, error) {
+func decField(o jobj, p, k string, intDigits, frac int, max int64, maxText string, optional bool) (int64, error) {
 	v, ok := o[k]
 	if !ok {
 		if optional {
@@ -232,8 +216,8 @@ func decField(o object, p, k string, intDigits, frac int, max int64, maxText str
 		return 0, fail(p + " must have required property '" + k + "'")
 	}
 	var n int64
-	if isString(v) {
-		n, ok = decimal(decodeString(v), intDigits, frac, max)
+	if s, isStr := v.(string); isStr {
+		n, ok = decimal(s, intDigits, frac, max)
 	} else {
 		ok = false
 	}
@@ -339,12 +323,13 @@ func parsePlacedAt(s string) (sec, nsec int64, ok bool) {
 
 var statuses = map[string]bool{"pending": true, "paid": true, "shipped": true, "delivered": true, "cancelled": true}
 
-// round(a / b) half up, a ≥ 0, b > 0.
+// round(a / b) half up, a >= 0, b > 0.
 func roundDiv(a, b int64) int64 { return (2*a + b) / (2 * b) }
 
-func checkOrder(o object, lines []json.RawMessage, idx int, out *xOrder) error {
+func checkOrder(v interface{}, idx int, out *xOrder) error {
 	p := "body/orders/" + strconv.Itoa(idx)
-	if o == nil {
+	o, ok := v.(jobj)
+	if !ok {
 		return fail(p + " must be object")
 	}
 	var err error
@@ -352,17 +337,14 @@ func checkOrder(o object, lines []json.RawMessage, idx int, out *xOrder) error {
 	if out.id, err = intField(o, p, "id", 1, maxSafeInt); err != nil {
 		return err
 	}
-	cRaw, err := need(o, p, "customer")
+	cv, err := need(o, p, "customer")
 	if err != nil {
 		return err
 	}
 	cp := p + "/customer"
-	if !isObject(cRaw) {
+	c, ok := cv.(jobj)
+	if !ok {
 		return fail(cp + " must be object")
-	}
-	c, err := decodeObject(cRaw)
-	if err != nil {
-		return err
 	}
 	if out.custID, err = intField(c, cp, "id", 1, maxSafeInt); err != nil {
 		return err
@@ -370,19 +352,18 @@ func checkOrder(o object, lines []json.RawMessage, idx int, out *xOrder) error {
 	if out.name, err = strField(c, cp, "name"); err != nil {
 		return err
 	}
-	if e, ok := c["email"]; ok && !isNull(e) {
-		if !isString(e) {
+	if e, ok := c["email"]; ok && e != nil {
+		s, isStr := e.(string)
+		if !isStr {
 			return fail(cp + "/email must be a string or null")
 		}
-		out.email, out.hasEmail = decodeString(e), true
+		out.email, out.hasEmail = s, true
 	}
 	st, err := need(o, p, "status")
 	if err != nil {
 		return err
 	}
-	if isString(st) {
-		out.status = decodeString(st)
-	}
+	out.status, _ = st.(string)
 	if !statuses[out.status] {
 		return fail(p + "/status must be one of pending, paid, shipped, delivered, cancelled")
 	}
@@ -390,29 +371,27 @@ func checkOrder(o object, lines []json.RawMessage, idx int, out *xOrder) error {
 	if err != nil {
 		return err
 	}
-	ok := false
-	if isString(pa) {
-		out.sec, out.nsec, ok = parsePlacedAt(decodeString(pa))
+	ok = false
+	if s, isStr := pa.(string); isStr {
+		out.sec, out.nsec, ok = parsePlacedAt(s)
 	}
 	if !ok {
 		return fail(p + "/placed_at" + placedAtError)
 	}
-	lRaw, err := need(o, p, "lines")
+	lv, err := need(o, p, "lines")
 	if err != nil {
 		return err
 	}
-	if !isArray(lRaw) {
+	lines, ok := lv.([]interface{})
+	if !ok {
 		return fail(p + "/lines must be array")
 	}
 	keep := out.status != "cancelled"
 	for j, raw := range lines {
 		lp := p + "/lines/" + strconv.Itoa(j)
-		if !isObject(raw) {
+		l, ok := raw.(jobj)
+		if !ok {
 			return fail(lp + " must be object")
-		}
-		l, err := decodeObject(raw)
-		if err != nil {
-			return err
 		}
 		var line xLine
 		if line.sku, err = strField(l, lp, "sku"); err != nil {
