@@ -102,7 +102,7 @@ void api_transform(http_req_t *req) {
   if (!api_is_json(&req->content_type)) {
     size_t n = req->content_type.n > 100 ? 100 : req->content_type.n;
     http_respond_error_code(req, 415, "FST_ERR_CTP_INVALID_MEDIA_TYPE",
-                            "Unsupported Media Type: %.*s", (int)n, n ? req->content_type.p : "none");
+                            "Unsupported Media Type: %.*s", n ? (int)n : 4, n ? req->content_type.p : "none");
     return;
   }
   if (req->body.n == 0) { /* Fastify's content-type parser says so first */

@@ -175,8 +175,8 @@ int api_item_validate(const http_span_t *content_type, const char *body, size_t 
   if (content_type->n == 0 && n == 0)
     return bad(&e, "%s must be object", "body", 0);
   if (!api_is_json(content_type)) {
-    snprintf(msg, msglen, "Unsupported Media Type: %.*s", (int)(content_type->n > 100 ? 100 : content_type->n),
-             content_type->n ? content_type->p : "none");
+    int ctn = content_type->n > 100 ? 100 : (int)content_type->n;
+    snprintf(msg, msglen, "Unsupported Media Type: %.*s", ctn ? ctn : 4, ctn ? content_type->p : "none");
     *code = CODE_MEDIA_TYPE;
     return 415;
   }

@@ -465,7 +465,9 @@ static void run_step(conn_t *c, vars_t *v, const cJSON *step, const char *what) 
   }
   char *text = body ? cJSON_PrintUnformatted(body) : NULL;
   const char *send = text ? text : cJSON_IsString(raw) ? raw->valuestring : NULL;
-  const char *ctype = cJSON_IsString(ct) ? ct->valuestring : send ? "application/json" : NULL;
+  /* "content_type": null sends none at all */
+  const char *ctype = cJSON_IsString(ct) ? ct->valuestring
+                      : send && !cJSON_IsNull(ct) ? "application/json" : NULL;
   resp_t r;
   if (request(c, m->valuestring, path, ctype, send, send ? strlen(send) : 0, &r) != 0)
     failf(what, "no response");
