@@ -204,6 +204,20 @@ static void on_drained(http_server_t *s) {
   else after_pool_closed(w);
 }
 
+/* A start that failed half way (the listener, say): the pool is closed
+ * first, so no PostgreSQL backend is left waiting on a connection we never
+ * finished (a backend in its start-up can hold pg_ctl stop for 60 s), then
+ * every handle, then the loop. */
+static void abandon_start(worker_t *w) {
+  if (w->ctx.db) db_pool_close(w->ctx.db, after_pool_closed, w);
+  else after_pool_closed(w);
+  uv_run(w->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(w->loop) != 0) LOG_WARN(w->fields, "loop closed with handles open");
+  http_router_free(w->router);
+  ipc_reader_free(&w->reader);
+  free(w);
+}
+
 static void on_force(uv_timer_t *t) {
   worker_t *w = t->data;
   LOG_WARN(w->fields, "shutdown timeout: forcing exit");
@@ -296,7 +310,10 @@ int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
   w->ctx.worker_id = id;
   snprintf(w->fields, sizeof(w->fields), "\"worker\":%d", id);
   signal(SIGPIPE, SIG_IGN);
-  if (start(w, conninfo) != 0) return 1;
+  if (start(w, conninfo) != 0) {
+    abandon_start(w);
+    return 1;
+  }
   if (id == 0)
     LOG_INFO(w->fields, "listening on http://%s:%d (single process)", cfg->host, cfg->port);
   uv_run(w->loop, UV_RUN_DEFAULT);

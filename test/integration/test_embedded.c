@@ -2,6 +2,9 @@
  * with no --db, looplab starts its own PostgreSQL, serves from it, and
  * stops it when it stops, leaving no stray postgres process. */
 #include <check.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +246,82 @@ START_TEST(data_dir_owner_lock) {
 }
 END_TEST
 
+/* ---- a failed start stops the database promptly (issue 9, bug 3) ---- */
+
+/* One start of looplab --workers 0 on a port held by port_fd, with the
+ * embedded database in data: the ms from the bind failure's log line to
+ * its exit, or -1 if it was still running 2 s after (then it and its
+ * postmaster are killed). *status gets its exit status. */
+static int64_t busy_start(const char *data, int port, int *status) {
+  char ps[16];
+  snprintf(ps, sizeof(ps), "%d", port);
+  const char *const args[] = {"--workers", "0",    "--pool",  "8",    "--port", ps,
+                              "--data-dir", data,  "--scale", "0.01", NULL};
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
+  int64_t t0 = th_now_ms(), failed_at = 0;
+  while (failed_at == 0 && th_now_ms() - t0 < th_scale(60000) && th_server_alive(&s)) {
+    if (log_has(&s, "cannot listen on"))
+      failed_at = th_now_ms();
+    else
+      th_sleep_ms(10);
+  }
+  TH_ASSERT(failed_at != 0, "the bind failure was never logged");
+  int exited = th_server_wait_exit(&s, th_scale(2000), status);
+  int64_t ms = th_now_ms() - failed_at;
+  if (!exited) {
+    th_server_dump_log(&s, 2000);
+    kill(s.pid, SIGKILL);
+    pid_t pm = postmaster_pid(data);
+    if (pm > 0)
+      kill(pm, SIGQUIT); /* immediate shutdown: leave nothing running */
+    th_sleep_ms(500);
+  }
+  th_server_stop(&s, 1000);
+  return exited ? ms : -1;
+}
+
+/* --workers 0 on a busy port with the embedded database: the bind fails
+ * after the pool has started connecting. The pool is closed before the
+ * database is stopped, so pg_ctl stop never waits for backends whose
+ * client never finished its start-up (authentication_timeout, 60 s). The
+ * wait happened in about half the starts: five starts. */
+START_TEST(busy_port_exits_promptly) {
+  char dir[] = "/tmp/looplab-embed-XXXXXX", data[600];
+  TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
+  chmod(dir, 0755);
+  snprintf(data, sizeof(data), "%s/pg", dir);
+  int held = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof(a);
+  TH_ASSERT(bind(held, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(held, 8) == 0 &&
+                getsockname(held, (struct sockaddr *)&a, &alen) == 0,
+            "cannot hold a port");
+  int64_t worst = 0;
+  for (int i = 0; i < 5; i++) {
+    int status = 0;
+    int64_t ms = busy_start(data, ntohs(a.sin_port), &status);
+    if (ms < 0)
+      close(held);
+    TH_ASSERT(ms >= 0, "start %d: still running 2 s after its bind failed", i + 1);
+    TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) != 0, "start %d: exit status 0x%x",
+              i + 1, status);
+    TH_ASSERT(postmaster_pid(data) == 0, "start %d: postmaster.pid left behind", i + 1);
+    if (ms > worst)
+      worst = ms;
+  }
+  close(held);
+  fprintf(stderr, "busy port: 5 starts, exit at most %lld ms after the bind failure\n",
+          (long long)worst);
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
+}
+END_TEST
+
 static Suite *embedded_suite(void) {
   Suite *s = suite_create("embedded");
   TCase *tc = tcase_create("embedded");
@@ -250,6 +329,7 @@ static Suite *embedded_suite(void) {
   tcase_add_test(tc, embedded_database_stopped_with_server);
   tcase_add_test(tc, sigterm_during_seed_stops_database);
   tcase_add_test(tc, data_dir_owner_lock);
+  tcase_add_test(tc, busy_port_exits_promptly);
   suite_add_tcase(s, tc);
   return s;
 }
