@@ -10,21 +10,12 @@
 
 #include "internal.h"
 
-static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_storage *out) {
+/* host is a numeric IPv4 or IPv6 address: the configuration checked its
+ * syntax before anything started, so no name is ever resolved here. */
+static int resolve(const char *host, int port, struct sockaddr_storage *out) {
+  memset(out, 0, sizeof(*out));
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0) return 0;
-  if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0) return 0;
-  uv_getaddrinfo_t req;
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  char portstr[8];
-  snprintf(portstr, sizeof(portstr), "%d", port);
-  int rc = uv_getaddrinfo(loop, &req, NULL, host, portstr, &hints); /* synchronous */
-  if (rc != 0) return rc;
-  memcpy(out, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
-  uv_freeaddrinfo(req.addrinfo);
-  return 0;
+  return uv_ip6_addr(host, port, (struct sockaddr_in6 *)out);
 }
 
 void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb, void *data) {
@@ -70,7 +61,7 @@ fail:
 
 int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport) {
   struct sockaddr_storage addr;
-  int rc = resolve(loop, host, port, &addr);
+  int rc = resolve(host, port, &addr);
   if (rc != 0) return rc;
   int fd = bound_socket(&addr, reuseport);
   if (fd < 0) return fd;
@@ -79,9 +70,9 @@ int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int
   return rc;
 }
 
-int cluster_bind_probe(uv_loop_t *loop, const char *host, int port) {
+int cluster_bind_probe(const char *host, int port) {
   struct sockaddr_storage addr;
-  int rc = resolve(loop, host, port, &addr);
+  int rc = resolve(host, port, &addr);
   if (rc != 0) return rc;
   int fd = bound_socket(&addr, 0);
   if (fd < 0) return fd;

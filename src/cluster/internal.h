@@ -40,7 +40,8 @@ int ipc_send(uv_stream_t *pipe, char type, const void *head, size_t head_len,
 #define CLUSTER_IPC_FD 3
 
 /* Binds tcp (initialised on loop) to host:port; with reuseport the socket
- * gets SO_REUSEPORT before bind. A failed bind (EADDRINUSE, EACCES,
+ * gets SO_REUSEPORT before bind; host is a numeric address (the
+ * configuration checks it). A failed bind (EADDRINUSE, EACCES,
  * EADDRNOTAVAIL) is returned here, never deferred to listen. Start-up
  * only. 0 or a negative libuv code. */
 int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport);
@@ -49,7 +50,7 @@ int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int
  * primary's check before --sched reuseport workers bind their own (so a
  * port held by anyone, another looplab included, stops start-up in the
  * primary). Binds and closes at once. 0 or a negative libuv code. */
-int cluster_bind_probe(uv_loop_t *loop, const char *host, int port);
+int cluster_bind_probe(const char *host, int port);
 
 /* Starts sigs[0..2] on SIGTERM, SIGINT and SIGHUP with cb and data,
  * unreferenced (signals alone do not keep a loop alive), then unblocks the

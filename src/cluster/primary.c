@@ -509,7 +509,7 @@ static int open_listener(primary_t *p) {
   const core_config_t *cfg = p->cfg;
   int rc;
   if (cfg->sched == CORE_SCHED_REUSEPORT) {
-    rc = cluster_bind_probe(p->loop, cfg->host, cfg->port);
+    rc = cluster_bind_probe(cfg->host, cfg->port);
     goto done;
   }
   uv_tcp_init(p->loop, &p->listener);

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <libpq-fe.h>
+#include <uv.h>
+
 #include "core.h"
 
 typedef enum { OPT_STR, OPT_INT, OPT_BYTES, OPT_MS, OPT_BOOL, OPT_ENUM, OPT_LEVEL, OPT_DBL } opt_kind_t;
@@ -26,7 +29,8 @@ static const char *const transform_names[] = {"loop", "pool", NULL};
 
 #define OFF(f) offsetof(core_config_t, f)
 static const opt_t opts[] = {
-  {"--host", "HOST", OPT_STR, OFF(host), 0, 0, NULL, "127.0.0.1", "listen address"},
+  {"--host", "HOST", OPT_STR, OFF(host), 0, 0, NULL, "127.0.0.1",
+   "listen address: numeric IPv4 or IPv6 (names are not resolved)"},
   {"--port", "PORT", OPT_INT, OFF(port), 1, 65535, NULL, "8080", "listen port"},
   {"--workers", "WORKERS", OPT_INT, OFF(workers), 0, 256, NULL, "8",
    "worker processes; 0 = one process, no primary"},
@@ -92,6 +96,52 @@ static int set_enum(const char *const *names, const char *v, int *out) {
   return -EINVAL;
 }
 
+/* --host: the syntax of a numeric IPv4 or IPv6 address (an IPv6 one may
+ * carry a %scope), as the listener will parse it. */
+static int check_host(const char *v) {
+  struct sockaddr_in a4;
+  struct sockaddr_in6 a6;
+  return uv_ip4_addr(v, 0, &a4) == 0 || uv_ip6_addr(v, 0, &a6) == 0 ? 0 : -EINVAL;
+}
+
+/* A port option's value: a comma-separated list (one per host) of empty
+ * items or numbers 1..65535; PQconninfoParse leaves this to connect time. */
+static int check_ports(const char *v) {
+  while (*v) {
+    char *end;
+    errno = 0;
+    long n = *v == ',' ? 1 : strtol(v, &end, 10);
+    if (*v != ',' && (end == v || errno || n < 1 || n > 65535)) return -EINVAL;
+    if (*v != ',') v = end;
+    if (*v == ',') v++;
+    else if (*v) return -EINVAL;
+  }
+  return 0;
+}
+
+/* --db: what libpq would refuse at the first connect, found now. The
+ * message carries libpq's reason, never the value (it may hold a
+ * password). */
+static int check_db(const char *v, const char *src, char *err, size_t errlen) {
+  char *perr = NULL;
+  PQconninfoOption *parsed = PQconninfoParse(v, &perr);
+  const char *why = parsed ? NULL : perr ? perr : "out of memory";
+  for (PQconninfoOption *o = parsed; o && o->keyword; o++)
+    if (strcmp(o->keyword, "port") == 0 && o->val && check_ports(o->val) != 0)
+      why = "a port is not a number from 1 to 65535";
+  if (why && err) {
+    char msg[256];
+    size_t n = 0;
+    for (const char *p = why; *p && n + 1 < sizeof(msg); p++)
+      if (*p != '\n' || p[1]) msg[n++] = *p == '\n' ? ' ' : *p;
+    msg[n] = '\0';
+    snprintf(err, errlen, "invalid value for %s: %s", src, msg);
+  }
+  PQfreemem(perr);
+  PQconninfoFree(parsed);
+  return why ? -EINVAL : 0;
+}
+
 static int apply(core_config_t *cfg, const opt_t *o, const char *v, const char *src, char *err,
                  size_t errlen) {
   char *p = (char *)cfg + o->off;
@@ -100,9 +150,11 @@ static int apply(core_config_t *cfg, const opt_t *o, const char *v, const char *
   switch (o->kind) {
     case OPT_STR:
       if (o->off == offsetof(core_config_t, host)) {
-        if (strlen(v) == 0 || strlen(v) >= sizeof(cfg->host)) goto bad;
+        if (strlen(v) == 0 || strlen(v) >= sizeof(cfg->host) || check_host(v) != 0) goto bad;
         strcpy(cfg->host, v);
       } else {
+        if (o->off == offsetof(core_config_t, db) && v[0] && check_db(v, src, err, errlen) != 0)
+          return -EINVAL;
         char **dst = (char **)p;
         free(*dst);
         *dst = v[0] ? xstrdup(v) : NULL;

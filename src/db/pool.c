@@ -737,8 +737,15 @@ static void io(db_conn_t *c, int events) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   db_conn_t *c = container_of(h, watch_t, handle)->conn;
+  if (status < 0 && c->state == CONN_CONNECTING) {
+    /* libuv reports a socket error (a refused connect, say) as UV_EBADF;
+     * libpq reads the socket's own error and says what it was (or tries
+     * the next address). */
+    connect_step(c, PQconnectPoll(c->pg));
+    return;
+  }
   if (status < 0) {
-    if (c->state == CONN_CONNECTING || c->state == CONN_PREPARING)
+    if (c->state == CONN_PREPARING)
       attempt_failed(c, uv_strerror(status));
     else
       conn_break(c, DB_EUNAVAIL, uv_strerror(status));

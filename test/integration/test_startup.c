@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,12 +194,116 @@ START_TEST(busy_port_stops_startup) {
 }
 END_TEST
 
+/* ---- bug 4: bad --host and --db are refused before anything starts ---- */
+
+typedef struct bad_case_s {
+  const char *flag, *value, *says;
+} bad_case_t;
+
+static const bad_case_t bad_cases[] = {
+    {"--host", "nonsense", "invalid value 'nonsense' for --host"},
+    {"--host", "999.1.1.1", "invalid value '999.1.1.1' for --host"},
+    {"--host", "::1::2", "invalid value '::1::2' for --host"},
+    {"--db", "bogus_keyword=1", "invalid value for --db"},
+    {"--db", "password=sekrit dbname", "invalid value for --db"},
+    {"--db", "postgresql://h:notaport/x", "invalid value for --db"},
+};
+
+/* Each bad value: exit 2 within 2 s, one line naming the flag, no worker
+ * forked, no embedded PostgreSQL initialised or started, and a password
+ * in a bad --db never echoed. */
+START_TEST(bad_value_refused_first) {
+  const bad_case_t *c = &bad_cases[_i];
+  char dir[] = "/tmp/looplab-bad-XXXXXX", data[600];
+  TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
+  snprintf(data, sizeof(data), "%s/pg", dir);
+  /* A bad --host with no --db would start the embedded database first. */
+  const char *const args[] = {"--workers", "2", "--data-dir", data, "--scale", "0.01",
+                              c->flag,     c->value, NULL};
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
+  int status = 0;
+  int exited = th_server_wait_exit(&s, th_scale(2000), &status);
+  char pmfile[700];
+  snprintf(pmfile, sizeof(pmfile), "%s/postmaster.pid", data);
+  if (!exited) {
+    kill(s.pid, SIGKILL);
+    th_server_wait_exit(&s, 5000, &status);
+    /* It got as far as the database: stop it (immediate shutdown). */
+    int64_t t0 = th_now_ms();
+    FILE *f = NULL;
+    while ((f = fopen(pmfile, "r")) == NULL && th_now_ms() - t0 < 5000) th_sleep_ms(100);
+    int pm = 0;
+    if (f && fscanf(f, "%d", &pm) == 1 && pm > 0)
+      kill(pm, SIGQUIT);
+    if (f)
+      fclose(f);
+  }
+  /* The server's own output: the harness's "# harness: exec" line is not. */
+  char *log = read_log(&s);
+  const char *out = log;
+  while (strncmp(out, "# harness", 9) == 0 && strchr(out, '\n')) out = strchr(out, '\n') + 1;
+  int says = strstr(out, c->says) != NULL, echoed = strstr(out, "sekrit") != NULL;
+  int lines = 0;
+  for (const char *p = out; *p; p++) lines += *p == '\n';
+  if (!exited || !says || lines != 1)
+    th_server_dump_log(&s, 3000);
+  free(log);
+  int initialised = access(data, F_OK) == 0;
+  th_server_stop(&s, 1000);
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
+  TH_ASSERT(exited, "%s '%s': still running 2 s after start", c->flag, c->value);
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s '%s': exit status 0x%x, want 2",
+            c->flag, c->value, status);
+  TH_ASSERT(!initialised, "%s '%s': the embedded database was set up first", c->flag,
+            c->value);
+  TH_ASSERT(says, "%s '%s': no line '%s'", c->flag, c->value, c->says);
+  TH_ASSERT(lines == 1, "%s '%s': %d lines of output, want one", c->flag, c->value, lines);
+  TH_ASSERT(!echoed, "%s '%s': the password was echoed", c->flag, c->value);
+}
+END_TEST
+
+/* A database that refuses connections is reported with libpq's reason
+ * (libuv reports a failed connect as a poll error, UV_EBADF). */
+START_TEST(refused_database_reason) {
+  char db[96];
+  snprintf(db, sizeof(db), "host=127.0.0.1 port=%d dbname=x connect_timeout=1", th_free_port());
+  const char *const args[] = {"--workers", "0", "--pool", "2", "--db", db, NULL};
+  th_server_t s;
+  th_server_start_ex(&s, args, TH_WAIT_LIVE);
+  int64_t t0 = th_now_ms();
+  char *log = NULL;
+  while (th_now_ms() - t0 < th_scale(3000)) {
+    free(log);
+    log = read_log(&s);
+    if (strstr(log, "PostgreSQL unavailable"))
+      break;
+    th_sleep_ms(20);
+  }
+  const char *line = strstr(log, "PostgreSQL unavailable");
+  char msg[300] = "";
+  if (line)
+    sscanf(line, "%299[^\n]", msg);
+  free(log);
+  int status = th_server_stop(&s, th_scale(5000));
+  TH_ASSERT(line != NULL, "no 'PostgreSQL unavailable' line");
+  TH_ASSERT(strstr(msg, "Connection refused") != NULL && strstr(msg, "bad file") == NULL,
+            "reported as: %s", msg);
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+}
+END_TEST
+
 static Suite *startup_suite(void) {
   Suite *s = suite_create("startup");
   TCase *tc = tcase_create("startup");
   tcase_set_timeout(tc, 30);
   tcase_add_loop_test(tc, busy_port_stops_startup, 0,
                       (int)(sizeof(bind_modes) / sizeof(bind_modes[0])));
+  tcase_add_loop_test(tc, bad_value_refused_first, 0,
+                      (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+  tcase_add_test(tc, refused_database_reason);
   suite_add_tcase(s, tc);
   return s;
 }
