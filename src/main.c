@@ -28,6 +28,7 @@ int main(int argc, char **argv) {
   }
   if (rc < 0) {
     fprintf(stderr, "looplab: %s\n", err);
+    core_config_free(&cfg);
     return 2;
   }
   if (api_queries_load(err, sizeof(err)) != 0) {
