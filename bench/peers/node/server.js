@@ -12,6 +12,7 @@ const cluster = require('node:cluster')
 const fs = require('node:fs')
 const path = require('node:path')
 const { isUtf8 } = require('node:buffer')
+const { errorCodes: { FST_ERR_CTP_EMPTY_JSON_BODY } } = require('fastify')
 const { hasLoneSurrogateEscape, ESCAPED_SURROGATE_RE } = require('./transform')
 
 // ---------------------------------------------------------------------------
@@ -421,9 +422,6 @@ function dbUnavailable () {
   err.headers = { 'retry-after': '1' }
   return err
 }
-
-const { errorCodes } = require('fastify')
-const { FST_ERR_CTP_EMPTY_JSON_BODY } = errorCodes
 
 function unsupportedMediaType (request) {
   const ct = request.headers['content-type']
