@@ -221,13 +221,27 @@ static int on_message_begin(llhttp_t *p) {
   return 0;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t len) {
+/* Where scan_request_line is in the request line. */
+enum { LINE_METHOD, LINE_TARGET_START, LINE_TARGET, LINE_VERSION, LINE_DONE };
+
+/* The request head starts with the method's first byte (llhttp has
+ * already skipped the empty lines RFC 9112 section 2.2 lets a server
+ * ignore before it): from here feed() checks the raw bytes. */
+static int on_method(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
-  if (!c->scanning && c->hbuf.len == 0) { /* the header section starts here */
+  (void)len;
+  if (!c->scanning) {
     c->scanning = 1;
     c->scan_from = at;
-    c->scan_prev = ' ';
+    c->scan_prev = '\n';
+    c->line_state = LINE_METHOD;
+    c->line_ver = 0;
   }
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  http_conn_t *c = p->data;
   if (c->hbuf.len + len > MAX_URL) return reject(c, 414, "Request-URI Too Long");
   core_buf_append(&c->hbuf, at, len);
   return 0;
@@ -470,6 +484,7 @@ static int on_message_complete(llhttp_t *p) {
 static void init_settings(void) {
   llhttp_settings_init(&settings);
   settings.on_message_begin = on_message_begin;
+  settings.on_method = on_method;
   settings.on_url = on_url;
   settings.on_url_complete = on_url_complete;
   settings.on_version = on_version;
@@ -517,6 +532,49 @@ static int parse_error_status(http_conn_t *c, llhttp_errno_t err) {
   return 400;
 }
 
+static int is_tchar(unsigned char b) {
+  return (b >= '0' && b <= '9') || (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') ||
+         (b != '\0' && strchr("!#$%&'*+-.^_`|~", b) != NULL);
+}
+
+/* One byte of "HTTP/" DIGIT "." DIGIT CRLF, at position i. */
+static int version_byte_ok(unsigned i, unsigned char b) {
+  if (i == 5 || i == 7) return b >= '0' && b <= '9';
+  return b == "HTTP/d.d\r\n"[i];
+}
+
+/* The request line exactly as RFC 9112 section 3 has it: method SP
+ * request-target SP HTTP-version CRLF, one SP each, nothing before or
+ * after. llhttp 8 accepts several SP between the parts and a line without
+ * a version (HTTP/0.9), so the raw bytes are checked here, across reads,
+ * from the method's first byte. Advances *from past the line's LF once
+ * the line is complete. Returns NULL or the reason to refuse the request. */
+static const char *scan_request_line(http_conn_t *c, const char **from, const char *to) {
+  const char *q = *from;
+  for (; q < to && c->line_state != LINE_DONE; q++) {
+    unsigned char b = (unsigned char)*q;
+    switch (c->line_state) {
+      case LINE_METHOD:
+        if (b == ' ') c->line_state = LINE_TARGET_START;
+        else if (!is_tchar(b)) return "Invalid request line: bad method";
+        break;
+      case LINE_TARGET_START:
+      case LINE_TARGET:
+        if (b == ' ' && c->line_state == LINE_TARGET) c->line_state = LINE_VERSION;
+        else if (b == '\r' || b == '\n') return "Invalid request line: no HTTP version";
+        else if (b <= ' ' || b >= 0x7f) return "Invalid request line: bad separator or target";
+        else c->line_state = LINE_TARGET;
+        break;
+      default: /* LINE_VERSION */
+        if (!version_byte_ok(c->line_ver, b)) return "Invalid request line: bad HTTP version";
+        if (++c->line_ver == 10) c->line_state = LINE_DONE;
+        break;
+    }
+  }
+  *from = q;
+  return NULL;
+}
+
 /* The raw header bytes are checked here, because llhttp 8 accepts two
  * things even in strict mode that looplab refuses (a proxy in front may
  * not agree on where a header or the header section ends):
@@ -526,6 +584,11 @@ static int parse_error_status(http_conn_t *c, llhttp_errno_t err) {
  *    empty ("Content-Length:\r\n 34" is then no Content-Length at all).
  * Returns NULL or the reason to refuse the request. */
 static const char *scan_header_bytes(http_conn_t *c, const char *from, const char *to) {
+  if (c->line_state != LINE_DONE) {
+    const char *why = scan_request_line(c, &from, to);
+    if (why != NULL || c->line_state != LINE_DONE) return why;
+    c->scan_prev = '\n'; /* the request line's LF */
+  }
   if (from >= to) return NULL;
   if (c->scan_prev == '\n' && (from[0] == ' ' || from[0] == '\t'))
     return "Obsolete line folding is not allowed";

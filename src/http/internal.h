@@ -42,6 +42,8 @@ struct http_conn_s {
   char version[8];           /* as sent, for 505 versus 400 */
   const char *scan_from;     /* header bytes not yet checked for bare LF */
   char scan_prev;            /* the byte before scan_from */
+  uint8_t line_state;        /* where the request-line check is (conn.c) */
+  uint8_t line_ver;          /* bytes of "HTTP/d.d" CRLF checked so far */
   size_t ext_bytes;          /* chunk-extension bytes of this request */
   int error_status;         /* set by a parser callback before it fails */
   const char *error_msg;
@@ -55,7 +57,7 @@ struct http_conn_s {
   unsigned in_message : 1;  /* between message begin and complete */
   unsigned te_bad : 1;
   unsigned in_value : 1;    /* a header value has started */
-  unsigned scanning : 1;    /* inside a header section (bare-LF check) */
+  unsigned scanning : 1;    /* inside a request head (request-line, bare-LF checks) */
   unsigned hdr_pause : 1;   /* paused by on_headers_complete */      /* a Transfer-Encoding other than chunked */
   unsigned has_cl : 1;
   unsigned eof : 1;         /* the peer shut its side */

@@ -152,7 +152,24 @@ static const hcase_t cases[] = {
     C("method_unknown", 400, "FOO /livez HTTP/1.1\r\nHost: a\r\n\r\n"),
     C("method_tab", 400, "GET\t/livez HTTP/1.1\r\nHost: a\r\n\r\n"),
     C("trailing_space", 400, "GET /livez HTTP/1.1 \r\nHost: a\r\n\r\n"),
-    C2("no_version", 400, 505, "GET /livez\r\nHost: a\r\n\r\n"),
+    C("no_version", 400, "GET /livez\r\nHost: a\r\n\r\n"),
+    /* RFC 9112 section 3: method SP request-target SP HTTP-version CRLF,
+     * one SP each, nothing before or after (bug 8). */
+    C("method_double_space", 400, "GET  /livez HTTP/1.1\r\nHost: a\r\n\r\n"),
+    C("version_double_space", 400, "GET /livez  HTTP/1.1\r\nHost: a\r\n\r\n"),
+    C("tab_separators", 400, "GET\t/livez\tHTTP/1.1\r\nHost: a\r\n\r\n"),
+    C("version_tab", 400, "GET /livez\tHTTP/1.1\r\nHost: a\r\n\r\n"),
+    C("leading_space", 400, " GET /livez HTTP/1.1\r\nHost: a\r\n\r\n"),
+    C("leading_tab", 400, "\tGET /livez HTTP/1.1\r\nHost: a\r\n\r\n"),
+    C("trailing_two_spaces", 400, "GET /livez HTTP/1.1  \r\nHost: a\r\n\r\n"),
+    C("trailing_tab", 400, "GET /livez HTTP/1.1\t\r\nHost: a\r\n\r\n"),
+    C("version_lowercase_http", 400, "GET /livez http/1.1\r\nHost: a\r\n\r\n"),
+    C("version_mixed_case", 400, "GET /livez Http/1.1\r\nHost: a\r\n\r\n"),
+    C("bare_cr_before_version", 400, "GET /livez\rHTTP/1.1\r\nHost: a\r\n\r\n"),
+    C("bare_cr_after_method", 400, "GET\r/livez HTTP/1.1\r\nHost: a\r\n\r\n"),
+    C("cr_cr_lf_line_end", 400, "GET /livez HTTP/1.1\r\r\nHost: a\r\n\r\n"),
+    C("http09_line", 400, "GET /livez\r\n\r\n"),
+    C("http09_line_alone", 400, "GET /\r\n"),
     C("ver_1_2", 505, "GET /livez HTTP/1.2\r\nHost: a\r\n\r\n"),
     C("ver_2_0", 505, "GET /livez HTTP/2.0\r\nHost: a\r\n\r\n"),
     C("ver_3_0", 505, "GET /livez HTTP/3.0\r\nHost: a\r\n\r\n"),
@@ -444,6 +461,39 @@ START_TEST(cl_413_before_body) {
 }
 END_TEST
 
+/* The control for the request-line cases: well-formed lines are served,
+ * including the empty lines (CRLF) that RFC 9112 section 2.2 says a server
+ * SHOULD ignore before a request line, at the start of a connection and
+ * between pipelined requests. Each entry holds the requests sent in one
+ * write and how many 200s must come back on the open connection. */
+START_TEST(request_line_ok) {
+  static const struct {
+    const char *name, *req;
+    int responses;
+  } ok[] = {
+      {"valid", "GET /livez HTTP/1.1\r\nHost: a\r\n\r\n", 1},
+      {"valid_1_0", "GET /livez HTTP/1.0\r\n\r\n", 1},
+      {"valid_query", "GET /livez?a=b%20c HTTP/1.1\r\nHost: a\r\n\r\n", 1},
+      {"leading_crlf", "\r\nGET /livez HTTP/1.1\r\nHost: a\r\n\r\n", 1},
+      {"crlf_between_pipelined",
+       "GET /livez HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /livez HTTP/1.1\r\nHost: a\r\n\r\n", 2},
+  };
+  for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
+    th_conn_t *c = th_conn_open(srv.port);
+    TH_ASSERT(th_sends(c, ok[i].req) == 0, "%s: send failed", ok[i].name);
+    for (int k = 0; k < ok[i].responses; k++) {
+      th_response_t r;
+      int rc = th_read_response(c, &r, th_scale(3000));
+      TH_ASSERT(rc == TH_OK, "%s: response %d missing (rc %d)", ok[i].name, k + 1, rc);
+      TH_ASSERT(r.status == 200, "%s: response %d is %d, want 200: %.200s", ok[i].name,
+                k + 1, r.status, r.body);
+      th_response_free(&r);
+    }
+    th_conn_close(c);
+  }
+}
+END_TEST
+
 /* Requests right at the limits are served, so the limits are not off by
  * one in the wrong direction: a body of exactly --body-limit bytes, 100
  * header fields, a request line under 8 KiB. */
@@ -495,6 +545,7 @@ static Suite *hostile_suite(void) {
   tcase_add_test(tc, slow_headers_408);
   tcase_add_test(tc, slow_body_408);
   tcase_add_test(tc, at_the_limits_ok);
+  tcase_add_test(tc, request_line_ok);
   suite_add_tcase(s, tc);
   return s;
 }
