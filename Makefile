@@ -2,11 +2,14 @@
 # two commands of SPEC section 1; everything else is a convenience.
 BUILD      ?= build
 SAN_BUILD  ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 RUN_ARGS   ?=
 
-.PHONY: all deps build san run test test-fast test-san clean peers conformance
+.PHONY: all deps build san run test test-fast test-san clean peers conformance \
+  fuzz-build fuzz test-fuzz
 
 all: build
 
@@ -46,7 +49,38 @@ test-san: san
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-fast test-san
+# libFuzzer harnesses (test/fuzz, docs/reliability.md "Fuzzing"): clang
+# with ASan+UBSan. CI= keeps -Werror off here: clang is not the compiler
+# CI's warnings are held to.
+FUZZ_TARGETS = xform validate pgtext metrics ipc http
+fuzz-build:
+	@./test/fuzz/install-clang
+	@CI= cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DLOOPLAB_FUZZ=ON \
+	  -DLOOPLAB_TESTS=OFF -DLOOPLAB_LOADGEN=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# make fuzz FUZZ_SECONDS=300: each harness in turn. Inputs that add
+# coverage go to $(FUZZ_BUILD)/corpus/<target>/; a crash goes to
+# test/fuzz/corpus/<target>/ (commit it: it stays a regression input).
+fuzz: fuzz-build
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  ./$(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -artifact_prefix=test/fuzz/corpus/$$t/ $(FUZZ_BUILD)/corpus/$$t test/fuzz/corpus/$$t \
+	    2>$(FUZZ_BUILD)/fuzz/$$t.log || { fail=1; echo "fuzz_$$t FOUND A CRASH"; }; \
+	  grep -E '^(#[0-9]+.*DONE|Done|SUMMARY|==[0-9]+==ERROR)' $(FUZZ_BUILD)/fuzz/$$t.log; \
+	done; exit $$fail
+
+# The regression pass of make test: each harness over its corpus only.
+test-fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  log=$(FUZZ_BUILD)/fuzz/$$t.log; \
+	  if ./$(FUZZ_BUILD)/fuzz/fuzz_$$t -runs=0 -timeout=10 \
+	    -artifact_prefix=$(FUZZ_BUILD)/fuzz/$$t- test/fuzz/corpus/$$t >$$log 2>&1; \
+	  then echo "fuzz_$$t: $$(tail -n 1 $$log)"; else cat $$log; exit 1; fi; \
+	done
+
+test: test-fast test-san test-fuzz
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

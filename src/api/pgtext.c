@@ -42,8 +42,9 @@ static int digits(const char *s, size_t avail, size_t n) {
 
 int api_put_timestamp(core_buf_t *b, const char *s, size_t n) {
   /* YYYY-MM-DD HH:MM:SS[.f...](+|-)HH[:MM[:SS]] (DateStyle ISO) */
+  if (n < 22) return -1; /* before any n - k below, which would wrap */
   int y = digits(s, n, 4), mo = digits(s + 5, n - 5, 2), d = digits(s + 8, n - 8, 2);
-  if (n < 22 || y < 0 || mo < 1 || d < 1 || s[4] != '-' || s[7] != '-' || s[10] != ' ')
+  if (y < 0 || mo < 1 || d < 1 || s[4] != '-' || s[7] != '-' || s[10] != ' ')
     return -1;
   int h = digits(s + 11, n - 11, 2), mi = digits(s + 14, n - 14, 2), sec = digits(s + 17, n - 17, 2);
   if (h < 0 || mi < 0 || sec < 0 || s[13] != ':' || s[16] != ':') return -1;

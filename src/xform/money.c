@@ -11,7 +11,10 @@
 int xform_decimal_parse(const char *s, size_t n, int max_int, int max_frac, int64_t *out) {
   size_t i = 0;
   int64_t v = 0;
-  while (i < n && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0');
+  /* Digits past max_int are counted, not accumulated: the string is refused
+   * below, and v must not overflow on the way. */
+  for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+    if (i < (size_t)max_int) v = v * 10 + (s[i] - '0');
   if (i == 0 || i > (size_t)max_int || (i > 1 && s[0] == '0')) return -EINVAL;
   int frac = 0;
   if (i < n && s[i] == '.') {
