@@ -68,9 +68,20 @@ void cluster_wmetrics_stop(void) {
   wm.started = 0;
 }
 
+/* A snapshot can be taken in the same loop turn as a block, before the
+ * overdue tick has run (libuv reads the IPC pipe in a loop, so the
+ * primary's request can arrive right behind the request that blocked):
+ * the overdue time is recorded now, as the tick would have. */
+static void lag_catch_up(uint64_t now) {
+  if (wm.lag_prev == 0 || now - wm.lag_prev <= 2 * LAG_RESOLUTION_NS) return;
+  metrics_ll_record(&wm.snap.lag, now - wm.lag_prev - LAG_RESOLUTION_NS);
+  wm.lag_prev = now;
+}
+
 /* Fills out and starts new lag and utilization windows. */
 void cluster_wmetrics_snapshot(metrics_snap_t *out) {
   uint64_t hr = uv_hrtime(), idle = uv_metrics_idle_time(wm.loop);
+  lag_catch_up(hr);
   wm.snap.loop_elapsed_ns = hr - wm.hr_prev;
   wm.snap.loop_idle_ns = idle - wm.idle_prev;
   wm.hr_prev = hr;
