@@ -73,6 +73,7 @@ int main(int argc, char **argv) {
     LOG_INFO(NULL, "starting the embedded PostgreSQL in %s (scale %g)", cfg.data_dir, cfg.scale);
     if (db_embedded_start(&pg, cfg.data_dir, cfg.scale, err, sizeof(err)) != 0) {
       LOG_ERROR(NULL, "embedded PostgreSQL: %s", err);
+      core_config_free(&cfg);
       return 1;
     }
     conninfo = pg.conninfo;
