@@ -40,6 +40,11 @@ static int digits(const char *s, size_t avail, size_t n) {
   return v;
 }
 
+/* v as exactly n decimal digits, zero-padded (v < 10^n). */
+static void put_digits(char *p, int v, int n) {
+  for (int i = n - 1; i >= 0; i--, v /= 10) p[i] = (char)('0' + v % 10);
+}
+
 int api_put_timestamp(core_buf_t *b, const char *s, size_t n) {
   /* YYYY-MM-DD HH:MM:SS[.f...](+|-)HH[:MM[:SS]] (DateStyle ISO) */
   if (n < 22) return -1; /* before any n - k below, which would wrap */
@@ -68,8 +73,16 @@ int api_put_timestamp(core_buf_t *b, const char *s, size_t n) {
   int mm, dd;
   civil_from_days(days, &yy, &mm, &dd);
   if (yy < 0 || yy > 9999) return -1;
-  core_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", (int)yy, mm, dd, (int)(rem / 3600),
-                  (int)(rem / 60 % 60), (int)(rem % 60), ms);
+  /* Written digit by digit: two per item on every W1 answer, no printf. */
+  char out[26] = "\"0000-00-00T00:00:00.000Z\"";
+  put_digits(out + 1, (int)yy, 4);
+  put_digits(out + 6, mm, 2);
+  put_digits(out + 9, dd, 2);
+  put_digits(out + 12, (int)(rem / 3600), 2);
+  put_digits(out + 15, (int)(rem / 60 % 60), 2);
+  put_digits(out + 18, (int)(rem % 60), 2);
+  put_digits(out + 21, ms, 3);
+  core_buf_append(b, out, sizeof(out));
   return 0;
 }
 

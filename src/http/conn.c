@@ -26,7 +26,7 @@ static int settings_ready;
 
 static void close_conn(http_conn_t *c);
 static void flush(http_conn_t *c);
-static void fail(http_conn_t *c, int status, const char *msg);
+static void fail(http_conn_t *c, int status, const char *code, const char *msg);
 static void feed(http_conn_t *c, const char *data, size_t len);
 
 /* Requests. */
@@ -153,7 +153,7 @@ static void arm(http_conn_t *c, int kind, int64_t ms) {
 static void on_timer(uv_timer_t *t) {
   http_conn_t *c = container_of(t, http_conn_t, timer);
   if (c->timer_kind == TIMER_HEADERS || c->timer_kind == TIMER_REQUEST) {
-    if (c->in_message) fail(c, 408, "Request timeout");
+    if (c->in_message) fail(c, 408, NULL, "Request timeout");
     else close_conn(c);
     return;
   }
@@ -171,7 +171,7 @@ static void arm_idle(http_conn_t *c) {
 
 /* Failing a request: the answer goes in the queue after whatever came
  * before it, carries Connection: close, and nothing after it is parsed. */
-static void fail(http_conn_t *c, int status, const char *msg) {
+static void fail(http_conn_t *c, int status, const char *code, const char *msg) {
   http_req_t *r = c->cur;
   if (r == NULL) {
     r = req_new(c);
@@ -187,10 +187,7 @@ static void fail(http_conn_t *c, int status, const char *msg) {
   }
   uv_timer_stop(&c->timer);
   r->close = 1;
-  /* Fastify's code for the one parser error it names (its body limit). */
-  http_respond_error_code(r, status, status == 413 && strcmp(msg, "Request body is too large") == 0
-                                         ? "FST_ERR_CTP_BODY_TOO_LARGE" : NULL,
-                          "%s", msg);
+  http_respond_error_code(r, status, code, "%s", msg);
 }
 
 /* llhttp callbacks. Each one that fails sets error_status first. */
@@ -198,6 +195,14 @@ static void fail(http_conn_t *c, int status, const char *msg) {
 static int reject(http_conn_t *c, int status, const char *msg) {
   c->error_status = status;
   c->error_msg = msg;
+  c->error_code = NULL;
+  return -1;
+}
+
+/* The body limit: the one parser error Fastify gives a code. */
+static int too_large(http_conn_t *c) {
+  reject(c, 413, "Request body is too large");
+  c->error_code = "FST_ERR_CTP_BODY_TOO_LARGE";
   return -1;
 }
 
@@ -407,7 +412,7 @@ static int on_headers_complete(llhttp_t *p) {
   if (p->http_minor == 1 && c->hosts == 0) return reject(c, 400, "Missing Host header");
   if (c->hosts > 1) return reject(c, 400, "Multiple Host headers");
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > (uint64_t)c->server->opts.body_limit)
-    return reject(c, 413, "Request body is too large");
+    return too_large(c);
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
   if (r->expect_continue && has_body && p->http_minor == 1 && c->queue_head == r)
     send_continue(c);
@@ -421,7 +426,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
   c->body_seen += (int64_t)len;
   if (c->body_seen > c->server->opts.body_limit)
-    return reject(c, 413, "Request body is too large");
+    return too_large(c);
   core_buf_append(&c->cur->body_buf, at, len);
   return 0;
 }
@@ -618,7 +623,7 @@ static void feed(http_conn_t *c, const char *data, size_t len) {
     const char *why = c->scanning ? scan_header_bytes(c, c->scan_from, stop) : NULL;
     if (why != NULL) {
       c->scanning = 0;
-      fail(c, 400, why);
+      fail(c, 400, NULL, why);
       return;
     }
     if (err != HPE_PAUSED || !c->hdr_pause) break;
@@ -640,7 +645,7 @@ static void feed(http_conn_t *c, const char *data, size_t len) {
   }
   int status = parse_error_status(c, err);
   const char *msg = c->error_status ? c->error_msg : llhttp_get_error_reason(&c->parser);
-  fail(c, status, msg && *msg ? msg : "Bad Request");
+  fail(c, status, c->error_status ? c->error_code : NULL, msg && *msg ? msg : "Bad Request");
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {

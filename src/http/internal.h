@@ -47,6 +47,7 @@ struct http_conn_s {
   size_t ext_bytes;          /* chunk-extension bytes of this request */
   int error_status;         /* set by a parser callback before it fails */
   const char *error_msg;
+  const char *error_code;   /* Fastify's code for it, or NULL */
   int64_t body_seen;
   core_buf_t leftover;      /* unparsed bytes kept while the parser is paused */
 

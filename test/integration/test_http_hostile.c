@@ -455,6 +455,11 @@ START_TEST(cl_413_before_body) {
             "cl_413_before_body: no response while the body was withheld (rc %d)", rc);
   TH_ASSERT(th_now_ms() - t0 < th_scale(1000), "cl_413_before_body: slow");
   assert_error(&r, 413, 0, "cl_413_before_body");
+  /* Fastify's body-limit error and its code, exactly */
+  TH_ASSERT(strcmp(r.body, "{\"statusCode\":413,\"code\":\"FST_ERR_CTP_BODY_TOO_LARGE\","
+                           "\"error\":\"Payload Too Large\","
+                           "\"message\":\"Request body is too large\"}") == 0,
+            "cl_413_before_body: body %s", r.body);
   th_response_free(&r);
   assert_closed_alone(c, "cl_413_before_body");
   th_conn_close(c);
