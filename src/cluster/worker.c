@@ -284,7 +284,8 @@ static int start(worker_t *w, const char *conninfo) {
   w->router = http_router_new();
   api_routes(w->router, cfg->debug_endpoints);
   http_server_opts_t ho = {cfg->body_limit, cfg->max_header_size, cfg->keep_alive_timeout,
-                           cfg->headers_timeout, cfg->request_timeout, cfg->log_requests};
+                           cfg->headers_timeout, cfg->request_timeout, cfg->log_requests,
+                           cfg->drain_idle_grace};
   http_server_init(&w->server, w->loop, &ho, w->router, &w->ctx);
   nroutes = http_router_names(w->router, route_names, METRICS_ROUTES);
   w->ctx.scrape = scrape;

@@ -66,6 +66,12 @@ static const opt_t opts[] = {
    "seed scale factor of the embedded database"},
   {"--shutdown-timeout", "LOOPLAB_SHUTDOWN_TIMEOUT", OPT_MS, OFF(shutdown_timeout), 1,
    INT32_MAX, NULL, "30000", "ms a graceful drain may take before it is forced"},
+  /* 250 ms: a busy keep-alive client sends its next request within a round
+   * trip of the last answer (well under 1 ms on loopback, tens of ms across
+   * a WAN), so a connection idle that long is really idle; and a roll of N
+   * workers waits at most N times this for idle ones. */
+  {"--drain-idle-grace", "LOOPLAB_DRAIN_IDLE_GRACE", OPT_MS, OFF(drain_idle_grace), 0, 60000,
+   NULL, "250", "ms an idle keep-alive connection may stay open once a drain starts"},
 };
 #undef OFF
 

@@ -122,6 +122,7 @@ typedef struct core_config_s {
   char *data_dir;
   double scale;
   int64_t shutdown_timeout;
+  int64_t drain_idle_grace; /* ms an idle keep-alive may stay open in a drain */
 } core_config_t;
 
 enum { CORE_CONFIG_OK = 0, CORE_CONFIG_HELP = 1, CORE_CONFIG_VERSION = 2 };

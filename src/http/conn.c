@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 
 #include "internal.h"
 
@@ -19,7 +20,7 @@
 #define DRAIN_GRACE_MS 1000      /* for connections with no request yet */
 #define KEEP_BUF 65536          /* request buffers above this are freed on reuse */
 
-enum { TIMER_NONE, TIMER_HEADERS, TIMER_REQUEST, TIMER_KEEPALIVE, TIMER_LINGER };
+enum { TIMER_NONE, TIMER_HEADERS, TIMER_REQUEST, TIMER_KEEPALIVE, TIMER_LINGER, TIMER_DRAIN_IDLE };
 
 static llhttp_settings_t settings;
 static int settings_ready;
@@ -150,6 +151,14 @@ static void arm(http_conn_t *c, int kind, int64_t ms) {
   uv_timer_start(&c->timer, on_timer, (uint64_t)(ms > 0 ? ms : 1), 0);
 }
 
+/* Whether bytes wait unread in the connection's socket buffer. */
+static int unread(http_conn_t *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, FIONREAD, &n) != 0) return 0;
+  return n > 0;
+}
+
 static void on_timer(uv_timer_t *t) {
   http_conn_t *c = container_of(t, http_conn_t, timer);
   if (c->timer_kind == TIMER_HEADERS || c->timer_kind == TIMER_REQUEST) {
@@ -157,16 +166,26 @@ static void on_timer(uv_timer_t *t) {
     else close_conn(c);
     return;
   }
-  close_conn(c); /* keep-alive idle, or the linger period ended */
+  if (c->timer_kind == TIMER_DRAIN_IDLE && unread(c)) {
+    /* A request is in the socket buffer and its read callback comes in this
+     * loop turn: closing now would answer it with an RST. */
+    arm(c, TIMER_DRAIN_IDLE, c->server->opts.drain_idle_grace);
+    return;
+  }
+  close_conn(c); /* keep-alive idle, drain grace over, or the linger period ended */
 }
 
+/* Idle: wait for the next request, for the keep-alive timeout, or during a
+ * drain for the drain's idle grace (a request that comes in it is answered
+ * with Connection: close). */
 static void arm_idle(http_conn_t *c) {
   if (c->queue_head || c->in_message || c->writing) return;
   if (c->no_more) {
     close_conn(c);
     return;
   }
-  arm(c, TIMER_KEEPALIVE, c->server->opts.keep_alive_timeout);
+  if (c->server->draining) arm(c, TIMER_DRAIN_IDLE, c->server->opts.drain_idle_grace);
+  else arm(c, TIMER_KEEPALIVE, c->server->opts.keep_alive_timeout);
 }
 
 /* Failing a request: the answer goes in the queue after whatever came
@@ -847,17 +866,17 @@ void http_server_accept(http_server_t *s, uv_stream_t *listener) {
 void http_server_drain(http_server_t *s, void (*cb)(http_server_t *)) {
   s->draining = 1;
   s->drained_cb = cb;
-  http_conn_t *c = s->conns;
-  while (c) {
-    http_conn_t *next = c->next;
-    c->no_more = 1;
-    if (!c->queue_head && !c->in_message && !c->writing) {
-      /* A connection handed over just before the drain has not sent its
-       * first request yet: give it a moment rather than drop it. */
-      if (c->messages == 0) arm(c, TIMER_HEADERS, DRAIN_GRACE_MS);
-      else close_conn(c);
-    }
-    c = next;
+  /* Nothing is closed here. A busy connection's next answer carries
+   * Connection: close (http_conn_respond). An idle keep-alive one may have a
+   * request in its socket buffer or on the wire: it is answered, with
+   * Connection: close, if it comes within the idle grace, and only a
+   * connection idle for the whole grace is closed. */
+  for (http_conn_t *c = s->conns; c; c = c->next) {
+    if (c->queue_head || c->in_message || c->writing) continue;
+    /* A connection handed over just before the drain has not sent its
+     * first request yet: give it a moment rather than drop it. */
+    if (c->messages == 0) arm(c, TIMER_HEADERS, DRAIN_GRACE_MS);
+    else arm(c, TIMER_DRAIN_IDLE, s->opts.drain_idle_grace);
   }
   if (s->connections == 0 && s->drained_cb) {
     s->drained_cb = NULL;

