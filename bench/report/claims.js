@@ -218,7 +218,8 @@ function claims(m) {
     c.node = `${rpsU(v === undefined ? null : rpsAt('node', 'w2', v), at(v))}`;
     c.go = `${rpsU(v === undefined ? null : rpsAt('go', 'w2', v), at(v))}`;
     if (ll && v !== undefined) c.looplab = `${rpsU(rpsAt(ll, 'w2', v), at(v))}`;
-    if (strat !== undefined && strat !== null && strat !== 'parallel')
+    // the runner writes e.g. "parallel (each implementation's default: Promise.all / ...)"
+    if (strat !== undefined && strat !== null && !/^\s*parallel\b|Promise\.all/i.test(String(strat)))
       Object.assign(c, { verdict: CANNOT, why: `settings.w2_queries = ${strat}: the claim is about the parallel (Promise.all) strategy` });
     else if (a === null || !hs.length)
       Object.assign(c, { verdict: CANNOT, why: why(`needs go/node W2 at 100 and at >= ${T.divergeVus} VUs`, ...miss(['go', 'node'], 'w2')) });
@@ -333,9 +334,12 @@ function claims(m) {
     const lpool = runs.find((x) => String(x.impl).startsWith('looplab') && x.transform === 'pool' && lloop && num(x.workers) === num(lloop.workers))
       || runs.find((x) => String(x.impl).startsWith('looplab') && x.transform === 'pool');
     pair(lloop, lpool, 'Transforms on looplab\'s single loop block reads (workers=0)', 'looplab');
-    const nloop = runs.find((x) => x.impl === 'node') || runs.find((x) => String(x.impl).startsWith('node') && x.transform === 'loop');
-    const npool = runs.find((x) => x.impl === 'node-pool') || runs.find((x) => String(x.impl).startsWith('node') && x.transform === 'pool');
-    pair(nloop, npool, 'Transforms on Node\'s loop block reads (node vs node-pool)', 'node');
+    // the runner runs the node peer twice (impl node, transform loop / pool); impl node-pool also counts as the pool side
+    const nodeRun = (t) => runs.find((x) => x.impl === 'node' && x.transform === t)
+      || runs.find((x) => String(x.impl).startsWith('node') && x.transform === t)
+      || runs.find((x) => x.impl === (t === 'loop' ? 'node' : 'node-pool') && x.transform == null);
+    const nloop = nodeRun('loop'), npool = nodeRun('pool');
+    pair(nloop, npool, 'Transforms on Node\'s loop block reads (loop vs worker threads)', 'node');
   }
 
   return out;

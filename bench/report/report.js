@@ -229,7 +229,9 @@ function section(m, ctx) {
   const ir = m.indexRun;
   if (!ir) { p('Not run (no `index_run` in results.json; `--no-index-run` skips it).'); p(); }
   else {
-    p(`W2 at ${ir.vus ?? '?'} VUs with and without the indexes ${arr(ir.dropped).map((x) => f.code(x)).join(', ') || '(not recorded)'}:`);
+    const rpc = num(ir.runs_per_cell);
+    p(`W2 at ${num(ir.vus) ?? 'an unrecorded number of'} VUs with and without the indexes ${arr(ir.dropped).map((x) => f.code(x)).join(', ') || '(not recorded)'}` +
+      ` ("with" is the W2 cell's median above${rpc !== null ? `; "without" is ${rpc} run${rpc === 1 ? '' : 's'}` : ''}):`);
     p();
     const cells = arr(ir.cells).filter(obj);
     L.push(f.table(['implementation', 'with index req/s', 'without req/s', 'with / without', 'with p99', 'without p99'], cells.map((c) => {
