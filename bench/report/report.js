@@ -107,13 +107,15 @@ function section(m, ctx) {
       p();
       continue;
     }
+    const failedIn = (c) => [m.med(c), ...m.runs(c)].some((x) => (num(x.failed) || 0) > 0);
+    const anyFailed = m.cells.some((c) => c.workload === W.id && failedIn(c));
     const counts = m.cells.filter((c) => c.workload === W.id).map((c) => m.runs(c).length);
     const nruns = [...new Set(counts.filter((x) => x > 0))].sort((a, b) => a - b);
     const noRuns = counts.some((x) => x === 0) ? ' (cells without runs show the runner\'s median only)' : '';
-    p(`Each figure is the median of ${nruns.length ? nruns.join(' or ') : 'no'} run(s) per cell${noRuns}, each figure's median taken separately. ` +
+    p((anyFailed ? '**Some requests failed**: see the failed columns (the median run\'s count, and the total over the runs). ' : '') +
+      `Each figure is the median of ${nruns.length ? nruns.join(' or ') : 'no'} run(s) per cell${noRuns}, each figure's median taken separately. ` +
       'Latency in ms; memory is the server\'s peak RSS in MB (2^20 bytes), PSS in parentheses.');
     p();
-    const anyFailed = m.cells.some((c) => c.workload === W.id && (num(m.med(c).failed) || 0) > 0);
     const hdr = ['implementation'];
     for (const v of vus) {
       hdr.push(`${v} VUs req/s`, `${v} p50`, `${v} p99`, `${v} memory`);
@@ -126,7 +128,11 @@ function section(m, ctx) {
         if (!c) { row.push('not run', f.DASH, f.DASH, f.DASH); if (anyFailed) row.push(f.DASH); continue; }
         row.push(f.rps(md.rps), f.ms(md.p50_ms), f.ms(md.p99_ms),
           f.mb(md.rss_peak) + (num(md.pss_peak) !== null ? ` (${f.mb(md.pss_peak)})` : ''));
-        if (anyFailed) row.push(f.int(md.failed));
+        if (anyFailed) {
+          const all = m.runs(c).map((x) => num(x.failed)).filter((x) => x !== null);
+          const sum = all.reduce((a, b) => a + b, 0);
+          row.push(f.int(md.failed) + (all.length > 1 && sum > 0 ? ` (${f.int(sum)} over ${all.length} runs)` : ''));
+        }
       }
       return row;
     });
@@ -351,6 +357,9 @@ function main() {
     };
     const text = section(m, ctx);
     const n = f.checkTables(text);
+    for (const mm of text.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)) {
+      if (!fs.existsSync(path.join(path.dirname(t.md), mm[1]))) throw new Error(`self-check: ${t.md} links ${mm[1]}, which was not written`);
+    }
     fs.mkdirSync(path.dirname(t.md), { recursive: true });
     fs.writeFileSync(t.md, text);
     written.push(`${t.md} (${n} tables, ${made.length} charts)`);
