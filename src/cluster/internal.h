@@ -17,6 +17,8 @@ enum {
   MSG_LISTEN = 'l',   /* primary -> worker: the listen socket (none) */
   MSG_DRAIN = 'd',    /* primary -> worker: drain and exit */
   MSG_READY = 'r',    /* worker -> primary: listening and serving */
+  MSG_TAKEN = 'a',    /* worker -> primary: took the oldest connection sent
+                         (rr); the primary then closes its copy */
   MSG_SCRAPE = 'S',   /* worker -> primary: u32 token; please merge metrics */
   MSG_COLLECT = 'C',  /* primary -> worker: u32 round; send a snapshot */
   MSG_SNAPSHOT = 'P', /* worker -> primary: u32 round + metrics_snap_t */

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -32,8 +33,11 @@ typedef struct pworker_s {
   int slot;
   wstate_t state;
   int handles_open;
+  int pipe_broken; /* its IPC pipe failed or closed: dead or dying, whatever
+                      its state says until the primary reaps it */
   uint64_t started_ms;
   ipc_reader_t reader;
+  struct pending_conn_s *unacked, *unacked_tail; /* sent, not yet MSG_TAKEN */
   metrics_snap_t *late; /* a snapshot that missed its scrape: its lag and
                            utilization windows join the next one */
 } pworker_t;
@@ -45,11 +49,16 @@ typedef struct slot_s {
   uv_timer_t respawn;
 } slot_t;
 
-/* A connection waiting for a ready worker (rr). */
+/* A connection waiting for a ready worker, or sent to one and not yet
+ * taken (rr). Our copy of the socket is closed only once the handle was
+ * written and the worker said MSG_TAKEN. */
 typedef struct pending_conn_s {
   uv_tcp_t tcp;
   uv_write_t wreq;
-  struct pending_conn_s *next;
+  primary_t *p;
+  struct pending_conn_s *next; /* in the waiting queue or a worker's unacked */
+  unsigned written : 1;
+  unsigned taken : 1;
 } pending_conn_t;
 
 struct primary_s {
@@ -95,7 +104,7 @@ static pworker_t *next_ready(primary_t *p) {
   for (int i = 0; i < p->n; i++) {
     int k = (p->rr_next + i) % p->n;
     pworker_t *w = p->slots[k].cur;
-    if (w && w->state == W_READY) {
+    if (w && w->state == W_READY && !w->pipe_broken) {
       p->rr_next = k + 1;
       return w;
     }
@@ -107,17 +116,110 @@ static void on_conn_closed(uv_handle_t *h) {
   free(container_of((uv_tcp_t *)h, pending_conn_t, tcp));
 }
 
-/* Our copy of the socket is closed once the worker has it. */
+static void hand_off(primary_t *p, pending_conn_t *pc, pworker_t *w);
+
+static void unlink_unacked(pworker_t *w, pending_conn_t *pc) {
+  pending_conn_t *prev = NULL;
+  for (pending_conn_t *q = w->unacked; q; prev = q, q = q->next) {
+    if (q != pc) continue;
+    if (prev) prev->next = q->next;
+    else w->unacked = q->next;
+    if (w->unacked_tail == q) w->unacked_tail = prev;
+    q->next = NULL;
+    return;
+  }
+}
+
+static void wait_for_worker(primary_t *p, pending_conn_t *pc, int first) {
+  pc->next = NULL;
+  if (first) {
+    pc->next = p->waiting;
+    p->waiting = pc;
+    if (!p->waiting_tail) p->waiting_tail = pc;
+    return;
+  }
+  if (p->waiting_tail) p->waiting_tail->next = pc;
+  else p->waiting = pc;
+  p->waiting_tail = pc;
+}
+
+/* A handoff that failed (the worker died before the primary reaped it: its
+ * pipe answers EPIPE, or the write was cancelled when the pipe closed) did
+ * not move the connection: our copy is still the client's only one, so it
+ * goes to the next ready worker, or first in the queue for one. */
+static void retry_handoff(primary_t *p, pending_conn_t *pc, pworker_t *failed) {
+  failed->pipe_broken = 1;
+  pc->written = pc->taken = 0;
+  if (p->shutting_down) {
+    uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+    return;
+  }
+  pworker_t *w = next_ready(p);
+  if (w) hand_off(p, pc, w);
+  else wait_for_worker(p, pc, 1);
+}
+
+/* The worker object outlives this callback: a closing pipe calls its write
+ * callbacks before its close callback. */
 static void after_handoff(uv_write_t *req, int status) {
   pending_conn_t *pc = container_of(req, pending_conn_t, wreq);
-  uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+  pworker_t *w = req->handle->data;
+  if (status < 0) {
+    unlink_unacked(w, pc);
+    retry_handoff(pc->p, pc, w);
+    return;
+  }
+  pc->written = 1;
+  if (pc->taken) uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+}
+
+/* MSG_TAKEN: the worker took the oldest connection it was sent. */
+static void on_taken(pworker_t *w) {
+  pending_conn_t *pc = w->unacked;
+  if (pc == NULL) return;
+  w->unacked = pc->next;
+  if (w->unacked == NULL) w->unacked_tail = NULL;
+  pc->next = NULL;
+  pc->taken = 1;
+  if (pc->written) uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
 }
 
 static void hand_off(primary_t *p, pending_conn_t *pc, pworker_t *w) {
   uv_buf_t b = uv_buf_init(&msg_handle, 1);
   int rc = uv_write2(&pc->wreq, (uv_stream_t *)&w->ipc, &b, 1, (uv_stream_t *)&pc->tcp,
                      after_handoff);
-  if (rc != 0) uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+  if (rc != 0) {
+    retry_handoff(p, pc, w);
+    return;
+  }
+  pc->next = NULL;
+  if (w->unacked_tail) w->unacked_tail->next = pc;
+  else w->unacked = pc;
+  w->unacked_tail = pc;
+}
+
+/* A dead worker never took its unacked connections (their descriptors died
+ * in its pipe): each goes to another worker. One whose write is still
+ * queued is retried by after_handoff when the pipe's close cancels it. The
+ * pipe is read to its end first: a MSG_TAKEN the worker sent before dying
+ * may not have been read yet. */
+static void on_worker_msg(void *arg, char type, const char *payload, size_t len);
+
+static void take_back(primary_t *p, pworker_t *w) {
+  uv_os_fd_t fd;
+  char bytes[4096];
+  ssize_t n;
+  if (uv_fileno((uv_handle_t *)&w->ipc, &fd) == 0)
+    while ((n = recv(fd, bytes, sizeof(bytes), MSG_DONTWAIT)) > 0)
+      ipc_reader_feed(&w->reader, bytes, (size_t)n, on_worker_msg, w);
+  pending_conn_t *pc = w->unacked;
+  w->unacked = w->unacked_tail = NULL;
+  while (pc) {
+    pending_conn_t *next = pc->next;
+    pc->next = NULL;
+    if (pc->written) retry_handoff(p, pc, w);
+    pc = next;
+  }
 }
 
 static void flush_waiting(primary_t *p) {
@@ -134,19 +236,15 @@ static void on_connection(uv_stream_t *listener, int status) {
   primary_t *p = listener->data;
   if (status < 0) return;
   pending_conn_t *pc = xcalloc(1, sizeof(*pc));
+  pc->p = p;
   uv_tcp_init(p->loop, &pc->tcp);
   if (uv_accept(listener, (uv_stream_t *)&pc->tcp) != 0) {
     uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
     return;
   }
   pworker_t *w = next_ready(p);
-  if (w) {
-    hand_off(p, pc, w);
-    return;
-  }
-  if (p->waiting_tail) p->waiting_tail->next = pc;
-  else p->waiting = pc;
-  p->waiting_tail = pc;
+  if (w) hand_off(p, pc, w);
+  else wait_for_worker(p, pc, 0);
 }
 
 static void send_msg(pworker_t *w, char type, uv_stream_t *handle) {
@@ -188,14 +286,17 @@ static void on_snapshot(primary_t *p, pworker_t *w, const char *payload, size_t 
 
 static void on_worker_msg(void *arg, char type, const char *payload, size_t len) {
   pworker_t *w = arg;
-  if (type == MSG_READY) on_ready(w->p, w);
+  if (type == MSG_TAKEN) on_taken(w);
+  else if (w->state == W_EXITED) return; /* read by take_back: only MSG_TAKEN counts */
+  else if (type == MSG_READY) on_ready(w->p, w);
   else if (type == MSG_SCRAPE) on_scrape(w->p, w, payload, len);
   else if (type == MSG_SNAPSHOT) on_snapshot(w->p, w, payload, len);
 }
 
 static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   pworker_t *w = st->data;
-  if (nread < 0) {
+  if (nread < 0) { /* the worker's end closed: it is dead or dying */
+    w->pipe_broken = 1;
     uv_read_stop(st);
     return;
   }
@@ -347,6 +448,7 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
   slot_t *s = &p->slots[w->slot];
   w->state = W_EXITED;
   p->live--;
+  take_back(p, w);
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
   uv_close((uv_handle_t *)&w->ipc, on_worker_handle_closed);
   int was_current = s->cur == w;

@@ -65,7 +65,13 @@ static void take_handle(worker_t *w, char kind) {
     return;
   }
   uv_tcp_t *tcp = http_server_tcp_new(&w->server);
-  if (uv_accept((uv_stream_t *)&w->ipc, (uv_stream_t *)tcp) != 0) {
+  int rc = uv_accept((uv_stream_t *)&w->ipc, (uv_stream_t *)tcp);
+  /* Said before the first read of the connection: until the primary hears
+   * it, it keeps its copy and gives the connection to another worker if
+   * this one dies (the kernel drops descriptors still in a dead process's
+   * pipe). */
+  ipc_send((uv_stream_t *)&w->ipc, MSG_TAKEN, NULL, 0, NULL, 0, NULL);
+  if (rc != 0) {
     http_server_tcp_discard(tcp);
     return;
   }

@@ -41,6 +41,9 @@ typedef struct load_s {
   atomic_long ok, failed, closes, connects;
   atomic_long after_ok, after_failed; /* on connections opened after mark */
   atomic_long mark_ms;                /* 0: no mark yet */
+  atomic_int killed;                  /* a worker was killed: a connection
+                                         broken from now on was broken by
+                                         its death, so it is dead */
   pthread_t threads[CLIENTS];
   char why[256];
   pthread_mutex_t mu;
@@ -58,10 +61,11 @@ static void *load_client(void *arg) {
   load_t *l = arg;
   th_conn_t *c = NULL;
   int after = 0; /* this connection was opened after the mark */
+  int broke = 0;  /* the last connection broke after a kill */
   while (!atomic_load(&l->stop)) {
     if (c == NULL) {
       long mark = atomic_load(&l->mark_ms);
-      after = mark != 0 && th_now_ms() >= mark;
+      after = broke || (mark != 0 && th_now_ms() >= mark);
       int rc = th_conn_try_open(l->port, &c);
       atomic_fetch_add(&l->connects, 1);
       if (rc != 0) {
@@ -80,6 +84,7 @@ static void *load_client(void *arg) {
       if (after) atomic_fetch_add(&l->after_failed, 1);
       load_note(l, rc != TH_OK ? "no answer" : "not 200", rc != TH_OK ? rc : r.status);
       if (rc == TH_OK) th_response_free(&r);
+      broke = atomic_load(&l->killed);
       th_conn_close(c);
       c = NULL;
       continue;
@@ -175,11 +180,111 @@ START_TEST(sighup_under_keepalive_load) {
 }
 END_TEST
 
+/* ---- bug 7: rr hands no connection to a dead worker ---- */
+
+/* Opens n connections at once, then sends GET /livez on each and reads
+ * the answers: the burst reaches the primary's accept queue together, so
+ * round-robin spreads it over every worker it thinks ready. Returns the
+ * failures (refused, closed, reset, timed out, not 200). */
+static int burst(int port, int n, char *why, size_t whylen) {
+  th_conn_t *cs[64];
+  int failed = 0;
+  for (int i = 0; i < n; i++) {
+    int rc = th_conn_try_open(port, &cs[i]);
+    if (rc != 0) {
+      cs[i] = NULL;
+      failed++;
+      snprintf(why, whylen, "connect %d: %s", i, strerror(-rc));
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    if (cs[i] == NULL) continue;
+    th_response_t r;
+    int rc = th_conn_request(cs[i], "GET", "/livez", NULL, NULL, &r, th_scale(3000));
+    if (rc != TH_OK || r.status != 200) {
+      failed++;
+      snprintf(why, whylen, "connection %d of the burst: rc %d", i, rc);
+    }
+    if (rc == TH_OK) th_response_free(&r);
+    th_conn_close(cs[i]);
+  }
+  return failed;
+}
+
+START_TEST(worker_sigkill_under_keepalive_load) {
+  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t before[MAXW], now[MAXW];
+  int nb = th_server_workers(&s, before, MAXW);
+  TH_ASSERT(nb == 2, "%d workers, want 2", nb);
+  load_t *l = calloc(1, sizeof(*l));
+  load_start(l, s.port);
+  th_sleep_ms(200);
+  pid_t victim = before[0];
+  int64_t t0 = th_now_ms();
+  atomic_store(&l->killed, 1);
+  kill(victim, SIGKILL);
+  /* "After the kill": once the victim's descriptors are closed (it is a
+   * zombie or gone, or a client saw its connection to it break), which is
+   * when the primary can first tell. */
+  while (th_proc_state(victim) != 'Z' && th_proc_state(victim) != 0 &&
+         th_now_ms() - t0 < 1000) {
+  }
+  atomic_store(&l->mark_ms, (long)th_now_ms());
+  char why[128] = "";
+  int burst_failed = 0, bursts = 0;
+  int64_t replaced_at = 0;
+  while (th_now_ms() - t0 < th_scale(3000)) {
+    if (bursts < 20) {
+      burst_failed += burst(s.port, 16, why, sizeof(why));
+      bursts++;
+    }
+    if (replaced_at == 0 && wait_rolled(&s, &victim, 1, 2, 1, now) == 2) {
+      int fresh = 0;
+      for (int i = 0; i < 2; i++)
+        if (!contains(before, nb, now[i])) fresh = 1;
+      if (fresh) replaced_at = th_now_ms();
+    }
+    if (replaced_at != 0 && bursts >= 20) break;
+  }
+  TH_ASSERT(replaced_at != 0, "the killed worker %d was not replaced within 3 s", (int)victim);
+  for (int i = 0; i < 6; i++) { /* rr: both workers, the replacement included */
+    int st = th_get_status(s.port, "/livez", th_scale(3000));
+    TH_ASSERT(st == 200, "after the replacement, request %d: %d", i, st);
+  }
+  int64_t serving_ms = th_now_ms() - t0;
+  th_sleep_ms(100);
+  load_stop(l);
+  fprintf(stderr,
+          "faults/sigkill: replaced in %lld ms, both serving after %lld ms; %d burst "
+          "connections opened after the kill, %d failed; load: %ld after-kill requests, "
+          "%ld failed; %ld failed on connections opened before the kill\n",
+          (long long)(replaced_at - t0), (long long)serving_ms, bursts * 16, burst_failed,
+          atomic_load(&l->after_ok) + atomic_load(&l->after_failed),
+          atomic_load(&l->after_failed), atomic_load(&l->failed) - atomic_load(&l->after_failed));
+  TH_ASSERT(burst_failed == 0, "%d of %d connections opened after the kill failed: %s",
+            burst_failed, bursts * 16, why);
+  TH_ASSERT(atomic_load(&l->after_failed) == 0,
+            "%ld requests on connections opened after the kill failed:%s",
+            atomic_load(&l->after_failed), l->why);
+  TH_ASSERT(serving_ms <= th_scale(1000), "replacement serving after %lld ms, want within 1 s",
+            (long long)serving_ms);
+  int n = th_server_workers(&s, now, MAXW);
+  int status = th_server_stop(&s, th_scale(10000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "after the SIGKILL");
+  th_assert_gone(&s, now, n, "after the SIGKILL");
+  free(l);
+}
+END_TEST
+
 static Suite *faults_suite(void) {
   Suite *s = suite_create("faults");
   TCase *tc = tcase_create("faults");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, sighup_under_keepalive_load);
+  tcase_add_test(tc, worker_sigkill_under_keepalive_load);
   suite_add_tcase(s, tc);
   return s;
 }
