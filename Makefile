@@ -9,7 +9,7 @@ CMAKE_ARGS ?=
 RUN_ARGS   ?=
 
 .PHONY: all deps build san run test test-fast test-san clean peers conformance \
-  fuzz-build fuzz test-fuzz
+  fuzz-build fuzz test-fuzz bench bench-report
 
 all: build
 
@@ -29,6 +29,18 @@ peers: build
 IMPL ?= looplab
 conformance: peers
 	@./test/conformance/run-impl $(IMPL) $(BUILD)
+
+# make bench: the study's matrix, the ceilings and the event-loop experiments
+# side by side (docs/benchmark.md); writes bench/results/<stamp>/ and
+# docs/results.md. BENCH_ARGS='--protocol smoke --only looplab,node' runs a part.
+BENCH_ARGS ?=
+bench: peers
+	@./bench/reproduce --docs $(BENCH_ARGS)
+
+# make bench-report DIR=bench/results/<stamp>: the page again, from results.json.
+bench-report:
+	@test -n "$(DIR)" || { echo "make bench-report DIR=bench/results/<stamp>" >&2; exit 2; }
+	@node bench/report/report.js $(DIR) --docs
 
 san: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DLOOPLAB_ASAN=ON \

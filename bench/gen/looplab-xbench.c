@@ -1,0 +1,138 @@
+/* looplab-xbench: the W3 transform's own ceiling (make bench, issue 8).
+ *   looplab-xbench --seconds S --threads T FILE...
+ * Runs xform_run (the pure transform, no HTTP, no event loop) over the
+ * given documents round-robin, in T threads for S seconds, and prints one
+ * JSON line: documents done, bytes in, and the rates. Each thread keeps its
+ * own output buffer, emptied (not freed) between documents, so the figure
+ * is the transform's and not the allocator's. Bad arguments: one line on
+ * stderr, exit 2. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "xform/xform.h"
+
+#define MAX_FILES 64
+#define MAX_THREADS 256
+
+typedef struct doc_s {
+  char *data;
+  size_t len;
+} doc_t;
+
+static doc_t docs[MAX_FILES];
+static int ndocs;
+static double seconds;
+static atomic_int stop;
+static atomic_int failed;
+
+typedef struct worker_s {
+  pthread_t tid;
+  int first;
+  unsigned long long done, bytes;
+} worker_t;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *run(void *arg) {
+  worker_t *w = arg;
+  core_buf_t out;
+  char err[256];
+  core_buf_init(&out);
+  for (int i = w->first; !atomic_load(&stop); i = (i + 1) % ndocs) {
+    out.len = 0;
+    if (xform_run(docs[i].data, docs[i].len, NULL, &out, err, sizeof(err)) != 0) {
+      fprintf(stderr, "looplab-xbench: document %d refused: %s\n", i, err);
+      atomic_store(&failed, 1);
+      atomic_store(&stop, 1);
+      break;
+    }
+    w->done++;
+    w->bytes += docs[i].len;
+  }
+  core_buf_free(&out);
+  return NULL;
+}
+
+static int load(const char *path, doc_t *d) {
+  FILE *f = fopen(path, "rb");
+  core_buf_t b;
+  char chunk[65536];
+  size_t n;
+  if (f == NULL)
+    return -1;
+  core_buf_init(&b);
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    core_buf_append(&b, chunk, n);
+  fclose(f);
+  d->data = b.data;
+  d->len = b.len;
+  return 0;
+}
+
+static int usage(const char *msg) {
+  fprintf(stderr, "looplab-xbench: %s (usage: looplab-xbench --seconds S --threads T FILE...)\n",
+          msg);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  static worker_t w[MAX_THREADS];
+  int threads = 1;
+  unsigned long long done = 0, bytes = 0;
+  double t0, el;
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+      seconds = atof(argv[++i]);
+    } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      threads = atoi(argv[++i]);
+    } else if (argv[i][0] == '-') {
+      return usage("unknown argument");
+    } else {
+      if (ndocs == MAX_FILES)
+        return usage("too many files");
+      if (load(argv[i], &docs[ndocs]) != 0) {
+        fprintf(stderr, "looplab-xbench: cannot read %s\n", argv[i]);
+        return 2;
+      }
+      ndocs++;
+    }
+  }
+  if (seconds <= 0 || threads < 1 || threads > MAX_THREADS || ndocs == 0)
+    return usage("--seconds > 0, --threads 1-256 and at least one file are required");
+
+  t0 = now_s();
+  for (int i = 0; i < threads; i++) {
+    w[i].first = i % ndocs;
+    if (pthread_create(&w[i].tid, NULL, run, &w[i]) != 0)
+      return usage("cannot start a thread");
+  }
+  while (!atomic_load(&stop) && now_s() - t0 < seconds) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  atomic_store(&stop, 1);
+  for (int i = 0; i < threads; i++) {
+    pthread_join(w[i].tid, NULL);
+    done += w[i].done;
+    bytes += w[i].bytes;
+  }
+  el = now_s() - t0;
+  for (int i = 0; i < ndocs; i++)
+    free(docs[i].data);
+  if (atomic_load(&failed))
+    return 1;
+  printf("{\"threads\":%d,\"seconds\":%.3f,\"docs\":%llu,\"bytes\":%llu,"
+         "\"docs_per_s\":%.1f,\"mb_per_s\":%.2f}\n",
+         threads, el, done, bytes, (double)done / el, (double)bytes / el / 1e6);
+  return 0;
+}
