@@ -42,6 +42,15 @@ typedef struct pworker_s {
                            utilization windows join the next one */
 } pworker_t;
 
+/* A slot is a small state machine: at most one current worker (serving,
+ * or starting after a death) and, only while SIGHUP's roll is at this
+ * slot, at most one replacement. A death leaves the slot without one of
+ * them; the respawn timer re-forks only what is missing, so nothing ever
+ * overwrites a worker the slot already has:
+ *   cur dies, a replacement on its way -> nothing (it takes the slot)
+ *   cur dies, no replacement           -> back-off, re-fork cur
+ *   the replacement dies               -> back-off, re-fork a replacement
+ *   the replacement is ready           -> it is cur; the old one retires */
 typedef struct slot_s {
   pworker_t *cur;
   pworker_t *next;   /* its replacement during a SIGHUP roll */
@@ -432,7 +441,10 @@ static int crash_looping(primary_t *p) {
 static void on_respawn(uv_timer_t *t) {
   slot_t *s = container_of(t, slot_t, respawn);
   primary_t *p = t->data;
-  if (!p->shutting_down) spawn(p, (int)(s - p->slots), 0);
+  int i = (int)(s - p->slots);
+  if (p->shutting_down) return;
+  if (p->rolling == i && s->next == NULL) spawn(p, i, 1);
+  else if (s->cur == NULL && s->next == NULL) spawn(p, i, 0);
 }
 
 static void maybe_finish(primary_t *p) {
@@ -451,24 +463,27 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
   take_back(p, w);
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
   uv_close((uv_handle_t *)&w->ipc, on_worker_handle_closed);
-  int was_current = s->cur == w;
-  if (was_current) s->cur = NULL;
-  if (s->next == w) s->next = NULL;
+  int was_cur = s->cur == w, was_next = s->next == w;
+  if (was_cur) s->cur = NULL;
+  if (was_next) s->next = NULL;
   char f[96];
   snprintf(f, sizeof(f), "\"worker\":%d,\"workerPid\":%d,\"code\":%d,\"signal\":%d", w->slot + 1,
            proc->pid, (int)status, term_signal);
-  if (p->shutting_down || was == W_RETIRING) {
+  if (p->shutting_down || was == W_RETIRING || (!was_cur && !was_next)) {
     LOG_INFO(f, "worker %d exited", w->slot + 1);
     maybe_finish(p);
     return;
   }
   LOG_ERROR(f, "worker %d died (code %d, signal %d)", w->slot + 1, (int)status, term_signal);
-  if (was == W_STARTING) return fatal(p, "a worker failed at start-up");
+  /* A current worker that never got ready cannot start (a bad port, say);
+   * a replacement that dies while starting is retried like any death, and
+   * the crash-loop limit stops one that never can. */
+  if (was == W_STARTING && was_cur) return fatal(p, "a worker failed at start-up");
   if (crash_looping(p)) return fatal(p, "more than 5 worker deaths in 10 s");
-  if (uv_now(p->loop) - w->started_ms > STABLE_MS) s->backoff_ms = 0;
+  if (was == W_READY && uv_now(p->loop) - w->started_ms > STABLE_MS) s->backoff_ms = 0;
   s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
   if (s->backoff_ms > BACKOFF_MAX_MS) s->backoff_ms = BACKOFF_MAX_MS;
-  if (was_current) uv_timer_start(&s->respawn, on_respawn, s->backoff_ms, 0);
+  if (was_next || s->next == NULL) uv_timer_start(&s->respawn, on_respawn, s->backoff_ms, 0);
 }
 
 static int spawn(primary_t *p, int slot, int as_next) {
@@ -505,9 +520,11 @@ static int spawn(primary_t *p, int slot, int as_next) {
 /* Fatal: stop every worker hard and exit non-zero. */
 static void fatal(primary_t *p, const char *why) {
   LOG_ERROR(NULL, "primary exiting: %s", why);
-  for (int i = 0; i < p->n; i++)
-    if (p->slots[i].cur && p->slots[i].cur->state != W_EXITED)
-      uv_process_kill(&p->slots[i].cur->proc, SIGKILL);
+  for (int i = 0; i < p->n; i++) {
+    pworker_t *c = p->slots[i].cur, *n = p->slots[i].next;
+    if (c && c->state != W_EXITED) uv_process_kill(&c->proc, SIGKILL);
+    if (n && n->state != W_EXITED) uv_process_kill(&n->proc, SIGKILL);
+  }
   p->exit_code = 1;
   p->shutting_down = 1;
   uv_stop(p->loop);
@@ -533,9 +550,11 @@ static void shutdown_all(primary_t *p, const char *why) {
   p->waiting_tail = NULL;
   for (int i = 0; i < p->n; i++) {
     uv_timer_stop(&p->slots[i].respawn);
-    pworker_t *w = p->slots[i].cur;
-    if (w && w->state != W_EXITED) send_msg(w, MSG_DRAIN, NULL);
+    pworker_t *c = p->slots[i].cur, *n = p->slots[i].next;
+    if (c && c->state != W_EXITED) send_msg(c, MSG_DRAIN, NULL);
+    if (n && n->state != W_EXITED) send_msg(n, MSG_DRAIN, NULL); /* a roll's replacement */
   }
+  p->rolling = -1;
   uv_timer_start(&p->force, on_force, (uint64_t)p->cfg->shutdown_timeout, 0);
   maybe_finish(p);
 }
@@ -545,10 +564,12 @@ static void shutdown_all(primary_t *p, const char *why) {
  * so there is always a worker to take connections. */
 static void roll_next(primary_t *p) {
   int i = p->rolling;
+  if (p->shutting_down) return;
   if (i >= 0) {
     slot_t *s = &p->slots[i];
     pworker_t *old = s->cur, *fresh = s->next;
     if (fresh == NULL || fresh->state != W_READY) return;
+    uv_timer_stop(&s->respawn); /* the slot is filled: no re-fork over it */
     s->cur = fresh;
     s->next = NULL;
     if (old && old->state != W_EXITED) {

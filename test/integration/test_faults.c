@@ -279,12 +279,85 @@ START_TEST(worker_sigkill_under_keepalive_load) {
 }
 END_TEST
 
+/* ---- bug 6: a worker killed during a roll ---- */
+
+/* Whom the test kills right after SIGHUP: the old worker of the slot being
+ * replaced, its replacement while it starts, or the other slot's worker
+ * waiting for its turn. */
+static const char *const roll_victims[] = {"replaced", "replacement", "waiting"};
+
+START_TEST(worker_killed_during_roll) {
+  const char *victim_kind = roll_victims[_i];
+  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t before[MAXW], now[MAXW];
+  int nb = th_server_workers(&s, before, MAXW);
+  TH_ASSERT(nb == 2, "%d workers, want 2", nb);
+  /* Slot 1 is spawned first: the lower pid. */
+  th_server_signal(&s, SIGHUP);
+  /* The kill comes once the roll has begun: slot 1's replacement exists
+   * (the first child not in before). */
+  pid_t fresh = 0;
+  int64_t t = th_now_ms();
+  while (fresh == 0 && th_now_ms() - t < 2000) {
+    int n = th_server_workers(&s, now, MAXW);
+    for (int i = 0; i < n && i < MAXW; i++)
+      if (!contains(before, nb, now[i])) fresh = now[i];
+  }
+  TH_ASSERT(fresh != 0, "%s: no replacement appeared", victim_kind);
+  pid_t victim = _i == 0 ? before[0] : _i == 1 ? fresh : before[1];
+  kill(victim, SIGKILL);
+  /* Settled: 2 workers, none of the old ones, the same for 500 ms (the
+   * back-off re-fork comes 100 ms after a death). */
+  pid_t old[MAXW + 1];
+  memcpy(old, before, sizeof(pid_t) * (size_t)nb);
+  old[nb] = victim;
+  int64_t t0 = th_now_ms(), stable_since = 0;
+  int n = 0;
+  while (th_now_ms() - t0 < th_scale(4000)) {
+    n = th_server_workers(&s, now, MAXW);
+    int settled = n == 2;
+    for (int i = 0; i < n && i < MAXW; i++)
+      if (contains(old, nb + 1, now[i])) settled = 0;
+    if (!settled) stable_since = 0;
+    else if (stable_since == 0) stable_since = th_now_ms();
+    if (stable_since != 0 && th_now_ms() - stable_since >= 500) break;
+    th_sleep_ms(10);
+  }
+  n = th_server_workers(&s, now, MAXW);
+  fprintf(stderr, "faults/roll-kill (%s): %d workers %lld ms after the kill\n", victim_kind, n,
+          (long long)(th_now_ms() - t0));
+  TH_ASSERT(th_server_alive(&s), "%s killed during the roll: the primary exited", victim_kind);
+  TH_ASSERT(n == 2 && stable_since != 0,
+            "%s killed during the roll: %d workers (want 2, all new) after %lld ms", victim_kind,
+            n, (long long)(th_now_ms() - t0));
+  for (int i = 0; i < 6; i++) { /* rr: each worker gets connections */
+    int st = th_get_status(s.port, "/livez", th_scale(3000));
+    TH_ASSERT(st == 200, "%s: request %d after the roll: %d", victim_kind, i, st);
+  }
+  int64_t ts = th_now_ms();
+  th_server_signal(&s, SIGTERM);
+  int status = 0;
+  int exited = th_server_wait_exit(&s, th_scale(3000), &status);
+  fprintf(stderr, "faults/roll-kill (%s): SIGTERM exit after %lld ms\n", victim_kind,
+          (long long)(th_now_ms() - ts));
+  TH_ASSERT(exited, "%s: SIGTERM: still running after 3 s", victim_kind);
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status 0x%x, want 0",
+            victim_kind, status);
+  th_server_stop(&s, 1000);
+  TH_ASSERT_CLEAN(&s, "after the roll");
+  th_assert_gone(&s, now, n, "after the roll");
+}
+END_TEST
+
 static Suite *faults_suite(void) {
   Suite *s = suite_create("faults");
   TCase *tc = tcase_create("faults");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, sighup_under_keepalive_load);
   tcase_add_test(tc, worker_sigkill_under_keepalive_load);
+  tcase_add_loop_test(tc, worker_killed_during_roll, 0, 3);
   suite_add_tcase(s, tc);
   return s;
 }
