@@ -31,7 +31,7 @@ conformance: peers
 	@./test/conformance/run-impl $(IMPL) $(BUILD)
 
 # make bench: the study's matrix, the ceilings and the event-loop experiments
-# side by side (docs/benchmark.md); writes bench/results/<stamp>/ and
+# side by side (docs/reproduce.md); writes bench/results/<stamp>/ and
 # docs/results.md. BENCH_ARGS='--protocol smoke --only looplab,node' runs a part.
 BENCH_ARGS ?=
 bench: peers

@@ -2,7 +2,7 @@
 'use strict';
 // bench/report/report.js DIR [--docs [--docs-dir docs]]
 //
-// Turns DIR/results.json (schema looplab-bench/1, docs/benchmark.md) into
+// Turns DIR/results.json (schema looplab-bench/1, docs/reproduce.md) into
 // DIR/results.md with charts in DIR/charts/; with --docs also docs/results.md
 // with its charts in docs/results/. Node built-ins only. See README.md here.
 
