@@ -4,8 +4,9 @@
  * the process listens alone.
  *
  * Drain (SIGTERM, SIGINT, a drain message, or the primary going away):
- * stop accepting, /readyz turns 503, let in-flight requests finish, close
- * idle keep-alives, close the pool, exit 0. A second signal or the
+ * stop accepting, /readyz turns 503, answer every request received (the
+ * answers carry Connection: close), close keep-alives idle for
+ * --drain-idle-grace, close the pool, exit 0. A second signal or the
  * shutdown timeout forces exit 1. */
 #include <errno.h>
 #include <signal.h>
