@@ -9,7 +9,7 @@ CMAKE_ARGS ?=
 RUN_ARGS   ?=
 
 .PHONY: all deps build san run test test-fast test-san clean peers conformance \
-  fuzz-build fuzz test-fuzz bench bench-report
+  fuzz-build fuzz test-fuzz bench bench-report format format-check
 
 all: build
 
@@ -93,6 +93,16 @@ test-fuzz: fuzz-build
 	done
 
 test: test-fast test-san test-fuzz
+
+# The committed .clang-format over every tracked C file. CI runs
+# format-check (.ci/run); `make format` rewrites the files in place.
+format-check:
+	@LOOPLAB_EXTRA_PKGS=clang-format ./deps/install
+	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror && echo "format-check: ok"
+
+format:
+	@LOOPLAB_EXTRA_PKGS=clang-format ./deps/install
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

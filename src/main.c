@@ -70,7 +70,8 @@ int main(int argc, char **argv) {
   memset(&pg, 0, sizeof(pg));
   const char *conninfo = cfg.db ? cfg.db : "";
   if (wants_embedded(&cfg)) {
-    LOG_INFO(NULL, "starting the embedded PostgreSQL in %s (scale %g)", cfg.data_dir, cfg.scale);
+    LOG_INFO(NULL, "starting the embedded PostgreSQL in %s (scale %g)", cfg.data_dir,
+             cfg.scale);
     if (db_embedded_start(&pg, cfg.data_dir, cfg.scale, err, sizeof(err)) != 0) {
       LOG_ERROR(NULL, "embedded PostgreSQL: %s", err);
       core_config_free(&cfg);
@@ -78,8 +79,10 @@ int main(int argc, char **argv) {
     }
     conninfo = pg.conninfo;
   }
-  if (cfg.workers == 0) rc = cluster_worker_run(&cfg, conninfo, 0);
-  else rc = cluster_primary_run(&cfg, conninfo, argv);
+  if (cfg.workers == 0)
+    rc = cluster_worker_run(&cfg, conninfo, 0);
+  else
+    rc = cluster_primary_run(&cfg, conninfo, argv);
   if (pg.started) {
     LOG_INFO(NULL, "stopping the embedded PostgreSQL");
     db_embedded_stop(&pg);

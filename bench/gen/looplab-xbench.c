@@ -70,8 +70,7 @@ static int load(const char *path, doc_t *d) {
   if (f == NULL)
     return -1;
   core_buf_init(&b);
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    core_buf_append(&b, chunk, n);
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) core_buf_append(&b, chunk, n);
   fclose(f);
   d->data = b.data;
   d->len = b.len;
@@ -79,7 +78,8 @@ static int load(const char *path, doc_t *d) {
 }
 
 static int usage(const char *msg) {
-  fprintf(stderr, "looplab-xbench: %s (usage: looplab-xbench --seconds S --threads T FILE...)\n",
+  fprintf(stderr,
+          "looplab-xbench: %s (usage: looplab-xbench --seconds S --threads T FILE...)\n",
           msg);
   return 2;
 }
@@ -127,12 +127,12 @@ int main(int argc, char **argv) {
     bytes += w[i].bytes;
   }
   el = now_s() - t0;
-  for (int i = 0; i < ndocs; i++)
-    free(docs[i].data);
+  for (int i = 0; i < ndocs; i++) free(docs[i].data);
   if (atomic_load(&failed))
     return 1;
-  printf("{\"threads\":%d,\"seconds\":%.3f,\"docs\":%llu,\"bytes\":%llu,"
-         "\"docs_per_s\":%.1f,\"mb_per_s\":%.2f}\n",
-         threads, el, done, bytes, (double)done / el, (double)bytes / el / 1e6);
+  printf(
+      "{\"threads\":%d,\"seconds\":%.3f,\"docs\":%llu,\"bytes\":%llu,"
+      "\"docs_per_s\":%.1f,\"mb_per_s\":%.2f}\n",
+      threads, el, done, bytes, (double)done / el, (double)bytes / el / 1e6);
   return 0;
 }

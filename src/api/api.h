@@ -62,7 +62,8 @@ int api_put_month(core_buf_t *b, const char *s, size_t n);
 /* A text[] literal as a JSON array of strings (NULL elements as null). */
 int api_put_text_array(core_buf_t *b, const char *s, size_t n);
 /* n strings as a text[] literal, every element quoted. */
-void api_put_array_literal(core_buf_t *b, const char *const *elems, const size_t *lens, int n);
+void api_put_array_literal(core_buf_t *b, const char *const *elems, const size_t *lens,
+                           int n);
 /* Registers every route; debug routes only when debug is set. */
 void api_routes(http_router_t *r, int debug);
 
@@ -77,7 +78,7 @@ typedef struct api_item_in_s {
   const char *name;
   const char *description; /* NULL: JSON null or absent (see has_description) */
   int64_t price_cents;
-  const char *tags;        /* a text[] literal, every element quoted */
+  const char *tags; /* a text[] literal, every element quoted */
   unsigned has_name : 1, has_description : 1, has_price : 1, has_tags : 1;
 } api_item_in_t;
 

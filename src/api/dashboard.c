@@ -19,28 +19,30 @@
 
 typedef struct dash_s {
   http_req_t *req;
-  db_conn_t *conn;          /* sequential and pipeline */
+  db_conn_t *conn; /* sequential and pipeline */
   const char *params[1];
   core_queries_t strategy;
-  int next;                 /* sequential: the next section to run */
-  int outstanding;          /* parallel: sections not yet answered */
-  int status;               /* the first failure, or DB_OK */
+  int next;        /* sequential: the next section to run */
+  int outstanding; /* parallel: sections not yet answered */
+  int status;      /* the first failure, or DB_OK */
   http_span_t customer;
   http_span_t sections[NSECTIONS];
 } dash_t;
 
 static const int section_stmt[NSECTIONS] = {
-  API_STMT_DASH_MONTHLY, API_STMT_DASH_TOP_PRODUCTS, API_STMT_DASH_RECENT_ORDERS,
-  API_STMT_DASH_CATEGORIES, API_STMT_DASH_REGION};
-static const char *const section_key[NSECTIONS] = {
-  "monthly_spend", "top_products", "recent_orders", "spend_by_category", "region_benchmark"};
+    API_STMT_DASH_MONTHLY, API_STMT_DASH_TOP_PRODUCTS, API_STMT_DASH_RECENT_ORDERS,
+    API_STMT_DASH_CATEGORIES, API_STMT_DASH_REGION};
+static const char *const section_key[NSECTIONS] = {"monthly_spend", "top_products",
+                                                   "recent_orders", "spend_by_category",
+                                                   "region_benchmark"};
 
 /* The loop is single-threaded, so one scratch buffer per process serves
  * every render; the result is copied into the request's arena. */
 static core_buf_t scratch;
 
 static http_span_t keep(dash_t *d) {
-  http_span_t s = {core_arena_strndup(&d->req->arena, scratch.data, scratch.len), scratch.len};
+  http_span_t s = {core_arena_strndup(&d->req->arena, scratch.data, scratch.len),
+                   scratch.len};
   return s;
 }
 
@@ -67,7 +69,8 @@ static void put_month(core_buf_t *b, const PGresult *r, int row, int col) {
 }
 
 static void field(core_buf_t *b, const char *key, int first) {
-  if (!first) core_buf_putc(b, ',');
+  if (!first)
+    core_buf_putc(b, ',');
   core_buf_putc(b, '"');
   core_buf_puts(b, key);
   core_buf_puts(b, "\":");
@@ -118,7 +121,8 @@ static void render_recent(const PGresult *r) {
   for (int i = 0; i < n; i++) {
     int first_line = i == 0 || strcmp(PQgetvalue(r, i, 0), PQgetvalue(r, i - 1, 0)) != 0;
     if (first_line) {
-      if (i) core_buf_puts(&scratch, "]},");
+      if (i)
+        core_buf_puts(&scratch, "]},");
       core_buf_putc(&scratch, '{');
       field(&scratch, "id", 1), put_raw(&scratch, r, i, 0);
       field(&scratch, "placed_at", 0), put_ts(&scratch, r, i, 1);
@@ -166,7 +170,7 @@ static void render_region(const PGresult *r) {
 }
 
 static void (*const renderers[NSECTIONS])(const PGresult *) = {
-  render_monthly, render_top, render_recent, render_categories, render_region};
+    render_monthly, render_top, render_recent, render_categories, render_region};
 
 /* Ending: release the connection, then answer once. */
 static void finish(dash_t *d) {
@@ -193,7 +197,8 @@ static void finish(dash_t *d) {
 }
 
 static void not_found(dash_t *d) {
-  if (d->conn) db_pool_release(d->conn);
+  if (d->conn)
+    db_pool_release(d->conn);
   d->conn = NULL;
   http_respond_error(d->req, 404, NULL, "customer %s not found", d->params[0]);
 }
@@ -206,14 +211,16 @@ typedef struct section_ref_s {
 
 static int store(dash_t *d, int i, int status, PGresult *res) {
   if (status != DB_OK) {
-    if (d->status == DB_OK) d->status = status;
+    if (d->status == DB_OK)
+      d->status = status;
     return -1;
   }
   core_buf_reset(&scratch);
   render_failed = 0;
   renderers[i](res);
   if (render_failed) {
-    if (d->status == DB_OK) d->status = DB_EQUERY;
+    if (d->status == DB_OK)
+      d->status = DB_EQUERY;
     return -1;
   }
   d->sections[i] = keep(d);
@@ -225,8 +232,10 @@ static int store(dash_t *d, int i, int status, PGresult *res) {
 static void after_sequential(void *data, int status, PGresult *res);
 
 static void run_next(dash_t *d) {
-  if (d->next == NSECTIONS) return finish(d);
-  int rc = db_conn_query(d->conn, section_stmt[d->next], d->params, 1, after_sequential, d);
+  if (d->next == NSECTIONS)
+    return finish(d);
+  int rc =
+      db_conn_query(d->conn, section_stmt[d->next], d->params, 1, after_sequential, d);
   if (rc != 0) {
     d->status = rc;
     finish(d);
@@ -235,7 +244,8 @@ static void run_next(dash_t *d) {
 
 static void after_sequential(void *data, int status, PGresult *res) {
   dash_t *d = data;
-  if (store(d, d->next, status, res) != 0) return finish(d);
+  if (store(d, d->next, status, res) != 0)
+    return finish(d);
   d->next++;
   run_next(d);
 }
@@ -246,23 +256,27 @@ static void after_parallel(void *data, int status, PGresult *res) {
   section_ref_t *ref = data;
   dash_t *d = ref->d;
   store(d, ref->i, status, res);
-  if (--d->outstanding == 0) finish(d);
+  if (--d->outstanding == 0)
+    finish(d);
 }
 
 static void run_parallel(dash_t *d) {
   api_ctx_t *ctx = d->req->server->ctx;
-  section_ref_t *refs = core_arena_alloc(&d->req->arena, sizeof(section_ref_t) * NSECTIONS);
+  section_ref_t *refs =
+      core_arena_alloc(&d->req->arena, sizeof(section_ref_t) * NSECTIONS);
   d->outstanding = NSECTIONS + 1; /* +1 holds completion until all are sent */
   for (int i = 0; i < NSECTIONS; i++) {
     refs[i].d = d;
     refs[i].i = i;
     int rc = db_query(ctx->db, section_stmt[i], d->params, 1, after_parallel, &refs[i]);
     if (rc != 0) {
-      if (d->status == DB_OK) d->status = rc;
+      if (d->status == DB_OK)
+        d->status = rc;
       d->outstanding--;
     }
   }
-  if (--d->outstanding == 0) finish(d);
+  if (--d->outstanding == 0)
+    finish(d);
 }
 
 /* pipeline */
@@ -274,12 +288,14 @@ static void after_pipelined(void *data, int status, PGresult *res) {
 
 static void after_pipeline(void *data, int status) {
   dash_t *d = data;
-  if (status != DB_OK && d->status == DB_OK) d->status = status;
+  if (status != DB_OK && d->status == DB_OK)
+    d->status = status;
   finish(d);
 }
 
 static void run_pipeline(dash_t *d) {
-  section_ref_t *refs = core_arena_alloc(&d->req->arena, sizeof(section_ref_t) * NSECTIONS);
+  section_ref_t *refs =
+      core_arena_alloc(&d->req->arena, sizeof(section_ref_t) * NSECTIONS);
   db_call_t calls[NSECTIONS];
   for (int i = 0; i < NSECTIONS; i++) {
     refs[i].d = d;
@@ -301,7 +317,8 @@ static void after_customer(void *data, int status, PGresult *res) {
     d->status = status;
     return finish(d);
   }
-  if (PQntuples(res) == 0) return not_found(d);
+  if (PQntuples(res) == 0)
+    return not_found(d);
   core_buf_reset(&scratch);
   render_failed = 0;
   render_customer(res);
@@ -311,9 +328,12 @@ static void after_customer(void *data, int status, PGresult *res) {
   }
   d->customer = keep(d);
   switch (d->strategy) {
-    case CORE_QUERIES_SEQUENTIAL: return run_next(d);
-    case CORE_QUERIES_PARALLEL: return run_parallel(d);
-    case CORE_QUERIES_PIPELINE: return run_pipeline(d);
+    case CORE_QUERIES_SEQUENTIAL:
+      return run_next(d);
+    case CORE_QUERIES_PARALLEL:
+      return run_parallel(d);
+    case CORE_QUERIES_PIPELINE:
+      return run_pipeline(d);
   }
 }
 
@@ -336,24 +356,31 @@ static int strategy(http_req_t *req, core_queries_t *out) {
   const char *v;
   size_t n;
   *out = ctx->cfg ? ctx->cfg->queries : CORE_QUERIES_PARALLEL;
-  if (!http_query_get(req, "queries", &v, &n)) return 0;
-  if (core_queries_parse(v, n, out) == 0) return 0;
-  http_respond_error_code(req, 400, "FST_ERR_VALIDATION",
-                     "querystring/queries must be one of sequential, parallel, pipeline");
+  if (!http_query_get(req, "queries", &v, &n))
+    return 0;
+  if (core_queries_parse(v, n, out) == 0)
+    return 0;
+  http_respond_error_code(
+      req, 400, "FST_ERR_VALIDATION",
+      "querystring/queries must be one of sequential, parallel, pipeline");
   return -1;
 }
 
 void api_dashboard(http_req_t *req) {
   api_ctx_t *ctx = req->server->ctx;
   const char *id;
-  if (api_path_id(req, &id)) return;
+  if (api_path_id(req, &id))
+    return;
   dash_t *d = core_arena_alloc(&req->arena, sizeof(*d));
   memset(d, 0, sizeof(*d));
   d->req = req;
-  if (strategy(req, &d->strategy)) return;
+  if (strategy(req, &d->strategy))
+    return;
   d->params[0] = id;
-  int rc = d->strategy == CORE_QUERIES_PARALLEL
-               ? db_query(ctx->db, API_STMT_DASH_CUSTOMER, d->params, 1, after_customer, d)
-               : db_pool_acquire(ctx->db, after_acquire, d);
-  if (rc != 0) api_db_error(req, rc, "dashboard");
+  int rc =
+      d->strategy == CORE_QUERIES_PARALLEL
+          ? db_query(ctx->db, API_STMT_DASH_CUSTOMER, d->params, 1, after_customer, d)
+          : db_pool_acquire(ctx->db, after_acquire, d);
+  if (rc != 0)
+    api_db_error(req, rc, "dashboard");
 }

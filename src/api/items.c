@@ -16,7 +16,8 @@ static int put_text_or_null(core_buf_t *b, const PGresult *res, int row, int col
   if (PQgetisnull(res, row, col))
     core_buf_puts(b, "null");
   else
-    core_buf_put_json_str(b, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
+    core_buf_put_json_str(b, PQgetvalue(res, row, col),
+                          (size_t)PQgetlength(res, row, col));
   return 0;
 }
 
@@ -32,11 +33,14 @@ int api_item_json(core_buf_t *b, const PGresult *res, int row) {
   core_buf_puts(b, ",\"price_cents\":");
   core_buf_puts(b, PQgetvalue(res, row, 3));
   core_buf_puts(b, ",\"tags\":");
-  if (api_put_text_array(b, COL(res, row, 4))) return -1;
+  if (api_put_text_array(b, COL(res, row, 4)))
+    return -1;
   core_buf_puts(b, ",\"created_at\":");
-  if (api_put_timestamp(b, COL(res, row, 5))) return -1;
+  if (api_put_timestamp(b, COL(res, row, 5)))
+    return -1;
   core_buf_puts(b, ",\"updated_at\":");
-  if (api_put_timestamp(b, COL(res, row, 6))) return -1;
+  if (api_put_timestamp(b, COL(res, row, 6)))
+    return -1;
   core_buf_putc(b, '}');
   return 0;
 }
@@ -44,14 +48,16 @@ int api_item_json(core_buf_t *b, const PGresult *res, int row) {
 /* A row PostgreSQL sent in a form we do not read (a DateStyle other than
  * ISO, say) is a server-side fault: 500, logged. */
 static int item_out(http_req_t *req, const PGresult *res, int row) {
-  if (api_item_json(&req->out, res, row) == 0) return 0;
+  if (api_item_json(&req->out, res, row) == 0)
+    return 0;
   core_buf_reset(&req->out);
   api_db_error(req, DB_EQUERY, "item output (is DateStyle ISO?)");
   return -1;
 }
 
 static int path_id(http_req_t *req, const char **id_text) {
-  if (api_path_id(req, id_text)) return -1;
+  if (api_path_id(req, id_text))
+    return -1;
   req->data = (void *)*id_text; /* for the 404 message */
   return 0;
 }
@@ -60,7 +66,8 @@ static void send_query(http_req_t *req, int stmt, const char *const *params, int
                        db_result_cb cb) {
   api_ctx_t *ctx = req->server->ctx;
   int rc = db_query(ctx->db, stmt, params, n, cb, req);
-  if (rc != 0) api_db_error(req, rc, api_stmts[stmt].name);
+  if (rc != 0)
+    api_db_error(req, rc, api_stmts[stmt].name);
 }
 
 /* One item back, or 404. Shared by read, replace and patch. */
@@ -74,13 +81,15 @@ static void after_one(void *data, int status, PGresult *res) {
     http_respond_error(req, 404, NULL, "item %s not found", (const char *)req->data);
     return;
   }
-  if (item_out(req, res, 0)) return;
+  if (item_out(req, res, 0))
+    return;
   http_respond(req, 200, JSON, NULL);
 }
 
 void api_item_get(http_req_t *req) {
   const char *id;
-  if (path_id(req, &id)) return;
+  if (path_id(req, &id))
+    return;
   const char *params[] = {id};
   send_query(req, API_STMT_ITEM_GET, params, 1, after_one);
 }
@@ -90,7 +99,8 @@ static int validate(http_req_t *req, int partial, api_item_in_t *in) {
   const char *code = NULL;
   int st = api_item_validate(&req->content_type, req->body.p, req->body.n, partial,
                              &req->arena, in, msg, sizeof(msg), &code);
-  if (st) http_respond_error_code(req, st, code, "%s", msg);
+  if (st)
+    http_respond_error_code(req, st, code, "%s", msg);
   return st;
 }
 
@@ -108,13 +118,15 @@ static void after_create(void *data, int status, PGresult *res) {
   }
   char location[64];
   snprintf(location, sizeof(location), "Location: /items/%s\r\n", PQgetvalue(res, 0, 0));
-  if (item_out(req, res, 0)) return;
+  if (item_out(req, res, 0))
+    return;
   http_respond(req, 201, JSON, location);
 }
 
 void api_item_create(http_req_t *req) {
   api_item_in_t in;
-  if (validate(req, 0, &in)) return;
+  if (validate(req, 0, &in))
+    return;
   const char *params[] = {in.name, in.description, int_text(req, in.price_cents),
                           in.tags};
   send_query(req, API_STMT_ITEM_INSERT, params, 4, after_create);
@@ -123,7 +135,8 @@ void api_item_create(http_req_t *req) {
 void api_item_replace(http_req_t *req) {
   const char *id;
   api_item_in_t in;
-  if (path_id(req, &id) || validate(req, 0, &in)) return;
+  if (path_id(req, &id) || validate(req, 0, &in))
+    return;
   const char *params[] = {id, in.name, in.description, int_text(req, in.price_cents),
                           in.tags};
   send_query(req, API_STMT_ITEM_REPLACE, params, 5, after_one);
@@ -132,7 +145,8 @@ void api_item_replace(http_req_t *req) {
 void api_item_patch(http_req_t *req) {
   const char *id;
   api_item_in_t in;
-  if (path_id(req, &id) || validate(req, 1, &in)) return;
+  if (path_id(req, &id) || validate(req, 1, &in))
+    return;
   const char *params[] = {id,
                           in.has_name ? in.name : NULL,
                           in.has_description ? "t" : "f",
@@ -157,7 +171,8 @@ static void after_delete(void *data, int status, PGresult *res) {
 
 void api_item_delete(http_req_t *req) {
   const char *id;
-  if (path_id(req, &id)) return;
+  if (path_id(req, &id))
+    return;
   const char *params[] = {id};
   send_query(req, API_STMT_ITEM_DELETE, params, 1, after_delete);
 }
@@ -175,8 +190,10 @@ static void after_list(void *data, int status, PGresult *res) {
   int page = n > limit ? limit : n;
   core_buf_puts(&req->out, "{\"items\":[");
   for (int i = 0; i < page; i++) {
-    if (i) core_buf_putc(&req->out, ',');
-    if (item_out(req, res, i)) return;
+    if (i)
+      core_buf_putc(&req->out, ',');
+    if (item_out(req, res, i))
+      return;
   }
   core_buf_puts(&req->out, "],\"next_after\":");
   core_buf_puts(&req->out, n > limit ? PQgetvalue(res, page - 1, 0) : "null");
@@ -184,17 +201,20 @@ static void after_list(void *data, int status, PGresult *res) {
   http_respond(req, 200, JSON, NULL);
 }
 
-static int query_int(http_req_t *req, const char *key, int64_t min, int64_t max, int64_t *out) {
+static int query_int(http_req_t *req, const char *key, int64_t min, int64_t max,
+                     int64_t *out) {
   const char *v;
   size_t n;
-  if (!http_query_get(req, key, &v, &n)) return 0;
+  if (!http_query_get(req, key, &v, &n))
+    return 0;
   char *end;
   errno = 0;
   long long x = strtoll(v, &end, 10);
-  if (n == 0 || *end != '\0' || errno || !(v[0] >= '0' && v[0] <= '9') || x < min || x > max) {
+  if (n == 0 || *end != '\0' || errno || !(v[0] >= '0' && v[0] <= '9') || x < min ||
+      x > max) {
     http_respond_error_code(req, 400, "FST_ERR_VALIDATION",
                             "querystring/%s must be an integer from %lld to %lld", key,
-                       (long long)min, (long long)max);
+                            (long long)min, (long long)max);
     return -1;
   }
   *out = x;
@@ -203,8 +223,10 @@ static int query_int(http_req_t *req, const char *key, int64_t min, int64_t max,
 
 void api_item_list(http_req_t *req) {
   int64_t limit = LIST_DEFAULT, after = 0;
-  if (query_int(req, "limit", 1, LIST_MAX, &limit)) return;
-  if (query_int(req, "after", 0, INT64_MAX, &after)) return;
+  if (query_int(req, "limit", 1, LIST_MAX, &limit))
+    return;
+  if (query_int(req, "after", 0, INT64_MAX, &after))
+    return;
   req->data = (void *)(intptr_t)limit;
   const char *params[] = {int_text(req, after), int_text(req, limit + 1)};
   send_query(req, API_STMT_ITEM_LIST, params, 2, after_list);

@@ -29,7 +29,8 @@ void api_readyz(http_req_t *req) {
     return;
   }
   int rc = db_query(ctx->db, API_STMT_PING, NULL, 0, after_ping, req);
-  if (rc != 0) api_db_error(req, DB_EUNAVAIL, "readyz");
+  if (rc != 0)
+    api_db_error(req, DB_EUNAVAIL, "readyz");
 }
 
 void api_metrics(http_req_t *req) {
@@ -48,9 +49,11 @@ void api_debug_block(http_req_t *req) {
   size_t n;
   char *end;
   long ms = -1;
-  if (http_query_get(req, "ms", &v, &n) && n > 0) ms = strtol(v, &end, 10);
+  if (http_query_get(req, "ms", &v, &n) && n > 0)
+    ms = strtol(v, &end, 10);
   if (ms < 0 || ms > 10000 || (n > 0 && *end != '\0')) {
-    http_respond_error(req, 400, NULL, "querystring/ms must be an integer from 0 to 10000");
+    http_respond_error(req, 400, NULL,
+                       "querystring/ms must be an integer from 0 to 10000");
     return;
   }
   uint64_t until = uv_hrtime() + (uint64_t)ms * 1000000u;

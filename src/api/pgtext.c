@@ -31,10 +31,12 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
 
 /* n digits at s as an int, or -1. */
 static int digits(const char *s, size_t avail, size_t n) {
-  if (avail < n) return -1;
+  if (avail < n)
+    return -1;
   int v = 0;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return -1;
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
     v = v * 10 + (s[i] - '0');
   }
   return v;
@@ -47,32 +49,41 @@ static void put_digits(char *p, int v, int n) {
 
 int api_put_timestamp(core_buf_t *b, const char *s, size_t n) {
   /* YYYY-MM-DD HH:MM:SS[.f...](+|-)HH[:MM[:SS]] (DateStyle ISO) */
-  if (n < 22) return -1; /* before any n - k below, which would wrap */
+  if (n < 22)
+    return -1; /* before any n - k below, which would wrap */
   int y = digits(s, n, 4), mo = digits(s + 5, n - 5, 2), d = digits(s + 8, n - 8, 2);
   if (y < 0 || mo < 1 || d < 1 || s[4] != '-' || s[7] != '-' || s[10] != ' ')
     return -1;
-  int h = digits(s + 11, n - 11, 2), mi = digits(s + 14, n - 14, 2), sec = digits(s + 17, n - 17, 2);
-  if (h < 0 || mi < 0 || sec < 0 || s[13] != ':' || s[16] != ':') return -1;
+  int h = digits(s + 11, n - 11, 2), mi = digits(s + 14, n - 14, 2),
+      sec = digits(s + 17, n - 17, 2);
+  if (h < 0 || mi < 0 || sec < 0 || s[13] != ':' || s[16] != ':')
+    return -1;
   size_t i = 19;
   int ms = 0, scale = 100;
   if (s[i] == '.')
-    for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10) ms += (s[i] - '0') * scale;
-  if (i >= n || (s[i] != '+' && s[i] != '-')) return -1;
+    for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
+      ms += (s[i] - '0') * scale;
+  if (i >= n || (s[i] != '+' && s[i] != '-'))
+    return -1;
   int sign = s[i] == '-' ? -1 : 1, off = 0, part = 3600;
   for (i++; part >= 1 && i < n; part /= 60) {
     int v = digits(s + i, n - i, 2);
-    if (v < 0) return -1;
+    if (v < 0)
+      return -1;
     off += v * part;
     i += 2;
-    if (i < n && s[i] == ':') i++;
+    if (i < n && s[i] == ':')
+      i++;
   }
-  if (i != n) return -1;
+  if (i != n)
+    return -1;
   int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * off;
   int64_t days = (t >= 0 ? t : t - 86399) / 86400, rem = t - days * 86400;
   int64_t yy;
   int mm, dd;
   civil_from_days(days, &yy, &mm, &dd);
-  if (yy < 0 || yy > 9999) return -1;
+  if (yy < 0 || yy > 9999)
+    return -1;
   /* Written digit by digit: two per item on every W1 answer, no printf. */
   char out[26] = "\"0000-00-00T00:00:00.000Z\"";
   put_digits(out + 1, (int)yy, 4);
@@ -87,7 +98,8 @@ int api_put_timestamp(core_buf_t *b, const char *s, size_t n) {
 }
 
 int api_put_month(core_buf_t *b, const char *s, size_t n) {
-  if (n != 10 || digits(s, n, 4) < 0 || s[4] != '-' || digits(s + 5, 2, 2) < 1) return -1;
+  if (n != 10 || digits(s, n, 4) < 0 || s[4] != '-' || digits(s + 5, 2, 2) < 1)
+    return -1;
   core_buf_putc(b, '"');
   core_buf_append(b, s, 7);
   core_buf_putc(b, '"');
@@ -101,31 +113,38 @@ int api_put_text_array(core_buf_t *b, const char *s, size_t n) {
   /* One element at a time, unescaped into a scratch buffer that is kept:
    * no allocation per row (only the loop thread renders rows). */
   static core_buf_t el;
-  if (n < 2 || s[0] != '{' || s[n - 1] != '}') return -1;
+  if (n < 2 || s[0] != '{' || s[n - 1] != '}')
+    return -1;
   int rc = -1, first = 1;
   size_t i = 1;
   core_buf_putc(b, '[');
-  if (n == 2) goto done;
+  if (n == 2)
+    goto done;
   for (;;) {
     core_buf_reset(&el);
     int quoted = i < n && s[i] == '"';
     if (quoted) {
       for (i++; i < n && s[i] != '"'; i++) {
-        if (s[i] == '\\' && ++i >= n) goto fail;
+        if (s[i] == '\\' && ++i >= n)
+          goto fail;
         core_buf_putc(&el, s[i]);
       }
-      if (i++ >= n) goto fail;
+      if (i++ >= n)
+        goto fail;
     } else {
       for (; i < n - 1 && s[i] != ',' && s[i] != '}'; i++) core_buf_putc(&el, s[i]);
     }
-    if (!first) core_buf_putc(b, ',');
+    if (!first)
+      core_buf_putc(b, ',');
     first = 0;
     if (!quoted && el.len == 4 && memcmp(el.data, "NULL", 4) == 0)
       core_buf_puts(b, "null");
     else
       core_buf_put_json_str(b, el.data ? el.data : "", el.len);
-    if (i >= n - 1) break;
-    if (s[i] != ',') goto fail;
+    if (i >= n - 1)
+      break;
+    if (s[i] != ',')
+      goto fail;
     i++;
   }
 done:
@@ -135,13 +154,16 @@ fail:
   return rc;
 }
 
-void api_put_array_literal(core_buf_t *b, const char *const *elems, const size_t *lens, int n) {
+void api_put_array_literal(core_buf_t *b, const char *const *elems, const size_t *lens,
+                           int n) {
   core_buf_putc(b, '{');
   for (int i = 0; i < n; i++) {
-    if (i) core_buf_putc(b, ',');
+    if (i)
+      core_buf_putc(b, ',');
     core_buf_putc(b, '"');
     for (size_t k = 0; k < lens[i]; k++) {
-      if (elems[i][k] == '"' || elems[i][k] == '\\') core_buf_putc(b, '\\');
+      if (elems[i][k] == '"' || elems[i][k] == '\\')
+        core_buf_putc(b, '\\');
       core_buf_putc(b, elems[i][k]);
     }
     core_buf_putc(b, '"');

@@ -10,26 +10,27 @@ db_stmt_t api_stmts[API_STMT__COUNT];
 
 /* The names the routes use, in API_STMT_* order. */
 static const char *const names[API_STMT__COUNT] = {
-  [API_STMT_PING] = "ping",
-  [API_STMT_ITEM_GET] = "item_get",
-  [API_STMT_ITEM_INSERT] = "item_insert",
-  [API_STMT_ITEM_REPLACE] = "item_replace",
-  [API_STMT_ITEM_PATCH] = "item_patch",
-  [API_STMT_ITEM_DELETE] = "item_delete",
-  [API_STMT_ITEM_LIST] = "item_list",
-  [API_STMT_DASH_CUSTOMER] = "dash_customer",
-  [API_STMT_DASH_MONTHLY] = "dash_monthly",
-  [API_STMT_DASH_TOP_PRODUCTS] = "dash_top_products",
-  [API_STMT_DASH_RECENT_ORDERS] = "dash_recent_orders",
-  [API_STMT_DASH_CATEGORIES] = "dash_categories",
-  [API_STMT_DASH_REGION] = "dash_region",
+    [API_STMT_PING] = "ping",
+    [API_STMT_ITEM_GET] = "item_get",
+    [API_STMT_ITEM_INSERT] = "item_insert",
+    [API_STMT_ITEM_REPLACE] = "item_replace",
+    [API_STMT_ITEM_PATCH] = "item_patch",
+    [API_STMT_ITEM_DELETE] = "item_delete",
+    [API_STMT_ITEM_LIST] = "item_list",
+    [API_STMT_DASH_CUSTOMER] = "dash_customer",
+    [API_STMT_DASH_MONTHLY] = "dash_monthly",
+    [API_STMT_DASH_TOP_PRODUCTS] = "dash_top_products",
+    [API_STMT_DASH_RECENT_ORDERS] = "dash_recent_orders",
+    [API_STMT_DASH_CATEGORIES] = "dash_categories",
+    [API_STMT_DASH_REGION] = "dash_region",
 };
 
 #define NAME_TAG "-- name:"
 
 static int lookup(const char *name, size_t n) {
   for (int i = 0; i < API_STMT__COUNT; i++)
-    if (strlen(names[i]) == n && memcmp(names[i], name, n) == 0) return i;
+    if (strlen(names[i]) == n && memcmp(names[i], name, n) == 0)
+      return i;
   return -1;
 }
 
@@ -46,7 +47,8 @@ static int count_params(const char *sql) {
   for (const char *p = sql; (p = strchr(p, '$')) != NULL;) {
     int v = 0;
     for (p++; *p >= '0' && *p <= '9'; p++) v = v * 10 + (*p - '0');
-    if (v > max) max = v;
+    if (v > max)
+      max = v;
   }
   return max;
 }
@@ -54,7 +56,8 @@ static int count_params(const char *sql) {
 /* Ends the block in b (its lines already joined) as statement `at`. */
 static int finish(core_buf_t *b, int at, db_stmt_t *out, char *err, size_t errlen) {
   while (b->len && (b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\n')) b->len--;
-  if (b->len && b->data[b->len - 1] == ';') b->len--;
+  if (b->len && b->data[b->len - 1] == ';')
+    b->len--;
   if (b->len == 0) {
     core_errf(err, errlen, "sql/queries.sql: block %s is empty", names[at]);
     return -1;
@@ -81,7 +84,8 @@ int api_queries_parse(const char *text, db_stmt_t out[API_STMT__COUNT], char *er
     const char *nl = strchr(p, '\n');
     size_t n = nl ? (size_t)(nl - p) : strlen(p);
     if (n >= strlen(NAME_TAG) && memcmp(p, NAME_TAG, strlen(NAME_TAG)) == 0) {
-      if (at >= 0 && finish(&b, at, out, err, errlen)) goto fail;
+      if (at >= 0 && finish(&b, at, out, err, errlen))
+        goto fail;
       const char *name = p + strlen(NAME_TAG);
       size_t k = n - strlen(NAME_TAG);
       while (k && *name == ' ') name++, k--;
@@ -95,12 +99,14 @@ int api_queries_parse(const char *text, db_stmt_t out[API_STMT__COUNT], char *er
         goto fail;
       }
     } else if (at >= 0 && !skipped(p, n)) {
-      if (b.len) core_buf_putc(&b, '\n');
+      if (b.len)
+        core_buf_putc(&b, '\n');
       core_buf_append(&b, p, n && p[n - 1] == '\r' ? n - 1 : n);
     }
     p += nl ? n + 1 : n;
   }
-  if (at >= 0 && finish(&b, at, out, err, errlen)) goto fail;
+  if (at >= 0 && finish(&b, at, out, err, errlen))
+    goto fail;
   for (int i = 0; i < API_STMT__COUNT; i++)
     if (out[i].sql == NULL) {
       core_errf(err, errlen, "sql/queries.sql: statement %s is missing", names[i]);
@@ -108,7 +114,8 @@ int api_queries_parse(const char *text, db_stmt_t out[API_STMT__COUNT], char *er
     }
   rc = 0;
 fail:
-  if (rc != 0) api_queries_free(out);
+  if (rc != 0)
+    api_queries_free(out);
   core_buf_free(&b);
   return rc;
 }
@@ -121,7 +128,8 @@ void api_queries_free(db_stmt_t stmts[API_STMT__COUNT]) {
 }
 
 int api_queries_load(char *err, size_t errlen) {
-  if (api_stmts[0].sql) return 0;
+  if (api_stmts[0].sql)
+    return 0;
   const char *text = core_sql_file("queries.sql");
   if (!text) {
     core_errf(err, errlen, "sql/queries.sql is not embedded");
@@ -133,7 +141,8 @@ int api_queries_load(char *err, size_t errlen) {
 void api_queries_json(core_buf_t *b) {
   core_buf_putc(b, '{');
   for (int i = 0; i < API_STMT__COUNT; i++) {
-    if (i) core_buf_putc(b, ',');
+    if (i)
+      core_buf_putc(b, ',');
     core_buf_put_json_str(b, api_stmts[i].name, strlen(api_stmts[i].name));
     core_buf_putc(b, ':');
     core_buf_put_json_str(b, api_stmts[i].sql, strlen(api_stmts[i].sql));

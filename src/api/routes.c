@@ -28,7 +28,8 @@ void api_routes(http_router_t *r, int debug) {
   http_router_add(r, HTTP_M_DELETE, "/items/:id", api_item_delete);
   http_router_add(r, HTTP_M_GET, "/customers/:id/dashboard", api_dashboard);
   http_router_add(r, HTTP_M_POST, "/transform", api_transform);
-  if (debug) http_router_add(r, HTTP_M_GET, "/debug/block", api_debug_block);
+  if (debug)
+    http_router_add(r, HTTP_M_GET, "/debug/block", api_debug_block);
 }
 
 int api_path_id(http_req_t *req, const char **id_text) {

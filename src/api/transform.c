@@ -31,8 +31,10 @@ typedef struct work_s {
 } work_t;
 
 void api_transform_pool_stats(int *depth, uint64_t *wait_total) {
-  if (depth) *depth = atomic_load(&queue_depth);
-  if (wait_total) *wait_total = atomic_load(&wait_ns_total);
+  if (depth)
+    *depth = atomic_load(&queue_depth);
+  if (wait_total)
+    *wait_total = atomic_load(&wait_ns_total);
 }
 
 void api_transform_set_wait_hook(api_transform_wait_cb cb, void *data) {
@@ -41,8 +43,10 @@ void api_transform_set_wait_hook(api_transform_wait_cb cb, void *data) {
 }
 
 static void finish(http_req_t *req, int status, const char *err) {
-  if (status) http_respond_error(req, status, NULL, "%s", err);
-  else http_respond(req, 200, JSON, NULL);
+  if (status)
+    http_respond_error(req, status, NULL, "%s", err);
+  else
+    http_respond(req, 200, JSON, NULL);
 }
 
 /* On a pool thread. The loop does not touch req until after_work. */
@@ -52,13 +56,15 @@ static void on_work(uv_work_t *w) {
   atomic_fetch_sub(&queue_depth, 1);
   atomic_fetch_add(&wait_ns_total, wk->wait_ns);
   http_req_t *req = wk->req;
-  wk->status = xform_run(req->body.p, req->body.n, NULL, &req->out, wk->err, sizeof(wk->err));
+  wk->status =
+      xform_run(req->body.p, req->body.n, NULL, &req->out, wk->err, sizeof(wk->err));
 }
 
 static void after_work(uv_work_t *w, int status) {
   work_t *wk = container_of(w, work_t, w);
   api_transform_wait_cb hook = atomic_load(&wait_hook);
-  if (hook) hook(atomic_load(&wait_hook_data), wk->wait_ns);
+  if (hook)
+    hook(atomic_load(&wait_hook_data), wk->wait_ns);
   if (status != 0) {
     LOG_ERROR(NULL, "transform work failed: %s", uv_strerror(status));
     http_respond_error(wk->req, 500, NULL, "Internal Server Error");
@@ -87,14 +93,16 @@ static int mode_of(http_req_t *req, core_transform_t *mode) {
   const char *v;
   size_t n;
   *mode = ctx && ctx->cfg ? ctx->cfg->transform : CORE_TRANSFORM_POOL;
-  if (!http_query_get(req, "mode", &v, &n) || core_transform_parse(v, n, mode) == 0) return 0;
+  if (!http_query_get(req, "mode", &v, &n) || core_transform_parse(v, n, mode) == 0)
+    return 0;
   http_respond_error(req, 400, NULL, "querystring/mode must be one of loop, pool");
   return -1;
 }
 
 void api_transform(http_req_t *req) {
   core_transform_t mode;
-  if (mode_of(req, &mode)) return;
+  if (mode_of(req, &mode))
+    return;
   if (req->content_type.n == 0 && req->body.n == 0) {
     http_respond_error(req, 400, NULL, "body must be object");
     return;
@@ -102,12 +110,14 @@ void api_transform(http_req_t *req) {
   if (!api_is_json(&req->content_type)) {
     size_t n = req->content_type.n > 100 ? 100 : req->content_type.n;
     http_respond_error_code(req, 415, "FST_ERR_CTP_INVALID_MEDIA_TYPE",
-                            "Unsupported Media Type: %.*s", n ? (int)n : 4, n ? req->content_type.p : "none");
+                            "Unsupported Media Type: %.*s", n ? (int)n : 4,
+                            n ? req->content_type.p : "none");
     return;
   }
   if (req->body.n == 0) { /* Fastify's content-type parser says so first */
-    http_respond_error_code(req, 400, "FST_ERR_CTP_EMPTY_JSON_BODY",
-                            "Body cannot be empty when content-type is set to 'application/json'");
+    http_respond_error_code(
+        req, 400, "FST_ERR_CTP_EMPTY_JSON_BODY",
+        "Body cannot be empty when content-type is set to 'application/json'");
     return;
   }
   if (mode == CORE_TRANSFORM_POOL) {

@@ -14,11 +14,13 @@
  * syntax before anything started, so no name is ever resolved here. */
 static int resolve(const char *host, int port, struct sockaddr_storage *out) {
   memset(out, 0, sizeof(*out));
-  if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0) return 0;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0)
+    return 0;
   return uv_ip6_addr(host, port, (struct sockaddr_in6 *)out);
 }
 
-void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb, void *data) {
+void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb,
+                           void *data) {
   static const int nums[3] = {SIGTERM, SIGINT, SIGHUP};
   for (int i = 0; i < 3; i++) {
     uv_signal_init(loop, &sigs[i]);
@@ -41,16 +43,20 @@ void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb
  * plus SO_REUSEPORT when asked. The descriptor, or a negative libuv code. */
 static int bound_socket(const struct sockaddr_storage *addr, int reuseport) {
   int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return uv_translate_sys_error(errno);
+  if (fd < 0)
+    return uv_translate_sys_error(errno);
   int on = 1, off = 0;
   socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in);
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) goto fail;
+                                              : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0)
+    goto fail;
   if (addr->ss_family == AF_INET6 &&
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) != 0)
     goto fail;
-  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) goto fail;
-  if (bind(fd, (const struct sockaddr *)addr, len) != 0) goto fail;
+  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)
+    goto fail;
+  if (bind(fd, (const struct sockaddr *)addr, len) != 0)
+    goto fail;
   return fd;
 
 fail:
@@ -59,23 +65,29 @@ fail:
   return on;
 }
 
-int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport) {
+int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port,
+                 int reuseport) {
   struct sockaddr_storage addr;
   int rc = resolve(host, port, &addr);
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   int fd = bound_socket(&addr, reuseport);
-  if (fd < 0) return fd;
+  if (fd < 0)
+    return fd;
   rc = uv_tcp_open(tcp, fd);
-  if (rc != 0) close(fd);
+  if (rc != 0)
+    close(fd);
   return rc;
 }
 
 int cluster_bind_probe(const char *host, int port) {
   struct sockaddr_storage addr;
   int rc = resolve(host, port, &addr);
-  if (rc != 0) return rc;
+  if (rc != 0)
+    return rc;
   int fd = bound_socket(&addr, 0);
-  if (fd < 0) return fd;
+  if (fd < 0)
+    return fd;
   close(fd);
   return 0;
 }

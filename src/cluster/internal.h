@@ -31,7 +31,8 @@ typedef void (*ipc_msg_cb)(void *arg, char type, const char *payload, size_t len
 typedef struct ipc_reader_s {
   core_buf_t buf;
 } ipc_reader_t;
-void ipc_reader_feed(ipc_reader_t *r, const char *data, size_t n, ipc_msg_cb cb, void *arg);
+void ipc_reader_feed(ipc_reader_t *r, const char *data, size_t n, ipc_msg_cb cb,
+                     void *arg);
 void ipc_reader_free(ipc_reader_t *r);
 
 /* Sends one message (payload copied; handle may be NULL). 0 or a libuv
@@ -46,7 +47,8 @@ int ipc_send(uv_stream_t *pipe, char type, const void *head, size_t head_len,
  * configuration checks it). A failed bind (EADDRINUSE, EACCES,
  * EADDRNOTAVAIL) is returned here, never deferred to listen. Start-up
  * only. 0 or a negative libuv code. */
-int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port, int reuseport);
+int cluster_bind(uv_loop_t *loop, uv_tcp_t *tcp, const char *host, int port,
+                 int reuseport);
 
 /* Whether host:port can be bound by a socket without SO_REUSEPORT: the
  * primary's check before --sched reuseport workers bind their own (so a
@@ -57,10 +59,12 @@ int cluster_bind_probe(const char *host, int port);
 /* Starts sigs[0..2] on SIGTERM, SIGINT and SIGHUP with cb and data,
  * unreferenced (signals alone do not keep a loop alive), then unblocks the
  * three signals, which main holds during start-up. */
-void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb, void *data);
+void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb,
+                           void *data);
 
 /* The worker's measurements (wmetrics.c). */
-int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server, api_ctx_t *ctx);
+int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server,
+                           api_ctx_t *ctx);
 void cluster_wmetrics_snapshot(metrics_snap_t *out);
 void cluster_wmetrics_stop(void);
 

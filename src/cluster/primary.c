@@ -53,7 +53,7 @@ typedef struct pworker_s {
  *   the replacement is ready           -> it is cur; the old one retires */
 typedef struct slot_s {
   pworker_t *cur;
-  pworker_t *next;   /* its replacement during a SIGHUP roll */
+  pworker_t *next; /* its replacement during a SIGHUP roll */
   uint64_t backoff_ms;
   uv_timer_t respawn;
 } slot_t;
@@ -88,8 +88,8 @@ struct primary_s {
   uint64_t deaths[CRASH_LIMIT + 1];
   int ndeaths;
   int shutting_down;
-  int rolling;       /* slot being replaced by SIGHUP, or -1 */
-  int live;          /* worker processes not yet exited */
+  int rolling; /* slot being replaced by SIGHUP, or -1 */
+  int live;    /* worker processes not yet exited */
   int exit_code;
   struct collect_s *collects; /* metrics scrapes being merged */
   uint32_t rounds;
@@ -130,10 +130,14 @@ static void hand_off(primary_t *p, pending_conn_t *pc, pworker_t *w);
 static void unlink_unacked(pworker_t *w, pending_conn_t *pc) {
   pending_conn_t *prev = NULL;
   for (pending_conn_t *q = w->unacked; q; prev = q, q = q->next) {
-    if (q != pc) continue;
-    if (prev) prev->next = q->next;
-    else w->unacked = q->next;
-    if (w->unacked_tail == q) w->unacked_tail = prev;
+    if (q != pc)
+      continue;
+    if (prev)
+      prev->next = q->next;
+    else
+      w->unacked = q->next;
+    if (w->unacked_tail == q)
+      w->unacked_tail = prev;
     q->next = NULL;
     return;
   }
@@ -144,11 +148,14 @@ static void wait_for_worker(primary_t *p, pending_conn_t *pc, int first) {
   if (first) {
     pc->next = p->waiting;
     p->waiting = pc;
-    if (!p->waiting_tail) p->waiting_tail = pc;
+    if (!p->waiting_tail)
+      p->waiting_tail = pc;
     return;
   }
-  if (p->waiting_tail) p->waiting_tail->next = pc;
-  else p->waiting = pc;
+  if (p->waiting_tail)
+    p->waiting_tail->next = pc;
+  else
+    p->waiting = pc;
   p->waiting_tail = pc;
 }
 
@@ -164,8 +171,10 @@ static void retry_handoff(primary_t *p, pending_conn_t *pc, pworker_t *failed) {
     return;
   }
   pworker_t *w = next_ready(p);
-  if (w) hand_off(p, pc, w);
-  else wait_for_worker(p, pc, 1);
+  if (w)
+    hand_off(p, pc, w);
+  else
+    wait_for_worker(p, pc, 1);
 }
 
 /* The worker object outlives this callback: a closing pipe calls its write
@@ -179,18 +188,22 @@ static void after_handoff(uv_write_t *req, int status) {
     return;
   }
   pc->written = 1;
-  if (pc->taken) uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+  if (pc->taken)
+    uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
 }
 
 /* MSG_TAKEN: the worker took the oldest connection it was sent. */
 static void on_taken(pworker_t *w) {
   pending_conn_t *pc = w->unacked;
-  if (pc == NULL) return;
+  if (pc == NULL)
+    return;
   w->unacked = pc->next;
-  if (w->unacked == NULL) w->unacked_tail = NULL;
+  if (w->unacked == NULL)
+    w->unacked_tail = NULL;
   pc->next = NULL;
   pc->taken = 1;
-  if (pc->written) uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+  if (pc->written)
+    uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
 }
 
 static void hand_off(primary_t *p, pending_conn_t *pc, pworker_t *w) {
@@ -202,8 +215,10 @@ static void hand_off(primary_t *p, pending_conn_t *pc, pworker_t *w) {
     return;
   }
   pc->next = NULL;
-  if (w->unacked_tail) w->unacked_tail->next = pc;
-  else w->unacked = pc;
+  if (w->unacked_tail)
+    w->unacked_tail->next = pc;
+  else
+    w->unacked = pc;
   w->unacked_tail = pc;
 }
 
@@ -226,7 +241,8 @@ static void take_back(primary_t *p, pworker_t *w) {
   while (pc) {
     pending_conn_t *next = pc->next;
     pc->next = NULL;
-    if (pc->written) retry_handoff(p, pc, w);
+    if (pc->written)
+      retry_handoff(p, pc, w);
     pc = next;
   }
 }
@@ -236,14 +252,16 @@ static void flush_waiting(primary_t *p) {
   while (p->waiting && (w = next_ready(p)) != NULL) {
     pending_conn_t *pc = p->waiting;
     p->waiting = pc->next;
-    if (!p->waiting) p->waiting_tail = NULL;
+    if (!p->waiting)
+      p->waiting_tail = NULL;
     hand_off(p, pc, w);
   }
 }
 
 static void on_connection(uv_stream_t *listener, int status) {
   primary_t *p = listener->data;
-  if (status < 0) return;
+  if (status < 0)
+    return;
   pending_conn_t *pc = xcalloc(1, sizeof(*pc));
   pc->p = p;
   uv_tcp_init(p->loop, &pc->tcp);
@@ -252,8 +270,10 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   pworker_t *w = next_ready(p);
-  if (w) hand_off(p, pc, w);
-  else wait_for_worker(p, pc, 0);
+  if (w)
+    hand_off(p, pc, w);
+  else
+    wait_for_worker(p, pc, 0);
 }
 
 static void send_msg(pworker_t *w, char type, uv_stream_t *handle) {
@@ -264,7 +284,8 @@ static void send_msg(pworker_t *w, char type, uv_stream_t *handle) {
 
 static void on_worker_handle_closed(uv_handle_t *h) {
   pworker_t *w = h->data;
-  if (--w->handles_open > 0) return;
+  if (--w->handles_open > 0)
+    return;
   ipc_reader_free(&w->reader);
   free(w->late);
   free(w);
@@ -279,15 +300,18 @@ static void on_ipc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void on_ready(primary_t *p, pworker_t *w) {
-  if (w->state != W_STARTING) return;
+  if (w->state != W_STARTING)
+    return;
   w->state = W_READY;
   w->started_ms = uv_now(p->loop);
   char f[64];
   snprintf(f, sizeof(f), "\"worker\":%d,\"workerPid\":%d", w->slot + 1, w->proc.pid);
   LOG_INFO(f, "worker %d ready", w->slot + 1);
-  if (p->cfg->sched == CORE_SCHED_NONE) send_msg(w, MSG_LISTEN, (uv_stream_t *)&p->listener);
+  if (p->cfg->sched == CORE_SCHED_NONE)
+    send_msg(w, MSG_LISTEN, (uv_stream_t *)&p->listener);
   flush_waiting(p);
-  if (p->rolling == w->slot && p->slots[w->slot].next == w) roll_next(p);
+  if (p->rolling == w->slot && p->slots[w->slot].next == w)
+    roll_next(p);
 }
 
 static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t len);
@@ -295,11 +319,16 @@ static void on_snapshot(primary_t *p, pworker_t *w, const char *payload, size_t 
 
 static void on_worker_msg(void *arg, char type, const char *payload, size_t len) {
   pworker_t *w = arg;
-  if (type == MSG_TAKEN) on_taken(w);
-  else if (w->state == W_EXITED) return; /* read by take_back: only MSG_TAKEN counts */
-  else if (type == MSG_READY) on_ready(w->p, w);
-  else if (type == MSG_SCRAPE) on_scrape(w->p, w, payload, len);
-  else if (type == MSG_SNAPSHOT) on_snapshot(w->p, w, payload, len);
+  if (type == MSG_TAKEN)
+    on_taken(w);
+  else if (w->state == W_EXITED)
+    return; /* read by take_back: only MSG_TAKEN counts */
+  else if (type == MSG_READY)
+    on_ready(w->p, w);
+  else if (type == MSG_SCRAPE)
+    on_scrape(w->p, w, payload, len);
+  else if (type == MSG_SNAPSHOT)
+    on_snapshot(w->p, w, payload, len);
 }
 
 static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -331,8 +360,10 @@ typedef struct collect_s {
 static pworker_t *find_pid(primary_t *p, int pid) {
   for (int i = 0; i < p->n; i++) {
     pworker_t *c = p->slots[i].cur, *n = p->slots[i].next;
-    if (c && c->proc.pid == pid && c->state != W_EXITED) return c;
-    if (n && n->proc.pid == pid && n->state != W_EXITED) return n;
+    if (c && c->proc.pid == pid && c->state != W_EXITED)
+      return c;
+    if (n && n->proc.pid == pid && n->state != W_EXITED)
+      return n;
   }
   return NULL;
 }
@@ -361,10 +392,11 @@ static void complete(collect_t *c) {
   metrics_process_sample(self);
   core_buf_t text;
   core_buf_init(&text);
-  metrics_render(&text, (const metrics_snap_t *const *)c->snaps, c->got, self, p->route_names,
-                 p->nroutes);
+  metrics_render(&text, (const metrics_snap_t *const *)c->snaps, c->got, self,
+                 p->route_names, p->nroutes);
   pworker_t *w = find_pid(p, c->requester_pid);
-  if (w) ipc_send((uv_stream_t *)&w->ipc, MSG_TEXT, &c->token, 4, text.data, text.len, NULL);
+  if (w)
+    ipc_send((uv_stream_t *)&w->ipc, MSG_TEXT, &c->token, 4, text.data, text.len, NULL);
   core_buf_free(&text);
   free(self);
   uv_close((uv_handle_t *)&c->timer, on_collect_closed);
@@ -375,13 +407,15 @@ static void on_collect_timeout(uv_timer_t *t) {
 }
 
 static void ask(collect_t *c, pworker_t *w) {
-  if (w == NULL || w->state != W_READY) return;
+  if (w == NULL || w->state != W_READY)
+    return;
   if (ipc_send((uv_stream_t *)&w->ipc, MSG_COLLECT, &c->round, 4, NULL, 0, NULL) == 0)
     c->expected++;
 }
 
 static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t len) {
-  if (len < 4) return;
+  if (len < 4)
+    return;
   collect_t *c = xcalloc(1, sizeof(*c));
   c->p = p;
   c->requester_pid = w->proc.pid;
@@ -396,7 +430,8 @@ static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t le
     ask(c, p->slots[i].cur);
     ask(c, p->slots[i].next);
   }
-  if (c->expected == 0) complete(c);
+  if (c->expected == 0)
+    complete(c);
 }
 
 /* A worker resets its windows when it sends a snapshot, so one that
@@ -404,7 +439,8 @@ static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t le
  * worker's next snapshot: a loop blocked past the deadline still shows its
  * lag on the following scrape. */
 static void fold_late(pworker_t *w, metrics_snap_t *snap) {
-  if (w->late == NULL) return;
+  if (w->late == NULL)
+    return;
   metrics_ll_merge(&snap->lag, &w->late->lag);
   snap->loop_idle_ns += w->late->loop_idle_ns;
   snap->loop_elapsed_ns += w->late->loop_elapsed_ns;
@@ -414,15 +450,18 @@ static void fold_late(pworker_t *w, metrics_snap_t *snap) {
 
 static void on_snapshot(primary_t *p, pworker_t *w, const char *payload, size_t len) {
   uint32_t round;
-  if (len != 4 + sizeof(metrics_snap_t)) return;
+  if (len != 4 + sizeof(metrics_snap_t))
+    return;
   memcpy(&round, payload, 4);
   metrics_snap_t *snap = xmalloc(sizeof(*snap));
   memcpy(snap, payload + 4, sizeof(*snap));
   fold_late(w, snap);
   for (collect_t *c = p->collects; c; c = c->next) {
-    if (c->round != round || c->got == c->expected) continue;
+    if (c->round != round || c->got == c->expected)
+      continue;
     c->snaps[c->got++] = snap;
-    if (c->got == c->expected) complete(c);
+    if (c->got == c->expected)
+      complete(c);
     return;
   }
   w->late = snap;
@@ -442,13 +481,17 @@ static void on_respawn(uv_timer_t *t) {
   slot_t *s = container_of(t, slot_t, respawn);
   primary_t *p = t->data;
   int i = (int)(s - p->slots);
-  if (p->shutting_down) return;
-  if (p->rolling == i && s->next == NULL) spawn(p, i, 1);
-  else if (s->cur == NULL && s->next == NULL) spawn(p, i, 0);
+  if (p->shutting_down)
+    return;
+  if (p->rolling == i && s->next == NULL)
+    spawn(p, i, 1);
+  else if (s->cur == NULL && s->next == NULL)
+    spawn(p, i, 0);
 }
 
 static void maybe_finish(primary_t *p) {
-  if (!p->shutting_down || p->live > 0) return;
+  if (!p->shutting_down || p->live > 0)
+    return;
   LOG_INFO(NULL, "all workers exited");
   uv_stop(p->loop);
 }
@@ -464,26 +507,34 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
   uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
   uv_close((uv_handle_t *)&w->ipc, on_worker_handle_closed);
   int was_cur = s->cur == w, was_next = s->next == w;
-  if (was_cur) s->cur = NULL;
-  if (was_next) s->next = NULL;
+  if (was_cur)
+    s->cur = NULL;
+  if (was_next)
+    s->next = NULL;
   char f[96];
-  snprintf(f, sizeof(f), "\"worker\":%d,\"workerPid\":%d,\"code\":%d,\"signal\":%d", w->slot + 1,
-           proc->pid, (int)status, term_signal);
+  snprintf(f, sizeof(f), "\"worker\":%d,\"workerPid\":%d,\"code\":%d,\"signal\":%d",
+           w->slot + 1, proc->pid, (int)status, term_signal);
   if (p->shutting_down || was == W_RETIRING || (!was_cur && !was_next)) {
     LOG_INFO(f, "worker %d exited", w->slot + 1);
     maybe_finish(p);
     return;
   }
-  LOG_ERROR(f, "worker %d died (code %d, signal %d)", w->slot + 1, (int)status, term_signal);
+  LOG_ERROR(f, "worker %d died (code %d, signal %d)", w->slot + 1, (int)status,
+            term_signal);
   /* A current worker that never got ready cannot start (a bad port, say);
    * a replacement that dies while starting is retried like any death, and
    * the crash-loop limit stops one that never can. */
-  if (was == W_STARTING && was_cur) return fatal(p, "a worker failed at start-up");
-  if (crash_looping(p)) return fatal(p, "more than 5 worker deaths in 10 s");
-  if (was == W_READY && uv_now(p->loop) - w->started_ms > STABLE_MS) s->backoff_ms = 0;
+  if (was == W_STARTING && was_cur)
+    return fatal(p, "a worker failed at start-up");
+  if (crash_looping(p))
+    return fatal(p, "more than 5 worker deaths in 10 s");
+  if (was == W_READY && uv_now(p->loop) - w->started_ms > STABLE_MS)
+    s->backoff_ms = 0;
   s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
-  if (s->backoff_ms > BACKOFF_MAX_MS) s->backoff_ms = BACKOFF_MAX_MS;
-  if (was_next || s->next == NULL) uv_timer_start(&s->respawn, on_respawn, s->backoff_ms, 0);
+  if (s->backoff_ms > BACKOFF_MAX_MS)
+    s->backoff_ms = BACKOFF_MAX_MS;
+  if (was_next || s->next == NULL)
+    uv_timer_start(&s->respawn, on_respawn, s->backoff_ms, 0);
 }
 
 static int spawn(primary_t *p, int slot, int as_next) {
@@ -496,13 +547,18 @@ static int spawn(primary_t *p, int slot, int as_next) {
   w->proc.data = w;
   w->handles_open = 2;
   uv_stdio_container_t stdio[4] = {
-    {.flags = UV_IGNORE},
-    {.flags = UV_INHERIT_FD, .data.fd = 1},
-    {.flags = UV_INHERIT_FD, .data.fd = 2},
-    {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&w->ipc}};
+      {.flags = UV_IGNORE},
+      {.flags = UV_INHERIT_FD, .data.fd = 1},
+      {.flags = UV_INHERIT_FD, .data.fd = 2},
+      {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE,
+       .data.stream = (uv_stream_t *)&w->ipc}};
   snprintf(p->id_env, sizeof(p->id_env), "%s=%d", CLUSTER_WORKER_ENV, slot + 1);
-  uv_process_options_t o = {.exit_cb = on_worker_exit, .file = p->exe, .args = p->argv, .env = p->env,
-                            .stdio_count = 4, .stdio = stdio};
+  uv_process_options_t o = {.exit_cb = on_worker_exit,
+                            .file = p->exe,
+                            .args = p->argv,
+                            .env = p->env,
+                            .stdio_count = 4,
+                            .stdio = stdio};
   int rc = uv_spawn(p->loop, &w->proc, &o);
   if (rc != 0) {
     LOG_ERROR(NULL, "cannot spawn a worker: %s", uv_strerror(rc));
@@ -511,8 +567,10 @@ static int spawn(primary_t *p, int slot, int as_next) {
     return rc;
   }
   p->live++;
-  if (as_next) p->slots[slot].next = w;
-  else p->slots[slot].cur = w;
+  if (as_next)
+    p->slots[slot].next = w;
+  else
+    p->slots[slot].cur = w;
   uv_read_start((uv_stream_t *)&w->ipc, on_ipc_alloc, on_ipc_read);
   return 0;
 }
@@ -522,8 +580,10 @@ static void fatal(primary_t *p, const char *why) {
   LOG_ERROR(NULL, "primary exiting: %s", why);
   for (int i = 0; i < p->n; i++) {
     pworker_t *c = p->slots[i].cur, *n = p->slots[i].next;
-    if (c && c->state != W_EXITED) uv_process_kill(&c->proc, SIGKILL);
-    if (n && n->state != W_EXITED) uv_process_kill(&n->proc, SIGKILL);
+    if (c && c->state != W_EXITED)
+      uv_process_kill(&c->proc, SIGKILL);
+    if (n && n->state != W_EXITED)
+      uv_process_kill(&n->proc, SIGKILL);
   }
   p->exit_code = 1;
   p->shutting_down = 1;
@@ -551,8 +611,10 @@ static void shutdown_all(primary_t *p, const char *why) {
   for (int i = 0; i < p->n; i++) {
     uv_timer_stop(&p->slots[i].respawn);
     pworker_t *c = p->slots[i].cur, *n = p->slots[i].next;
-    if (c && c->state != W_EXITED) send_msg(c, MSG_DRAIN, NULL);
-    if (n && n->state != W_EXITED) send_msg(n, MSG_DRAIN, NULL); /* a roll's replacement */
+    if (c && c->state != W_EXITED)
+      send_msg(c, MSG_DRAIN, NULL);
+    if (n && n->state != W_EXITED)
+      send_msg(n, MSG_DRAIN, NULL); /* a roll's replacement */
   }
   p->rolling = -1;
   uv_timer_start(&p->force, on_force, (uint64_t)p->cfg->shutdown_timeout, 0);
@@ -564,11 +626,13 @@ static void shutdown_all(primary_t *p, const char *why) {
  * so there is always a worker to take connections. */
 static void roll_next(primary_t *p) {
   int i = p->rolling;
-  if (p->shutting_down) return;
+  if (p->shutting_down)
+    return;
   if (i >= 0) {
     slot_t *s = &p->slots[i];
     pworker_t *old = s->cur, *fresh = s->next;
-    if (fresh == NULL || fresh->state != W_READY) return;
+    if (fresh == NULL || fresh->state != W_READY)
+      return;
     uv_timer_stop(&s->respawn); /* the slot is filled: no re-fork over it */
     s->cur = fresh;
     s->next = NULL;
@@ -588,18 +652,21 @@ static void roll_next(primary_t *p) {
     return;
   }
   p->rolling = i;
-  if (spawn(p, i, 1) != 0) p->rolling = -1;
+  if (spawn(p, i, 1) != 0)
+    p->rolling = -1;
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
   primary_t *p = h->data;
   if (signum == SIGHUP) {
-    if (p->shutting_down || p->rolling >= 0) return;
+    if (p->shutting_down || p->rolling >= 0)
+      return;
     LOG_INFO(NULL, "SIGHUP: replacing workers one by one");
     roll_next(p);
     return;
   }
-  if (p->shutting_down) return fatal(p, "second signal: forcing exit");
+  if (p->shutting_down)
+    return fatal(p, "second signal: forcing exit");
   shutdown_all(p, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -612,8 +679,10 @@ static void setup_env(primary_t *p, const char *conninfo) {
   p->env = xcalloc((size_t)n + 3, sizeof(char *));
   int k = 0;
   for (int i = 0; i < n; i++) {
-    if (strncmp(environ[i], CLUSTER_WORKER_ENV "=", strlen(CLUSTER_WORKER_ENV) + 1) == 0) continue;
-    if (strncmp(environ[i], "DATABASE_URL=", 13) == 0) continue;
+    if (strncmp(environ[i], CLUSTER_WORKER_ENV "=", strlen(CLUSTER_WORKER_ENV) + 1) == 0)
+      continue;
+    if (strncmp(environ[i], "DATABASE_URL=", 13) == 0)
+      continue;
     p->env[k++] = environ[i];
   }
   core_buf_t b;
@@ -644,7 +713,8 @@ static int open_listener(primary_t *p) {
   } else if (rc == 0) { /* none: the workers accept; we only make it listen */
     uv_os_fd_t fd;
     rc = uv_fileno((uv_handle_t *)&p->listener, &fd);
-    if (rc == 0 && listen(fd, 511) != 0) rc = uv_translate_sys_error(errno);
+    if (rc == 0 && listen(fd, 511) != 0)
+      rc = uv_translate_sys_error(errno);
   }
 done:
   if (rc != 0)
@@ -672,21 +742,23 @@ int cluster_primary_run(const core_config_t *cfg, const char *conninfo, char **a
   p->rolling = -1;
   p->slots = xcalloc((size_t)p->n, sizeof(slot_t));
   size_t len = sizeof(p->exe);
-  if (uv_exepath(p->exe, &len) != 0) snprintf(p->exe, sizeof(p->exe), "%s", argv[0]);
+  if (uv_exepath(p->exe, &len) != 0)
+    snprintf(p->exe, sizeof(p->exe), "%s", argv[0]);
   signal(SIGPIPE, SIG_IGN);
   setup_env(p, conninfo);
   p->names = http_router_new(); /* the workers' routes, for metric labels */
   api_routes(p->names, cfg->debug_endpoints);
   p->nroutes = http_router_names(p->names, p->route_names, METRICS_ROUTES);
   init_handles(p);
-  if (open_listener(p) != 0) return 1;
+  if (open_listener(p) != 0)
+    return 1;
   for (int i = 0; i < p->n; i++)
     if (spawn(p, i, 0) != 0) {
       fatal(p, "cannot spawn workers");
       break;
     }
-  LOG_INFO(NULL, "primary listening on http://%s:%d with %d workers (sched %s)", cfg->host,
-           cfg->port, p->n, core_sched_name(cfg->sched));
+  LOG_INFO(NULL, "primary listening on http://%s:%d with %d workers (sched %s)",
+           cfg->host, cfg->port, p->n, core_sched_name(cfg->sched));
   uv_run(p->loop, UV_RUN_DEFAULT);
   return p->exit_code;
 }

@@ -35,7 +35,8 @@ static void on_lag_tick(uv_timer_t *t) {
   uint64_t now = uv_hrtime();
   if (wm.lag_prev) {
     uint64_t delta = now - wm.lag_prev;
-    metrics_ll_record(&wm.snap.lag, delta > LAG_RESOLUTION_NS ? delta - LAG_RESOLUTION_NS : 0);
+    metrics_ll_record(&wm.snap.lag,
+                      delta > LAG_RESOLUTION_NS ? delta - LAG_RESOLUTION_NS : 0);
   }
   wm.lag_prev = now;
 }
@@ -43,7 +44,8 @@ static void on_lag_tick(uv_timer_t *t) {
 static void on_tp_wait(void *data, uint64_t wait_ns);
 static void tp_sample(metrics_snap_t *s);
 
-int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server, api_ctx_t *ctx) {
+int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server,
+                           api_ctx_t *ctx) {
   memset(&wm, 0, sizeof(wm));
   wm.loop = loop;
   wm.server = server;
@@ -73,7 +75,8 @@ void cluster_wmetrics_stop(void) {
  * primary's request can arrive right behind the request that blocked):
  * the overdue time is recorded now, as the tick would have. */
 static void lag_catch_up(uint64_t now) {
-  if (wm.lag_prev == 0 || now - wm.lag_prev <= 2 * LAG_RESOLUTION_NS) return;
+  if (wm.lag_prev == 0 || now - wm.lag_prev <= 2 * LAG_RESOLUTION_NS)
+    return;
   metrics_ll_record(&wm.snap.lag, now - wm.lag_prev - LAG_RESOLUTION_NS);
   wm.lag_prev = now;
 }

@@ -30,7 +30,7 @@ typedef struct worker_s {
   uv_signal_t signals[3]; /* SIGTERM, SIGINT, SIGHUP */
   uv_timer_t force;
   ipc_reader_t reader;
-  struct scrape_s *scrapes;  /* waiting for the primary's merged text */
+  struct scrape_s *scrapes; /* waiting for the primary's merged text */
   uint32_t next_token;
   int listening, draining;
   char fields[32];
@@ -50,7 +50,8 @@ static void on_connection(uv_stream_t *listener, int status) {
 static int listen_on(worker_t *w) {
   w->listener.data = w;
   int rc = uv_listen((uv_stream_t *)&w->listener, 511, on_connection);
-  if (rc == 0) w->listening = 1;
+  if (rc == 0)
+    w->listening = 1;
   return rc;
 }
 
@@ -59,7 +60,8 @@ static int listen_on(worker_t *w) {
 static void take_handle(worker_t *w, char kind) {
   if (kind == MSG_LISTEN) {
     uv_tcp_init(w->loop, &w->listener);
-    if (uv_accept((uv_stream_t *)&w->ipc, (uv_stream_t *)&w->listener) != 0 || listen_on(w)) {
+    if (uv_accept((uv_stream_t *)&w->ipc, (uv_stream_t *)&w->listener) != 0 ||
+        listen_on(w)) {
       LOG_ERROR(w->fields, "could not listen on the shared socket");
       exit(1);
     }
@@ -149,17 +151,20 @@ static void scrape(http_req_t *req) {
 
 static void on_text(worker_t *w, const char *p, size_t n) {
   uint32_t token;
-  if (n < 4) return;
+  if (n < 4)
+    return;
   memcpy(&token, p, 4);
   scrape_t *sc = scrape_take(w, token);
-  if (sc == NULL) return; /* timed out already */
+  if (sc == NULL)
+    return; /* timed out already */
   core_buf_append(&sc->req->out, p + 4, n - 4);
   http_respond(sc->req, 200, TEXT, NULL);
 }
 
 static void on_collect(worker_t *w, const char *p, size_t n) {
   static metrics_snap_t snap;
-  if (n < 4) return;
+  if (n < 4)
+    return;
   cluster_wmetrics_snapshot(&snap);
   ipc_send((uv_stream_t *)&w->ipc, MSG_SNAPSHOT, p, 4, &snap, sizeof(snap), NULL);
 }
@@ -168,11 +173,20 @@ static void on_msg(void *arg, char type, const char *payload, size_t len) {
   worker_t *w = arg;
   switch (type) {
     case MSG_HANDLE:
-    case MSG_LISTEN: take_handle(w, type); break;
-    case MSG_DRAIN: start_drain(w, "drain requested by the primary"); break;
-    case MSG_COLLECT: on_collect(w, payload, len); break;
-    case MSG_TEXT: on_text(w, payload, len); break;
-    default: break;
+    case MSG_LISTEN:
+      take_handle(w, type);
+      break;
+    case MSG_DRAIN:
+      start_drain(w, "drain requested by the primary");
+      break;
+    case MSG_COLLECT:
+      on_collect(w, payload, len);
+      break;
+    case MSG_TEXT:
+      on_text(w, payload, len);
+      break;
+    default:
+      break;
   }
 }
 
@@ -180,7 +194,8 @@ static void on_ipc_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   worker_t *w = st->data;
   if (nread < 0) { /* the primary is gone: Node's workers exit then too */
     uv_read_stop(st);
-    if (!uv_is_closing((uv_handle_t *)st)) uv_close((uv_handle_t *)st, NULL);
+    if (!uv_is_closing((uv_handle_t *)st))
+      uv_close((uv_handle_t *)st, NULL);
     start_drain(w, "primary went away");
     return;
   }
@@ -194,7 +209,8 @@ static void tell_ready(worker_t *w) {
 /* Shutdown. */
 
 static void on_closed_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h)) uv_close(h, NULL);
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
 }
 
 static void after_pool_closed(void *data) {
@@ -207,8 +223,10 @@ static void after_pool_closed(void *data) {
 static void on_drained(http_server_t *s) {
   worker_t *w = container_of(s, worker_t, server);
   LOG_INFO(w->fields, "drained: exiting");
-  if (w->ctx.db) db_pool_close(w->ctx.db, after_pool_closed, w);
-  else after_pool_closed(w);
+  if (w->ctx.db)
+    db_pool_close(w->ctx.db, after_pool_closed, w);
+  else
+    after_pool_closed(w);
 }
 
 /* A start that failed half way (the listener, say): the pool is closed
@@ -216,10 +234,13 @@ static void on_drained(http_server_t *s) {
  * finished (a backend in its start-up can hold pg_ctl stop for 60 s), then
  * every handle, then the loop. */
 static void abandon_start(worker_t *w) {
-  if (w->ctx.db) db_pool_close(w->ctx.db, after_pool_closed, w);
-  else after_pool_closed(w);
+  if (w->ctx.db)
+    db_pool_close(w->ctx.db, after_pool_closed, w);
+  else
+    after_pool_closed(w);
   uv_run(w->loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(w->loop) != 0) LOG_WARN(w->fields, "loop closed with handles open");
+  if (uv_loop_close(w->loop) != 0)
+    LOG_WARN(w->fields, "loop closed with handles open");
   http_router_free(w->router);
   ipc_reader_free(&w->reader);
   free(w);
@@ -232,7 +253,8 @@ static void on_force(uv_timer_t *t) {
 }
 
 static void start_drain(worker_t *w, const char *why) {
-  if (w->draining) return;
+  if (w->draining)
+    return;
   w->draining = 1;
   w->ctx.draining = 1;
   LOG_INFO(w->fields, "draining: %s", why);
@@ -247,7 +269,8 @@ static void start_drain(worker_t *w, const char *why) {
 
 static void on_signal(uv_signal_t *h, int signum) {
   worker_t *w = h->data;
-  if (signum == SIGHUP) return; /* the primary re-forks; a worker ignores it */
+  if (signum == SIGHUP)
+    return; /* the primary re-forks; a worker ignores it */
   if (w->draining) {
     LOG_WARN(w->fields, "second signal: forcing exit");
     exit(1);
@@ -257,15 +280,16 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 /* Start-up. */
 
-
 static int open_listener(worker_t *w) {
   const core_config_t *cfg = w->cfg;
   uv_tcp_init(w->loop, &w->listener);
   int rc = cluster_bind(w->loop, &w->listener, cfg->host, cfg->port,
                         w->id > 0 && cfg->sched == CORE_SCHED_REUSEPORT);
-  if (rc == 0) rc = listen_on(w);
+  if (rc == 0)
+    rc = listen_on(w);
   if (rc != 0)
-    LOG_ERROR(w->fields, "cannot listen on %s:%d: %s", cfg->host, cfg->port, uv_strerror(rc));
+    LOG_ERROR(w->fields, "cannot listen on %s:%d: %s", cfg->host, cfg->port,
+              uv_strerror(rc));
   return rc;
 }
 
@@ -273,15 +297,20 @@ static int open_ipc(worker_t *w) {
   uv_pipe_init(w->loop, &w->ipc, 1);
   w->ipc.data = w;
   int rc = uv_pipe_open(&w->ipc, CLUSTER_IPC_FD);
-  if (rc == 0) rc = uv_read_start((uv_stream_t *)&w->ipc, on_ipc_alloc, on_ipc_read);
-  if (rc != 0) LOG_ERROR(w->fields, "no IPC pipe to the primary: %s", uv_strerror(rc));
+  if (rc == 0)
+    rc = uv_read_start((uv_stream_t *)&w->ipc, on_ipc_alloc, on_ipc_read);
+  if (rc != 0)
+    LOG_ERROR(w->fields, "no IPC pipe to the primary: %s", uv_strerror(rc));
   return rc;
 }
 
 static int start(worker_t *w, const char *conninfo) {
   const core_config_t *cfg = w->cfg;
-  db_pool_opts_t po = {.conninfo = conninfo, .size = cfg->pool, .stmts = api_stmts,
-                       .nstmts = API_STMT__COUNT, .connect_timeout_ms = 1000,
+  db_pool_opts_t po = {.conninfo = conninfo,
+                       .size = cfg->pool,
+                       .stmts = api_stmts,
+                       .nstmts = API_STMT__COUNT,
+                       .connect_timeout_ms = 1000,
                        .unavailable_after_ms = 1000};
   int rc = db_pool_new(w->loop, &po, &w->ctx.db);
   if (rc != 0) {
@@ -290,8 +319,9 @@ static int start(worker_t *w, const char *conninfo) {
   }
   w->router = http_router_new();
   api_routes(w->router, cfg->debug_endpoints);
-  http_server_opts_t ho = {cfg->body_limit, cfg->max_header_size, cfg->keep_alive_timeout,
-                           cfg->headers_timeout, cfg->request_timeout, cfg->log_requests,
+  http_server_opts_t ho = {cfg->body_limit,         cfg->max_header_size,
+                           cfg->keep_alive_timeout, cfg->headers_timeout,
+                           cfg->request_timeout,    cfg->log_requests,
                            cfg->drain_idle_grace};
   http_server_init(&w->server, w->loop, &ho, w->router, &w->ctx);
   nroutes = http_router_names(w->router, route_names, METRICS_ROUTES);
@@ -300,11 +330,14 @@ static int start(worker_t *w, const char *conninfo) {
   cluster_signals_start(w->loop, w->signals, on_signal, w);
   uv_timer_init(w->loop, &w->force);
   w->force.data = w;
-  if (w->id > 0 && (rc = open_ipc(w)) != 0) return rc;
+  if (w->id > 0 && (rc = open_ipc(w)) != 0)
+    return rc;
   if (w->id == 0 || cfg->sched == CORE_SCHED_REUSEPORT) {
-    if ((rc = open_listener(w)) != 0) return rc;
+    if ((rc = open_listener(w)) != 0)
+      return rc;
   }
-  if (w->id > 0) tell_ready(w);
+  if (w->id > 0)
+    tell_ready(w);
   return 0;
 }
 
@@ -323,10 +356,12 @@ int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
     return 1;
   }
   if (id == 0)
-    LOG_INFO(w->fields, "listening on http://%s:%d (single process)", cfg->host, cfg->port);
+    LOG_INFO(w->fields, "listening on http://%s:%d (single process)", cfg->host,
+             cfg->port);
   uv_run(w->loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(w->loop);
-  if (rc != 0) LOG_WARN(w->fields, "loop closed with handles open");
+  if (rc != 0)
+    LOG_WARN(w->fields, "loop closed with handles open");
   http_router_free(w->router);
   ipc_reader_free(&w->reader);
   free(w);

@@ -29,8 +29,10 @@ void *core_arena_alloc(core_arena_t *a, size_t n) {
   core_arena_chunk_t *c = a->head;
   if (c == NULL || c->size - c->used < n) {
     size_t size = a->first_size;
-    if (c != NULL) size = c->size * 2;
-    if (size < n) size = n;
+    if (c != NULL)
+      size = c->size * 2;
+    if (size < n)
+      size = n;
     c = a->head = chunk_new(size, c);
   }
   void *p = (char *)c->data + c->used;

@@ -17,7 +17,8 @@ void core_buf_free(core_buf_t *b) {
 }
 
 void core_buf_reserve(core_buf_t *b, size_t extra) {
-  if (b->len + extra + 1 <= b->cap) return;
+  if (b->len + extra + 1 <= b->cap)
+    return;
   size_t cap = b->cap ? b->cap : 256;
   while (cap < b->len + extra + 1) cap *= 2;
   b->data = xrealloc(b->data, cap);
@@ -51,7 +52,8 @@ void core_buf_vprintf(core_buf_t *b, const char *fmt, va_list ap) {
     n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap2);
   }
   va_end(ap2);
-  if (n > 0) b->len += (size_t)n;
+  if (n > 0)
+    b->len += (size_t)n;
 }
 
 void core_buf_printf(core_buf_t *b, const char *fmt, ...) {
@@ -69,7 +71,8 @@ void core_buf_put_i64(core_buf_t *b, int64_t v) {
     *--p = (char)('0' + u % 10);
     u /= 10;
   } while (u);
-  if (v < 0) *--p = '-';
+  if (v < 0)
+    *--p = '-';
   core_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
@@ -84,16 +87,23 @@ long core_utf8_count(const char *s, size_t n) {
     }
     int len;
     unsigned cp, min;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
-    else return -1;
-    if (end - p < len) return -1;
+    if (c >= 0xC2 && c <= 0xDF)
+      len = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+      len = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+      len = 4, cp = c & 0x07, min = 0x10000;
+    else
+      return -1;
+    if (end - p < len)
+      return -1;
     for (int k = 1; k < len; k++) {
-      if ((p[k] & 0xC0) != 0x80) return -1;
+      if ((p[k] & 0xC0) != 0x80)
+        return -1;
       cp = cp << 6 | (p[k] & 0x3F);
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return -1;
     p += len;
   }
   return count;
@@ -108,17 +118,32 @@ void core_buf_put_json_str(core_buf_t *b, const char *s, size_t n) {
   size_t run = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
     core_buf_append(b, s + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': core_buf_append(b, "\\\"", 2); break;
-      case '\\': core_buf_append(b, "\\\\", 2); break;
-      case '\n': core_buf_append(b, "\\n", 2); break;
-      case '\r': core_buf_append(b, "\\r", 2); break;
-      case '\t': core_buf_append(b, "\\t", 2); break;
-      case '\b': core_buf_append(b, "\\b", 2); break;
-      case '\f': core_buf_append(b, "\\f", 2); break;
+      case '"':
+        core_buf_append(b, "\\\"", 2);
+        break;
+      case '\\':
+        core_buf_append(b, "\\\\", 2);
+        break;
+      case '\n':
+        core_buf_append(b, "\\n", 2);
+        break;
+      case '\r':
+        core_buf_append(b, "\\r", 2);
+        break;
+      case '\t':
+        core_buf_append(b, "\\t", 2);
+        break;
+      case '\b':
+        core_buf_append(b, "\\b", 2);
+        break;
+      case '\f':
+        core_buf_append(b, "\\f", 2);
+        break;
       default: {
         char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
         core_buf_append(b, esc, 6);

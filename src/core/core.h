@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Out of memory is fatal: these abort with file and line instead of
@@ -79,8 +79,11 @@ int core_log_enabled(int level);
 void core_log_write(int level, const char *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int core_log_level_parse(const char *s); /* -1 if unknown */
-#define LOG_DEBUG(f, ...) \
-  do { if (core_log_enabled(CORE_LOG_DEBUG)) core_log_write(CORE_LOG_DEBUG, f, __VA_ARGS__); } while (0)
+#define LOG_DEBUG(f, ...)                             \
+  do {                                                \
+    if (core_log_enabled(CORE_LOG_DEBUG))             \
+      core_log_write(CORE_LOG_DEBUG, f, __VA_ARGS__); \
+  } while (0)
 #define LOG_INFO(f, ...) core_log_write(CORE_LOG_INFO, f, __VA_ARGS__)
 #define LOG_WARN(f, ...) core_log_write(CORE_LOG_WARN, f, __VA_ARGS__)
 #define LOG_ERROR(f, ...) core_log_write(CORE_LOG_ERROR, f, __VA_ARGS__)
@@ -91,7 +94,8 @@ int core_log_level_parse(const char *s); /* -1 if unknown */
 long core_utf8_count(const char *s, size_t n);
 
 /* Formats a one-line error message into err (which may be NULL). */
-void core_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void core_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Wall-clock milliseconds since the epoch. */
 int64_t core_time_ms(void);
@@ -99,7 +103,11 @@ int64_t core_time_ms(void);
 /* The configuration: SPEC section 3. Every flag has an environment twin;
  * flags win. */
 typedef enum { CORE_SCHED_RR, CORE_SCHED_NONE, CORE_SCHED_REUSEPORT } core_sched_t;
-typedef enum { CORE_QUERIES_SEQUENTIAL, CORE_QUERIES_PARALLEL, CORE_QUERIES_PIPELINE } core_queries_t;
+typedef enum {
+  CORE_QUERIES_SEQUENTIAL,
+  CORE_QUERIES_PARALLEL,
+  CORE_QUERIES_PIPELINE
+} core_queries_t;
 typedef enum { CORE_TRANSFORM_LOOP, CORE_TRANSFORM_POOL } core_transform_t;
 
 typedef struct core_config_s {
@@ -107,7 +115,7 @@ typedef struct core_config_s {
   int port;
   int workers;
   core_sched_t sched;
-  char *db;           /* libpq conninfo, or NULL for the embedded default */
+  char *db; /* libpq conninfo, or NULL for the embedded default */
   int pool;
   core_queries_t queries;
   core_transform_t transform;
@@ -130,7 +138,8 @@ enum { CORE_CONFIG_OK = 0, CORE_CONFIG_HELP = 1, CORE_CONFIG_VERSION = 2 };
 /* Fills cfg from defaults, then the environment, then argv. Returns
  * CORE_CONFIG_OK, CORE_CONFIG_HELP/VERSION (the caller prints and exits 0),
  * or a negative code with a one-line message in err. */
-int core_config_parse(core_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+int core_config_parse(core_config_t *cfg, int argc, char **argv, char *err,
+                      size_t errlen);
 void core_config_usage(FILE *out);
 void core_config_free(core_config_t *cfg);
 const char *core_sched_name(core_sched_t s);

@@ -19,7 +19,8 @@ int64_t core_time_ms(void) {
 
 void core_log_init(int level, const char *name) {
   log_level = level;
-  if (gethostname(log_host, sizeof(log_host)) != 0) strcpy(log_host, "localhost");
+  if (gethostname(log_host, sizeof(log_host)) != 0)
+    strcpy(log_host, "localhost");
   log_host[sizeof(log_host) - 1] = '\0';
   snprintf(log_name, sizeof(log_name), "%s", name ? name : "");
 }
@@ -29,17 +30,22 @@ int core_log_enabled(int level) {
 }
 
 int core_log_level_parse(const char *s) {
-  static const struct { const char *name; int level; } levels[] = {
-    {"trace", CORE_LOG_TRACE}, {"debug", CORE_LOG_DEBUG}, {"info", CORE_LOG_INFO},
-    {"warn", CORE_LOG_WARN},   {"error", CORE_LOG_ERROR}, {"fatal", CORE_LOG_FATAL},
-    {"silent", CORE_LOG_SILENT}};
+  static const struct {
+    const char *name;
+    int level;
+  } levels[] = {{"trace", CORE_LOG_TRACE},  {"debug", CORE_LOG_DEBUG},
+                {"info", CORE_LOG_INFO},    {"warn", CORE_LOG_WARN},
+                {"error", CORE_LOG_ERROR},  {"fatal", CORE_LOG_FATAL},
+                {"silent", CORE_LOG_SILENT}};
   for (size_t i = 0; i < ARRAY_SIZE(levels); i++)
-    if (strcmp(s, levels[i].name) == 0) return levels[i].level;
+    if (strcmp(s, levels[i].name) == 0)
+      return levels[i].level;
   return -1;
 }
 
 void core_log_write(int level, const char *fields, const char *fmt, ...) {
-  if (!core_log_enabled(level)) return;
+  if (!core_log_enabled(level))
+    return;
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -47,8 +53,9 @@ void core_log_write(int level, const char *fields, const char *fmt, ...) {
   va_end(ap);
 
   char head[512];
-  int n = snprintf(head, sizeof(head), "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"hostname\":",
-                   level, (long long)core_time_ms(), (int)getpid());
+  int n = snprintf(head, sizeof(head),
+                   "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"hostname\":", level,
+                   (long long)core_time_ms(), (int)getpid());
   core_buf_t out;
   core_buf_init(&out);
   core_buf_append(&out, head, (size_t)n);
@@ -67,7 +74,8 @@ void core_log_write(int level, const char *fields, const char *fmt, ...) {
   ssize_t off = 0;
   while ((size_t)off < out.len) {
     ssize_t w = write(STDOUT_FILENO, out.data + off, out.len - (size_t)off);
-    if (w <= 0) break;
+    if (w <= 0)
+      break;
     off += w;
   }
   core_buf_free(&out);

@@ -30,7 +30,6 @@
 /* sun_path is 108 bytes; the socket file is <dir>/.s.PGSQL.5432. */
 #define SOCKET_PATH_MAX 107
 
-
 /* The user the server binaries run as: NULL when we are not root (then they
  * run as ourselves). */
 static const struct passwd *server_user(void) {
@@ -381,17 +380,23 @@ static int claim_owner(db_embedded_t *e, char *err, size_t errlen) {
     if (!busy)
       core_errf(err, errlen, "flock %s: %s", e->data_dir, strerror(errno));
     else if (pid > 0)
-      core_errf(err, errlen, "%s is in use by another looplab (pid %ld); refusing to share "
-                "or take over its PostgreSQL", e->data_dir, pid);
+      core_errf(err, errlen,
+                "%s is in use by another looplab (pid %ld); refusing to share "
+                "or take over its PostgreSQL",
+                e->data_dir, pid);
     else
-      core_errf(err, errlen, "%s is in use by another looplab; refusing to share or take "
-                "over its PostgreSQL", e->data_dir);
+      core_errf(err, errlen,
+                "%s is in use by another looplab; refusing to share or take "
+                "over its PostgreSQL",
+                e->data_dir);
     close(fd);
     return DB_EUNAVAIL;
   }
   if (owner_alive(e->data_dir, &pid)) {
-    core_errf(err, errlen, "%s is in use by another looplab (pid %ld); refusing to share "
-              "or take over its PostgreSQL", e->data_dir, pid);
+    core_errf(err, errlen,
+              "%s is in use by another looplab (pid %ld); refusing to share "
+              "or take over its PostgreSQL",
+              e->data_dir, pid);
     close(fd);
     return DB_EUNAVAIL;
   }
@@ -580,10 +585,12 @@ int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char
     /* A checkout under /root, say: use a folder of our own under /var/tmp,
      * named after the requested one so each checkout keeps its database. */
     uint64_t h = 1469598103934665603ull;
-    for (const char *q = e->data_dir; *q; q++) h = (h ^ (unsigned char)*q) * 1099511628211ull;
+    for (const char *q = e->data_dir; *q; q++)
+      h = (h ^ (unsigned char)*q) * 1099511628211ull;
     char alt[sizeof(e->data_dir)];
     snprintf(alt, sizeof(alt), "/var/tmp/looplab-pg-%016llx", (unsigned long long)h);
-    LOG_WARN(NULL, "the postgres user cannot reach %s; using %s instead", e->data_dir, alt);
+    LOG_WARN(NULL, "the postgres user cannot reach %s; using %s instead", e->data_dir,
+             alt);
     snprintf(e->data_dir, sizeof(e->data_dir), "%s", alt);
     if ((rc = mkdir_p(e->data_dir, 0700)) != 0 || give_to_server_user(e->data_dir) != 0 ||
         !server_user_reaches(e->data_dir)) {
@@ -609,8 +616,8 @@ int db_embedded_start(db_embedded_t *e, const char *data_dir, double scale, char
   rc = pg_ctl(e, "start", out, sizeof(out));
   if (rc != 0) {
     trim(out);
-    core_errf(err, errlen, "pg_ctl start failed (%d): %s (see %s/postmaster.log)", rc, out,
-           e->data_dir);
+    core_errf(err, errlen, "pg_ctl start failed (%d): %s (see %s/postmaster.log)", rc,
+              out, e->data_dir);
     rc = DB_EUNAVAIL;
     goto fail;
   }

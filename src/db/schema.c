@@ -7,7 +7,6 @@
 #include "core/core.h"
 #include "db/db.h"
 
-
 /* Runs sql (one or many statements); params only for a single statement. */
 static int exec(PGconn *c, const char *what, const char *sql, int nparams,
                 const char *const *params, PGresult **keep, char *err, size_t errlen) {

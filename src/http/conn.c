@@ -12,15 +12,22 @@
 
 #include "internal.h"
 
-#define MAX_PIPELINED 32        /* requests queued before we stop parsing */
-#define MAX_URL 8192            /* longer request targets get 414 */
-#define MAX_FIELDS 100          /* more header fields get 431 */
+#define MAX_PIPELINED 32 /* requests queued before we stop parsing */
+#define MAX_URL 8192     /* longer request targets get 414 */
+#define MAX_FIELDS 100   /* more header fields get 431 */
 #define WRITE_HIGH_WATER (1 << 20)
 #define LINGER_MS 2000
-#define DRAIN_GRACE_MS 1000      /* for connections with no request yet */
-#define KEEP_BUF 65536          /* request buffers above this are freed on reuse */
+#define DRAIN_GRACE_MS 1000 /* for connections with no request yet */
+#define KEEP_BUF 65536      /* request buffers above this are freed on reuse */
 
-enum { TIMER_NONE, TIMER_HEADERS, TIMER_REQUEST, TIMER_KEEPALIVE, TIMER_LINGER, TIMER_DRAIN_IDLE };
+enum {
+  TIMER_NONE,
+  TIMER_HEADERS,
+  TIMER_REQUEST,
+  TIMER_KEEPALIVE,
+  TIMER_LINGER,
+  TIMER_DRAIN_IDLE
+};
 
 static llhttp_settings_t settings;
 static int settings_ready;
@@ -51,7 +58,8 @@ static http_req_t *req_new(http_conn_t *c) {
 }
 
 static void trim_buf(core_buf_t *b) {
-  if (b->cap > KEEP_BUF) core_buf_free(b);
+  if (b->cap > KEEP_BUF)
+    core_buf_free(b);
   core_buf_reset(b);
 }
 
@@ -79,8 +87,10 @@ static void req_destroy(http_req_t *r) {
 }
 
 static void enqueue(http_conn_t *c, http_req_t *r) {
-  if (c->queue_tail) c->queue_tail->next = r;
-  else c->queue_head = r;
+  if (c->queue_tail)
+    c->queue_tail->next = r;
+  else
+    c->queue_head = r;
   c->queue_tail = r;
   c->queued++;
 }
@@ -88,7 +98,8 @@ static void enqueue(http_conn_t *c, http_req_t *r) {
 /* Connection lifetime. */
 
 static void maybe_free(http_conn_t *c) {
-  if (c->handles_open > 0 || c->pending > 0) return;
+  if (c->handles_open > 0 || c->pending > 0)
+    return;
   while (c->free_reqs) {
     http_req_t *r = c->free_reqs;
     c->free_reqs = r->next;
@@ -111,9 +122,12 @@ static void on_discard_close(uv_handle_t *h) {
 
 static void unlink_conn(http_conn_t *c) {
   http_server_t *s = c->server;
-  if (c->prev) c->prev->next = c->next;
-  else s->conns = c->next;
-  if (c->next) c->next->prev = c->prev;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
   s->connections--;
 }
 
@@ -121,12 +135,14 @@ static void unlink_conn(http_conn_t *c) {
  * the free list now. The write in flight, if any, is cancelled by uv_close
  * and its callback recycles its batch. */
 static void close_conn(http_conn_t *c) {
-  if (c->state != CONN_OPEN) return;
+  if (c->state != CONN_OPEN)
+    return;
   c->state = CONN_CLOSING;
   http_req_t *r = c->queue_head;
   while (r) {
     http_req_t *next = r->next;
-    if (!r->dispatched || r->done) req_recycle(c, r);
+    if (!r->dispatched || r->done)
+      req_recycle(c, r);
     r = next;
   }
   c->queue_head = c->queue_tail = c->cur = NULL;
@@ -155,15 +171,18 @@ static void arm(http_conn_t *c, int kind, int64_t ms) {
 static int unread(http_conn_t *c) {
   uv_os_fd_t fd;
   int n = 0;
-  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, FIONREAD, &n) != 0) return 0;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, FIONREAD, &n) != 0)
+    return 0;
   return n > 0;
 }
 
 static void on_timer(uv_timer_t *t) {
   http_conn_t *c = container_of(t, http_conn_t, timer);
   if (c->timer_kind == TIMER_HEADERS || c->timer_kind == TIMER_REQUEST) {
-    if (c->in_message) fail(c, 408, NULL, "Request timeout");
-    else close_conn(c);
+    if (c->in_message)
+      fail(c, 408, NULL, "Request timeout");
+    else
+      close_conn(c);
     return;
   }
   if (c->timer_kind == TIMER_DRAIN_IDLE && unread(c)) {
@@ -179,13 +198,16 @@ static void on_timer(uv_timer_t *t) {
  * drain for the drain's idle grace (a request that comes in it is answered
  * with Connection: close). */
 static void arm_idle(http_conn_t *c) {
-  if (c->queue_head || c->in_message || c->writing) return;
+  if (c->queue_head || c->in_message || c->writing)
+    return;
   if (c->no_more) {
     close_conn(c);
     return;
   }
-  if (c->server->draining) arm(c, TIMER_DRAIN_IDLE, c->server->opts.drain_idle_grace);
-  else arm(c, TIMER_KEEPALIVE, c->server->opts.keep_alive_timeout);
+  if (c->server->draining)
+    arm(c, TIMER_DRAIN_IDLE, c->server->opts.drain_idle_grace);
+  else
+    arm(c, TIMER_KEEPALIVE, c->server->opts.keep_alive_timeout);
 }
 
 /* Failing a request: the answer goes in the queue after whatever came
@@ -266,7 +288,8 @@ static int on_method(llhttp_t *p, const char *at, size_t len) {
 
 static int on_url(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
-  if (c->hbuf.len + len > MAX_URL) return reject(c, 414, "Request-URI Too Long");
+  if (c->hbuf.len + len > MAX_URL)
+    return reject(c, 414, "Request-URI Too Long");
   core_buf_append(&c->hbuf, at, len);
   return 0;
 }
@@ -274,7 +297,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
 static int on_version(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
   size_t have = strlen(c->version);
-  if (have + len >= sizeof(c->version)) len = sizeof(c->version) - 1 - have;
+  if (have + len >= sizeof(c->version))
+    len = sizeof(c->version) - 1 - have;
   memcpy(c->version + have, at, len);
   c->version[have + len] = '\0';
   return 0;
@@ -296,15 +320,18 @@ static int count_header(http_conn_t *c, size_t len) {
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
-  if (count_header(c, len)) return -1;
+  if (count_header(c, len))
+    return -1;
   core_buf_append(&c->hbuf, at, len);
   return 0;
 }
 
 static int on_header_field_complete(llhttp_t *p) {
   http_conn_t *c = p->data;
-  if (c->hbuf.len == c->field_start) return reject(c, 400, "Empty header name");
-  if (++c->header_fields > MAX_FIELDS) return reject(c, 431, "Too many header fields");
+  if (c->hbuf.len == c->field_start)
+    return reject(c, 400, "Empty header name");
+  if (++c->header_fields > MAX_FIELDS)
+    return reject(c, 431, "Too many header fields");
   c->value_start = c->hbuf.len;
   return count_header(c, 4); /* ": " and CRLF */
 }
@@ -326,7 +353,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
     return reject(c, 400, "Obsolete line folding is not allowed");
   c->in_value = 1;
   c->value_end = pos + len;
-  if (count_header(c, len)) return -1;
+  if (count_header(c, len))
+    return -1;
   core_buf_append(&c->hbuf, at, len);
   return 0;
 }
@@ -355,28 +383,40 @@ static int on_header_value_complete(llhttp_t *p) {
   } else if (name_is(name, nn, "host")) {
     c->hosts++;
   } else if (name_is(name, nn, "transfer-encoding")) {
-    if (!(vn == 7 && strncasecmp(v, "chunked", 7) == 0)) c->te_bad = 1;
+    if (!(vn == 7 && strncasecmp(v, "chunked", 7) == 0))
+      c->te_bad = 1;
   } else if (name_is(name, nn, "content-length")) {
     c->has_cl = 1;
   } else if (name_is(name, nn, "expect")) {
-    if (vn == 12 && strncasecmp(v, "100-continue", 12) == 0) r->expect_continue = 1;
-    else return reject(c, 417, "Expectation Failed");
+    if (vn == 12 && strncasecmp(v, "100-continue", 12) == 0)
+      r->expect_continue = 1;
+    else
+      return reject(c, 417, "Expectation Failed");
   }
   c->hbuf.len = c->field_start; /* only the URL is kept */
-  if (c->hbuf.data) c->hbuf.data[c->hbuf.len] = '\0';
+  if (c->hbuf.data)
+    c->hbuf.data[c->hbuf.len] = '\0';
   return 0;
 }
 
 static http_method_t map_method(uint8_t m) {
   switch (m) {
-    case HTTP_GET: return HTTP_M_GET;
-    case HTTP_HEAD: return HTTP_M_HEAD;
-    case HTTP_POST: return HTTP_M_POST;
-    case HTTP_PUT: return HTTP_M_PUT;
-    case HTTP_PATCH: return HTTP_M_PATCH;
-    case HTTP_DELETE: return HTTP_M_DELETE;
-    case HTTP_OPTIONS: return HTTP_M_OPTIONS;
-    default: return HTTP_M_OTHER;
+    case HTTP_GET:
+      return HTTP_M_GET;
+    case HTTP_HEAD:
+      return HTTP_M_HEAD;
+    case HTTP_POST:
+      return HTTP_M_POST;
+    case HTTP_PUT:
+      return HTTP_M_PUT;
+    case HTTP_PATCH:
+      return HTTP_M_PATCH;
+    case HTTP_DELETE:
+      return HTTP_M_DELETE;
+    case HTTP_OPTIONS:
+      return HTTP_M_OPTIONS;
+    default:
+      return HTTP_M_OTHER;
   }
 }
 
@@ -384,9 +424,12 @@ static http_method_t map_method(uint8_t m) {
  * section 3.2.2) is routed like the origin form, as Node does. */
 static size_t origin_offset(const char *t, size_t n) {
   size_t skip = 0;
-  if (n > 7 && strncasecmp(t, "http://", 7) == 0) skip = 7;
-  else if (n > 8 && strncasecmp(t, "https://", 8) == 0) skip = 8;
-  if (skip == 0) return 0;
+  if (n > 7 && strncasecmp(t, "http://", 7) == 0)
+    skip = 7;
+  else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
+    skip = 8;
+  if (skip == 0)
+    return 0;
   const char *slash = memchr(t + skip, '/', n - skip);
   return slash ? (size_t)(slash - t) : 0;
 }
@@ -425,14 +468,19 @@ static int on_headers_complete(llhttp_t *p) {
   if (p->http_major != 1 || p->http_minor > 1)
     return reject(c, 505, "HTTP Version Not Supported");
   if (c->te_bad) {
-    if (c->has_cl) return reject(c, 400, "Both Transfer-Encoding and Content-Length");
+    if (c->has_cl)
+      return reject(c, 400, "Both Transfer-Encoding and Content-Length");
     return reject(c, 501, "Transfer-Encoding other than chunked is not supported");
   }
-  if (p->http_minor == 1 && c->hosts == 0) return reject(c, 400, "Missing Host header");
-  if (c->hosts > 1) return reject(c, 400, "Multiple Host headers");
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > (uint64_t)c->server->opts.body_limit)
+  if (p->http_minor == 1 && c->hosts == 0)
+    return reject(c, 400, "Missing Host header");
+  if (c->hosts > 1)
+    return reject(c, 400, "Multiple Host headers");
+  if ((p->flags & F_CONTENT_LENGTH) &&
+      p->content_length > (uint64_t)c->server->opts.body_limit)
     return too_large(c);
-  int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
+  int has_body =
+      (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
   if (r->expect_continue && has_body && p->http_minor == 1 && c->queue_head == r)
     send_continue(c);
   int64_t spent = (int64_t)((uv_hrtime() - r->start_ns) / 1000000);
@@ -455,7 +503,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 static int on_chunk_ext(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *c = p->data;
   c->ext_bytes += len;
-  if (c->ext_bytes > 16384) return reject(c, 413, "Chunk extensions are too large");
+  if (c->ext_bytes > 16384)
+    return reject(c, 413, "Chunk extensions are too large");
   return 0;
 }
 
@@ -482,7 +531,8 @@ static void dispatch(http_conn_t *c, http_req_t *r) {
   r->nparams = m.nparams;
   for (int i = 0; i < r->nparams; i++) /* Fastify decodes path parameters */
     if (memchr(r->params[i].p, '%', r->params[i].n))
-      r->params[i].p = http_percent_decode(&r->arena, r->params[i].p, r->params[i].n, &r->params[i].n);
+      r->params[i].p =
+          http_percent_decode(&r->arena, r->params[i].p, r->params[i].n, &r->params[i].n);
   m.cb(r);
 }
 
@@ -495,9 +545,11 @@ static int on_message_complete(llhttp_t *p) {
   r->body.p = r->body_buf.data ? r->body_buf.data : "";
   r->body.n = r->body_buf.len;
   r->keep_alive = llhttp_should_keep_alive(p) != 0;
-  if (!r->keep_alive) c->no_more = 1;
+  if (!r->keep_alive)
+    c->no_more = 1;
   dispatch(c, r);
-  if (c->state != CONN_OPEN || c->no_more) return HPE_PAUSED;
+  if (c->state != CONN_OPEN || c->no_more)
+    return HPE_PAUSED;
   if (c->queued >= MAX_PIPELINED) {
     c->paused = 1;
     return HPE_PAUSED;
@@ -535,23 +587,29 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
 static void start_reading(http_conn_t *c) {
-  if (c->reading || c->state != CONN_OPEN) return;
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+  if (c->reading || c->state != CONN_OPEN)
+    return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
 }
 
 static void stop_reading(http_conn_t *c) {
-  if (!c->reading) return;
+  if (!c->reading)
+    return;
   uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
 }
 
 static int parse_error_status(http_conn_t *c, llhttp_errno_t err) {
-  if (c->error_status) return c->error_status;
-  if (err == HPE_INVALID_TRANSFER_ENCODING && !c->has_cl) return 501;
+  if (c->error_status)
+    return c->error_status;
+  if (err == HPE_INVALID_TRANSFER_ENCODING && !c->has_cl)
+    return 501;
   const char *v = c->version, *why = llhttp_get_error_reason(&c->parser);
   /* A well-formed but unsupported version is 505; a malformed one, 400. */
   if (err == HPE_INVALID_VERSION && why && strcmp(why, "Invalid HTTP version") == 0 &&
-      strlen(v) == 3 && v[1] == '.' && v[0] >= '0' && v[0] <= '9' && v[2] >= '0' && v[2] <= '9')
+      strlen(v) == 3 && v[1] == '.' && v[0] >= '0' && v[0] <= '9' && v[2] >= '0' &&
+      v[2] <= '9')
     return 505;
   return 400;
 }
@@ -563,7 +621,8 @@ static int is_tchar(unsigned char b) {
 
 /* One byte of "HTTP/" DIGIT "." DIGIT CRLF, at position i. */
 static int version_byte_ok(unsigned i, unsigned char b) {
-  if (i == 5 || i == 7) return b >= '0' && b <= '9';
+  if (i == 5 || i == 7)
+    return b >= '0' && b <= '9';
   return b == "HTTP/d.d\r\n"[i];
 }
 
@@ -579,19 +638,27 @@ static const char *scan_request_line(http_conn_t *c, const char **from, const ch
     unsigned char b = (unsigned char)*q;
     switch (c->line_state) {
       case LINE_METHOD:
-        if (b == ' ') c->line_state = LINE_TARGET_START;
-        else if (!is_tchar(b)) return "Invalid request line: bad method";
+        if (b == ' ')
+          c->line_state = LINE_TARGET_START;
+        else if (!is_tchar(b))
+          return "Invalid request line: bad method";
         break;
       case LINE_TARGET_START:
       case LINE_TARGET:
-        if (b == ' ' && c->line_state == LINE_TARGET) c->line_state = LINE_VERSION;
-        else if (b == '\r' || b == '\n') return "Invalid request line: no HTTP version";
-        else if (b <= ' ' || b >= 0x7f) return "Invalid request line: bad separator or target";
-        else c->line_state = LINE_TARGET;
+        if (b == ' ' && c->line_state == LINE_TARGET)
+          c->line_state = LINE_VERSION;
+        else if (b == '\r' || b == '\n')
+          return "Invalid request line: no HTTP version";
+        else if (b <= ' ' || b >= 0x7f)
+          return "Invalid request line: bad separator or target";
+        else
+          c->line_state = LINE_TARGET;
         break;
       default: /* LINE_VERSION */
-        if (!version_byte_ok(c->line_ver, b)) return "Invalid request line: bad HTTP version";
-        if (++c->line_ver == 10) c->line_state = LINE_DONE;
+        if (!version_byte_ok(c->line_ver, b))
+          return "Invalid request line: bad HTTP version";
+        if (++c->line_ver == 10)
+          c->line_state = LINE_DONE;
         break;
     }
   }
@@ -610,16 +677,20 @@ static const char *scan_request_line(http_conn_t *c, const char **from, const ch
 static const char *scan_header_bytes(http_conn_t *c, const char *from, const char *to) {
   if (c->line_state != LINE_DONE) {
     const char *why = scan_request_line(c, &from, to);
-    if (why != NULL || c->line_state != LINE_DONE) return why;
+    if (why != NULL || c->line_state != LINE_DONE)
+      return why;
     c->scan_prev = '\n'; /* the request line's LF */
   }
-  if (from >= to) return NULL;
+  if (from >= to)
+    return NULL;
   if (c->scan_prev == '\n' && (from[0] == ' ' || from[0] == '\t'))
     return "Obsolete line folding is not allowed";
   char prev = c->scan_prev;
   for (const char *q = from; (q = memchr(q, '\n', (size_t)(to - q))) != NULL; q++) {
-    if ((q == from ? prev : q[-1]) != '\r') return "Bare LF in the header section";
-    if (q + 1 < to && (q[1] == ' ' || q[1] == '\t')) return "Obsolete line folding is not allowed";
+    if ((q == from ? prev : q[-1]) != '\r')
+      return "Bare LF in the header section";
+    if (q + 1 < to && (q[1] == ' ' || q[1] == '\t'))
+      return "Obsolete line folding is not allowed";
   }
   c->scan_prev = to[-1];
   return NULL;
@@ -628,30 +699,35 @@ static const char *scan_header_bytes(http_conn_t *c, const char *from, const cha
 static void feed(http_conn_t *c, const char *data, size_t len) {
   /* Nothing after a final request; a fresh connection during a drain still
    * gets its one request. */
-  if (c->no_more && !c->in_message && c->messages > 0) return;
+  if (c->no_more && !c->in_message && c->messages > 0)
+    return;
   const char *end = data + len;
   llhttp_errno_t err;
   for (;;) {
     c->error_status = 0;
     c->feed_base = data;
-    if (c->scanning) c->scan_from = data;
+    if (c->scanning)
+      c->scan_from = data;
     err = llhttp_execute(&c->parser, data, (size_t)(end - data));
     const char *stop = err == HPE_OK ? end : llhttp_get_error_pos(&c->parser);
     c->feed_off += (uint64_t)(stop - data);
-    if (c->state != CONN_OPEN) return;
+    if (c->state != CONN_OPEN)
+      return;
     const char *why = c->scanning ? scan_header_bytes(c, c->scan_from, stop) : NULL;
     if (why != NULL) {
       c->scanning = 0;
       fail(c, 400, NULL, why);
       return;
     }
-    if (err != HPE_PAUSED || !c->hdr_pause) break;
+    if (err != HPE_PAUSED || !c->hdr_pause)
+      break;
     c->hdr_pause = 0; /* headers are complete and clean: go on with the body */
     c->scanning = 0;
     llhttp_resume(&c->parser);
     data = stop;
   }
-  if (err == HPE_OK) return;
+  if (err == HPE_OK)
+    return;
   if (err == HPE_PAUSED) {
     if (c->no_more) {
       stop_reading(c);
@@ -664,37 +740,44 @@ static void feed(http_conn_t *c, const char *data, size_t len) {
   }
   int status = parse_error_status(c, err);
   const char *msg = c->error_status ? c->error_msg : llhttp_get_error_reason(&c->parser);
-  fail(c, status, c->error_status ? c->error_code : NULL, msg && *msg ? msg : "Bad Request");
+  fail(c, status, c->error_status ? c->error_code : NULL,
+       msg && *msg ? msg : "Bad Request");
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   http_conn_t *c = st->data;
-  if (nread == 0) return;
+  if (nread == 0)
+    return;
   if (nread < 0) {
     stop_reading(c);
     c->eof = 1;
-    if (c->lingering || !c->queue_head || nread != UV_EOF || c->in_message) close_conn(c);
+    if (c->lingering || !c->queue_head || nread != UV_EOF || c->in_message)
+      close_conn(c);
     return;
   }
-  if (c->lingering) return; /* discarding: we answered and shut our side */
+  if (c->lingering)
+    return; /* discarding: we answered and shut our side */
   feed(c, buf->base, (size_t)nread);
 }
 
 /* Resumes a parser paused by the pipelining bound, on the bytes it kept. */
 static void resume(http_conn_t *c) {
-  if (!c->paused || c->no_more || c->queued >= MAX_PIPELINED / 2) return;
+  if (!c->paused || c->no_more || c->queued >= MAX_PIPELINED / 2)
+    return;
   c->paused = 0;
   llhttp_resume(&c->parser);
   core_buf_t data = c->leftover;
   core_buf_init(&c->leftover);
-  if (data.len) feed(c, data.data, data.len);
+  if (data.len)
+    feed(c, data.data, data.len);
   if (c->leftover.len == 0 && c->leftover.data == NULL) {
     c->leftover = data; /* keep the memory */
     core_buf_reset(&c->leftover);
   } else {
     core_buf_free(&data);
   }
-  if (!c->paused && !c->no_more && !c->backpressure) start_reading(c);
+  if (!c->paused && !c->no_more && !c->backpressure)
+    start_reading(c);
 }
 
 /* Writing: every response ready at the head of the queue goes out in one
@@ -729,7 +812,8 @@ static void on_write(uv_write_t *w, int status) {
     r = next;
   }
   c->writing = NULL;
-  if (c->state != CONN_OPEN) return;
+  if (c->state != CONN_OPEN)
+    return;
   if (status < 0) {
     close_conn(c);
     return;
@@ -740,34 +824,42 @@ static void on_write(uv_write_t *w, int status) {
   }
   if (c->backpressure) {
     c->backpressure = 0;
-    if (!c->paused && !c->no_more) start_reading(c);
+    if (!c->paused && !c->no_more)
+      start_reading(c);
   }
   resume(c);
   flush(c);
 }
 
 static void flush(http_conn_t *c) {
-  if (c->writing || c->state != CONN_OPEN) return;
+  if (c->writing || c->state != CONN_OPEN)
+    return;
   int n = 0;
   http_req_t *r = c->queue_head, *last = NULL;
   while (r && r->done && n + 2 <= (int)ARRAY_SIZE(c->bufs)) {
     c->bufs[n++] = uv_buf_init(r->head, (unsigned)r->head_len);
-    if (r->out.len && !r->head_only) c->bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
+    if (r->out.len && !r->head_only)
+      c->bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
     last = r;
     c->queued--;
-    if (r->close) break;
+    if (r->close)
+      break;
     r = r->next;
   }
   if (last == NULL) {
-    if (c->eof && !c->queue_head) close_conn(c);
-    else arm_idle(c);
+    if (c->eof && !c->queue_head)
+      close_conn(c);
+    else
+      arm_idle(c);
     return;
   }
   c->writing = c->queue_head;
   c->queue_head = last->next;
-  if (c->queue_head == NULL) c->queue_tail = NULL;
+  if (c->queue_head == NULL)
+    c->queue_tail = NULL;
   last->next = NULL;
-  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, c->bufs, (unsigned)n, on_write) != 0) {
+  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, c->bufs, (unsigned)n, on_write) !=
+      0) {
     close_conn(c);
     return;
   }
@@ -783,8 +875,8 @@ static void log_request(http_req_t *r, uint64_t ns) {
            "\"reqId\":\"req-%llu\",\"req\":{\"method\":\"%s\",\"url\":\"%.*s\"},"
            "\"res\":{\"statusCode\":%d},\"responseTime\":%.3f",
            (unsigned long long)r->id, r->method_str ? r->method_str : "-",
-           (int)(r->path.n > 120 ? 120 : r->path.n), r->path.p ? r->path.p : "", r->status,
-           (double)ns / 1e6);
+           (int)(r->path.n > 120 ? 120 : r->path.n), r->path.p ? r->path.p : "",
+           r->status, (double)ns / 1e6);
   core_log_write(CORE_LOG_INFO, fields, "request completed");
 }
 
@@ -795,16 +887,21 @@ void http_conn_respond(http_req_t *r, int status, const char *content_type,
   uint64_t ns = uv_hrtime() - r->start_ns;
   r->status = status;
   s->requests++;
-  if (s->observe) s->observe(r, status, ns);
-  if (s->opts.log_requests) log_request(r, ns);
-  if (r->dispatched) c->pending--;
+  if (s->observe)
+    s->observe(r, status, ns);
+  if (s->opts.log_requests)
+    log_request(r, ns);
+  if (r->dispatched)
+    c->pending--;
   if (c->state != CONN_OPEN) { /* the client went away: drop the answer */
     req_recycle(c, r);
     maybe_free(c);
     return;
   }
-  if (s->draining) c->no_more = 1; /* every answer during a drain is the last */
-  if (c->no_more && r == c->queue_tail && !c->in_message) r->close = 1;
+  if (s->draining)
+    c->no_more = 1; /* every answer during a drain is the last */
+  if (c->no_more && r == c->queue_tail && !c->in_message)
+    r->close = 1;
   http_req_build_head(r, status, content_type, extra_headers, r->out.len);
   r->done = 1;
   flush(c);
@@ -820,7 +917,8 @@ void http_server_init(http_server_t *s, uv_loop_t *loop, const http_server_opts_
   s->router = router;
   s->ctx = ctx;
   s->date_sec = -1;
-  if (!settings_ready) init_settings();
+  if (!settings_ready)
+    init_settings();
 }
 
 uv_tcp_t *http_server_tcp_new(http_server_t *s) {
@@ -846,7 +944,8 @@ void http_server_serve(http_server_t *s, uv_tcp_t *tcp) {
   core_buf_init(&c->hbuf);
   core_buf_init(&c->leftover);
   c->next = s->conns;
-  if (c->next) s->conns->prev = c;
+  if (c->next)
+    s->conns->prev = c;
   s->conns = c;
   s->connections++;
   uv_tcp_nodelay(tcp, 1);
@@ -872,11 +971,14 @@ void http_server_drain(http_server_t *s, void (*cb)(http_server_t *)) {
    * Connection: close, if it comes within the idle grace, and only a
    * connection idle for the whole grace is closed. */
   for (http_conn_t *c = s->conns; c; c = c->next) {
-    if (c->queue_head || c->in_message || c->writing) continue;
+    if (c->queue_head || c->in_message || c->writing)
+      continue;
     /* A connection handed over just before the drain has not sent its
      * first request yet: give it a moment rather than drop it. */
-    if (c->messages == 0) arm(c, TIMER_HEADERS, DRAIN_GRACE_MS);
-    else arm(c, TIMER_DRAIN_IDLE, s->opts.drain_idle_grace);
+    if (c->messages == 0)
+      arm(c, TIMER_HEADERS, DRAIN_GRACE_MS);
+    else
+      arm(c, TIMER_DRAIN_IDLE, s->opts.drain_idle_grace);
   }
   if (s->connections == 0 && s->drained_cb) {
     s->drained_cb = NULL;

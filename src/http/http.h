@@ -25,8 +25,15 @@ typedef void (*http_handler_cb)(http_req_t *req);
 
 /* Methods the router knows (a subset of llhttp's). */
 typedef enum {
-  HTTP_M_GET, HTTP_M_HEAD, HTTP_M_POST, HTTP_M_PUT, HTTP_M_PATCH, HTTP_M_DELETE,
-  HTTP_M_OPTIONS, HTTP_M_OTHER, HTTP_M__COUNT
+  HTTP_M_GET,
+  HTTP_M_HEAD,
+  HTTP_M_POST,
+  HTTP_M_PUT,
+  HTTP_M_PATCH,
+  HTTP_M_DELETE,
+  HTTP_M_OPTIONS,
+  HTTP_M_OTHER,
+  HTTP_M__COUNT
 } http_method_t;
 const char *http_method_name(http_method_t m);
 
@@ -39,37 +46,37 @@ typedef struct http_span_s {
 
 struct http_req_s {
   /* Public, read-only for handlers. Strings live in the request's arena. */
-  http_method_t method;     /* HEAD is reported as HEAD; routed as GET */
+  http_method_t method; /* HEAD is reported as HEAD; routed as GET */
   const char *method_str;
-  http_span_t target;       /* as sent: path + query */
+  http_span_t target; /* as sent: path + query */
   http_span_t path;
   http_span_t query;        /* without '?'; n == 0 when absent */
   http_span_t content_type; /* n == 0 when absent */
   http_span_t body;
   http_span_t params[HTTP_MAX_PARAMS];
   int nparams;
-  const char *route;        /* the matched route pattern, for logs and metrics */
-  int route_id;             /* 1.. in registration order; 0 = no route */
-  uint64_t id;              /* per-process request number: reqId "req-<id>" */
-  uint64_t start_ns;        /* uv_hrtime at the first byte */
+  const char *route; /* the matched route pattern, for logs and metrics */
+  int route_id;      /* 1.. in registration order; 0 = no route */
+  uint64_t id;       /* per-process request number: reqId "req-<id>" */
+  uint64_t start_ns; /* uv_hrtime at the first byte */
   http_server_t *server;
-  core_arena_t arena;       /* freed when the request ends */
-  core_buf_t out;           /* the handler writes the response body here */
-  void *data;               /* the handler's own per-request state */
+  core_arena_t arena; /* freed when the request ends */
+  core_buf_t out;     /* the handler writes the response body here */
+  void *data;         /* the handler's own per-request state */
 
   /* Private. */
   http_conn_t *conn;
-  http_req_t *next;         /* in the connection's response queue or free list */
+  http_req_t *next; /* in the connection's response queue or free list */
   core_buf_t body_buf;
-  char head[512];           /* status line and headers */
+  char head[512]; /* status line and headers */
   size_t head_len;
   int status;
-  unsigned done : 1;        /* the response is ready */
-  unsigned close : 1;       /* close the connection after this response */
+  unsigned done : 1;  /* the response is ready */
+  unsigned close : 1; /* close the connection after this response */
   unsigned keep_alive : 1;
   unsigned expect_continue : 1;
-  unsigned dispatched : 1;  /* handed to a handler */
-  unsigned head_only : 1;   /* HEAD: headers without the body */
+  unsigned dispatched : 1; /* handed to a handler */
+  unsigned head_only : 1;  /* HEAD: headers without the body */
 };
 
 /* Server-wide options (SPEC section 3). */
@@ -90,7 +97,7 @@ typedef void (*http_observe_cb)(http_req_t *req, int status, uint64_t duration_n
 struct http_server_s {
   /* Public. */
   uv_loop_t *loop;
-  void *ctx;                /* the application's, reachable from handlers */
+  void *ctx; /* the application's, reachable from handlers */
   http_observe_cb observe;
   http_server_opts_t opts;
   /* Read-only. */
@@ -100,11 +107,11 @@ struct http_server_s {
   /* Private. */
   http_router_t *router;
   void (*drained_cb)(http_server_t *);
-  http_conn_t *conns;       /* intrusive list head */
+  http_conn_t *conns; /* intrusive list head */
   uint64_t next_id;
-  char read_buf[65536];     /* shared by every connection: llhttp consumes it
-                               synchronously in the read callback */
-  char date[40];            /* "Date: ...\r\n", regenerated once per second */
+  char read_buf[65536]; /* shared by every connection: llhttp consumes it
+                           synchronously in the read callback */
+  char date[40];        /* "Date: ...\r\n", regenerated once per second */
   int64_t date_sec;
 };
 
@@ -147,7 +154,8 @@ void http_respond_error_code(http_req_t *req, int status, const char *code,
 /* Writes Fastify's error body for status into b (used by the API for 503s
  * and by the parser glue); code may be NULL. */
 void http_error_body(core_buf_t *b, int status, const char *message);
-void http_error_body_code(core_buf_t *b, int status, const char *code, const char *message);
+void http_error_body_code(core_buf_t *b, int status, const char *code,
+                          const char *message);
 const char *http_reason(int status);
 
 /* Query string: finds key, percent-decodes its value into the request's
@@ -158,7 +166,8 @@ int http_query_get(http_req_t *req, const char *key, const char **val, size_t *l
  * "/items/:id". HEAD is served by a GET route. */
 http_router_t *http_router_new(void);
 void http_router_free(http_router_t *r);
-void http_router_add(http_router_t *r, http_method_t m, const char *pattern, http_handler_cb cb);
+void http_router_add(http_router_t *r, http_method_t m, const char *pattern,
+                     http_handler_cb cb);
 
 enum { HTTP_ROUTE_OK = 0, HTTP_ROUTE_NOT_FOUND = -404, HTTP_ROUTE_BAD_METHOD = -405 };
 typedef struct http_match_s {
@@ -167,7 +176,7 @@ typedef struct http_match_s {
   int route_id;
   http_span_t params[HTTP_MAX_PARAMS];
   int nparams;
-  char allow[96];           /* for 405: "GET, HEAD, POST" */
+  char allow[96]; /* for 405: "GET, HEAD, POST" */
 } http_match_t;
 int http_router_match(const http_router_t *r, http_method_t m, const char *path, size_t n,
                       http_match_t *out);

@@ -8,25 +8,44 @@
 
 const char *http_reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 417: return "Expectation Failed";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 417:
+      return "Expectation Failed";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
   }
 }
 
@@ -34,7 +53,8 @@ const char *http_reason(int status) {
  * is only reformatted when the second changes. */
 void http_date_refresh(http_server_t *s) {
   time_t now = time(NULL);
-  if ((int64_t)now == s->date_sec) return;
+  if ((int64_t)now == s->date_sec)
+    return;
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(s->date, sizeof(s->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
@@ -66,7 +86,8 @@ void http_req_build_head(http_req_t *req, int status, const char *content_type,
   size_t extra = extra_headers ? strlen(extra_headers) : 0;
   size_t ct = content_type ? strlen(content_type) : 0;
   char *p = req->head;
-  if (extra + ct + 256 > sizeof(req->head)) abort(); /* callers pass short headers */
+  if (extra + ct + 256 > sizeof(req->head))
+    abort(); /* callers pass short headers */
   p = put_str(p, "HTTP/1.1 ");
   p = put_uint(p, (uint64_t)status);
   *p++ = ' ';
@@ -103,7 +124,8 @@ void http_respond(http_req_t *req, int status, const char *content_type,
   http_conn_respond(req, status, content_type, extra_headers);
 }
 
-void http_error_body_code(core_buf_t *b, int status, const char *code, const char *message) {
+void http_error_body_code(core_buf_t *b, int status, const char *code,
+                          const char *message) {
   core_buf_puts(b, "{\"statusCode\":");
   core_buf_put_i64(b, status);
   if (code) {
@@ -148,19 +170,24 @@ void http_respond_error_code(http_req_t *req, int status, const char *code,
 }
 
 static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
-static char *decode_impl(core_arena_t *a, const char *s, size_t n, size_t *outn, int plus) {
+static char *decode_impl(core_arena_t *a, const char *s, size_t n, size_t *outn,
+                         int plus) {
   char *d = core_arena_alloc(a, n + 1);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     if (plus && s[i] == '+') {
       d[k++] = ' ';
-    } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+    } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+               hexval(s[i + 2]) >= 0) {
       d[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
       i += 2;
     } else {
@@ -185,7 +212,8 @@ int http_query_get(http_req_t *req, const char *key, const char **val, size_t *l
       size_t vn = (size_t)(q + j - v);
       size_t dn;
       *val = decode_impl(&req->arena, v, vn, &dn, 1);
-      if (len) *len = dn;
+      if (len)
+        *len = dn;
       return 1;
     }
     i = j + 1;

@@ -26,8 +26,8 @@ struct http_router_s {
   int n;
 };
 
-static const char *const method_names[HTTP_M__COUNT] = {"GET", "HEAD", "POST", "PUT",
-                                                        "PATCH", "DELETE", "OPTIONS", "OTHER"};
+static const char *const method_names[HTTP_M__COUNT] = {
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
 const char *http_method_name(http_method_t m) {
   return method_names[m];
@@ -38,7 +38,8 @@ http_router_t *http_router_new(void) {
 }
 
 void http_router_free(http_router_t *r) {
-  if (r == NULL) return;
+  if (r == NULL)
+    return;
   for (int i = 0; i < r->n; i++) free(r->routes[i].pattern);
   free(r->routes);
   free(r);
@@ -49,11 +50,14 @@ static int split(const char *p, size_t n, seg_t *segs, int max) {
   int k = 0;
   size_t i = 0;
   while (i < n) {
-    if (p[i] != '/') return -1;
+    if (p[i] != '/')
+      return -1;
     size_t j = ++i;
     while (j < n && p[j] != '/') j++;
-    if (j == i && j == n && k == 0) break; /* "/" itself has no segment */
-    if (k == max) return -1;
+    if (j == i && j == n && k == 0)
+      break; /* "/" itself has no segment */
+    if (k == max)
+      return -1;
     segs[k].s = p + i;
     segs[k].n = j - i;
     segs[k].param = j > i && p[i] == ':';
@@ -75,17 +79,20 @@ void http_router_add(http_router_t *r, http_method_t m, const char *pattern,
   memset(rt, 0, sizeof(*rt));
   rt->pattern = xstrdup(pattern);
   rt->nsegs = split(rt->pattern, strlen(rt->pattern), rt->segs, MAX_SEGS);
-  if (rt->nsegs < 0) abort(); /* a bad pattern is a programming error */
+  if (rt->nsegs < 0)
+    abort(); /* a bad pattern is a programming error */
   rt->cb[m] = cb;
 }
 
 static int seg_match(const route_t *rt, const seg_t *segs, int n, http_match_t *out) {
-  if (rt->nsegs != n) return 0;
+  if (rt->nsegs != n)
+    return 0;
   int np = 0;
   for (int i = 0; i < n; i++) {
     const seg_t *want = &rt->segs[i];
     if (want->param) {
-      if (segs[i].n == 0 || np == HTTP_MAX_PARAMS) return 0;
+      if (segs[i].n == 0 || np == HTTP_MAX_PARAMS)
+        return 0;
       out->params[np].p = segs[i].s;
       out->params[np].n = segs[i].n;
       np++;
@@ -102,9 +109,11 @@ static void allow_list(const route_t *rt, char *buf, size_t cap) {
   buf[0] = '\0';
   for (int m = 0; m < HTTP_M__COUNT; m++) {
     int has = rt->cb[m] != NULL || (m == HTTP_M_HEAD && rt->cb[HTTP_M_GET] != NULL);
-    if (!has) continue;
+    if (!has)
+      continue;
     int w = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", method_names[m]);
-    if (w < 0 || (size_t)w >= cap - len) break;
+    if (w < 0 || (size_t)w >= cap - len)
+      break;
     len += (size_t)w;
   }
 }
@@ -114,14 +123,17 @@ int http_router_match(const http_router_t *r, http_method_t m, const char *path,
   seg_t segs[MAX_SEGS];
   int nsegs = split(path, n, segs, MAX_SEGS);
   memset(out, 0, sizeof(*out));
-  if (nsegs < 0) return HTTP_ROUTE_NOT_FOUND;
+  if (nsegs < 0)
+    return HTTP_ROUTE_NOT_FOUND;
   for (int i = 0; i < r->n; i++) {
     const route_t *rt = &r->routes[i];
-    if (!seg_match(rt, segs, nsegs, out)) continue;
+    if (!seg_match(rt, segs, nsegs, out))
+      continue;
     out->route = rt->pattern;
     out->route_id = i + 1;
     http_handler_cb cb = rt->cb[m];
-    if (cb == NULL && m == HTTP_M_HEAD) cb = rt->cb[HTTP_M_GET];
+    if (cb == NULL && m == HTTP_M_HEAD)
+      cb = rt->cb[HTTP_M_GET];
     if (cb == NULL) {
       allow_list(rt, out->allow, sizeof(out->allow));
       return HTTP_ROUTE_BAD_METHOD;
@@ -134,7 +146,8 @@ int http_router_match(const http_router_t *r, http_method_t m, const char *path,
 
 int http_router_names(const http_router_t *r, const char **names, int max) {
   int n = 0;
-  if (max > 0) names[n++] = NULL;
+  if (max > 0)
+    names[n++] = NULL;
   for (int i = 0; i < r->n && n < max; i++) names[n++] = r->routes[i].pattern;
   return n;
 }

@@ -7,15 +7,16 @@
 
 /* prom-client's default buckets, with 1 ms added: a W1 read takes well
  * under 5 ms, and the first bucket should say so. */
-const double metrics_dur_bounds[METRICS_DUR_BUCKETS] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                        0.25,  0.5,   1,    2.5,   5,    10};
+const double metrics_dur_bounds[METRICS_DUR_BUCKETS] = {
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 void metrics_ll_reset(metrics_ll_t *h) {
   memset(h, 0, sizeof(*h));
 }
 
 static int ll_index(uint64_t us) {
-  if (us < 64) return (int)us;
+  if (us < 64)
+    return (int)us;
   int m = 63 - __builtin_clzll(us); /* >= 6 */
   int shift = m - 5;
   int idx = 64 + (m - 6) * 32 + (int)((us >> shift) - 32);
@@ -24,7 +25,8 @@ static int ll_index(uint64_t us) {
 
 /* The largest value (in ns) that lands in bucket idx. */
 static uint64_t ll_upper_ns(int idx) {
-  if (idx < 64) return (uint64_t)idx * 1000 + 999;
+  if (idx < 64)
+    return (uint64_t)idx * 1000 + 999;
   int m = 6 + (idx - 64) / 32;
   uint64_t sub = 32 + (uint64_t)((idx - 64) % 32);
   int shift = m - 5;
@@ -33,34 +35,43 @@ static uint64_t ll_upper_ns(int idx) {
 
 void metrics_ll_record(metrics_ll_t *h, uint64_t ns) {
   h->counts[ll_index(ns / 1000)]++;
-  if (h->count == 0 || ns < h->min_ns) h->min_ns = ns;
-  if (ns > h->max_ns) h->max_ns = ns;
+  if (h->count == 0 || ns < h->min_ns)
+    h->min_ns = ns;
+  if (ns > h->max_ns)
+    h->max_ns = ns;
   h->count++;
   h->sum_ns += (double)ns;
   h->sumsq_ns += (double)ns * (double)ns;
 }
 
 void metrics_ll_merge(metrics_ll_t *into, const metrics_ll_t *from) {
-  if (from->count == 0) return;
+  if (from->count == 0)
+    return;
   for (int i = 0; i < METRICS_LL_BUCKETS; i++) into->counts[i] += from->counts[i];
-  if (into->count == 0 || from->min_ns < into->min_ns) into->min_ns = from->min_ns;
-  if (from->max_ns > into->max_ns) into->max_ns = from->max_ns;
+  if (into->count == 0 || from->min_ns < into->min_ns)
+    into->min_ns = from->min_ns;
+  if (from->max_ns > into->max_ns)
+    into->max_ns = from->max_ns;
   into->count += from->count;
   into->sum_ns += from->sum_ns;
   into->sumsq_ns += from->sumsq_ns;
 }
 
 uint64_t metrics_ll_percentile(const metrics_ll_t *h, double p) {
-  if (h->count == 0) return 0;
+  if (h->count == 0)
+    return 0;
   uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->count);
-  if (rank < 1) rank = 1;
+  if (rank < 1)
+    rank = 1;
   uint64_t seen = 0;
   for (int i = 0; i < METRICS_LL_BUCKETS; i++) {
     seen += h->counts[i];
     if (seen >= rank) {
       uint64_t v = ll_upper_ns(i);
-      if (v > h->max_ns) v = h->max_ns;
-      if (v < h->min_ns) v = h->min_ns;
+      if (v > h->max_ns)
+        v = h->max_ns;
+      if (v < h->min_ns)
+        v = h->min_ns;
       return v;
     }
   }
@@ -70,7 +81,8 @@ uint64_t metrics_ll_percentile(const metrics_ll_t *h, double p) {
 void metrics_hist_record(metrics_hist_t *h, const double *bounds, double seconds) {
   int i = 0;
   while (i < METRICS_DUR_BUCKETS && seconds > bounds[i]) i++;
-  if (i < METRICS_DUR_BUCKETS) h->buckets[i]++;
+  if (i < METRICS_DUR_BUCKETS)
+    h->buckets[i]++;
   h->count++;
   h->sum += seconds;
 }

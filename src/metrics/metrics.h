@@ -10,9 +10,9 @@
 
 #include "core/core.h"
 
-#define METRICS_ROUTES 16     /* route ids from the router; 0 = no route */
-#define METRICS_METHODS 8     /* http_method_t */
-#define METRICS_STATUSES 24   /* see metrics_status_slot */
+#define METRICS_ROUTES 16   /* route ids from the router; 0 = no route */
+#define METRICS_METHODS 8   /* http_method_t */
+#define METRICS_STATUSES 24 /* see metrics_status_slot */
 #define METRICS_DUR_BUCKETS 12
 #define METRICS_TP_BUCKETS 12
 
@@ -49,8 +49,8 @@ typedef struct metrics_snap_s {
   int32_t pid;
   uint64_t requests[METRICS_ROUTES][METRICS_METHODS][METRICS_STATUSES];
   metrics_hist_t duration[METRICS_ROUTES];
-  metrics_ll_t lag;            /* since the previous scrape */
-  uint64_t loop_idle_ns;       /* since the previous scrape */
+  metrics_ll_t lag;      /* since the previous scrape */
+  uint64_t loop_idle_ns; /* since the previous scrape */
   uint64_t loop_elapsed_ns;
   int64_t tp_queue_depth;
   metrics_hist_t tp_wait;
@@ -74,6 +74,7 @@ void metrics_process_sample(metrics_snap_t *s);
  * i. primary may be NULL (--workers 0); when given, its memory and CPU are
  * added to the merged process series. */
 void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
-                    const metrics_snap_t *primary, const char *const *routes, int nroutes);
+                    const metrics_snap_t *primary, const char *const *routes,
+                    int nroutes);
 
 #endif

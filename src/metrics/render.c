@@ -10,15 +10,16 @@
 #include "metrics.h"
 
 static const int status_codes[METRICS_STATUSES] = {
-  0,   200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409,
-  413, 414, 415, 417, 422, 429, 431, 500, 501, 502, 503, 505};
+    0,   200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409,
+    413, 414, 415, 417, 422, 429, 431, 500, 501, 502, 503, 505};
 
-static const char *const method_names[METRICS_METHODS] = {"GET", "HEAD", "POST", "PUT",
-                                                         "PATCH", "DELETE", "OPTIONS", "OTHER"};
+static const char *const method_names[METRICS_METHODS] = {
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
 int metrics_status_slot(int status) {
   for (int i = 1; i < METRICS_STATUSES; i++)
-    if (status_codes[i] == status) return i;
+    if (status_codes[i] == status)
+      return i;
   return 0;
 }
 
@@ -30,7 +31,8 @@ void metrics_process_sample(metrics_snap_t *s) {
   long pages = 0, rss = 0;
   FILE *f = fopen("/proc/self/statm", "r");
   if (f != NULL) {
-    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+      rss = 0;
     fclose(f);
   }
   s->rss_bytes = (int64_t)rss * sysconf(_SC_PAGESIZE);
@@ -56,10 +58,14 @@ static void family(ctx_t *c, const char *name, const char *type, const char *hel
 }
 
 static void num(core_buf_t *b, double v) {
-  if (isinf(v)) core_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-  else if (isnan(v)) core_buf_puts(b, "NaN");
-  else if (v == floor(v) && fabs(v) < 1e15) core_buf_printf(b, "%.0f", v);
-  else core_buf_printf(b, "%.9g", v);
+  if (isinf(v))
+    core_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+  else if (isnan(v))
+    core_buf_puts(b, "NaN");
+  else if (v == floor(v) && fabs(v) < 1e15)
+    core_buf_printf(b, "%.0f", v);
+  else
+    core_buf_printf(b, "%.9g", v);
 }
 
 /* labels: NULL or "k=\"v\",…" without braces; worker < 0 means merged. */
@@ -68,8 +74,10 @@ static void sample(ctx_t *c, const char *name, const char *labels, int worker, d
   int has = labels && labels[0];
   if (has || worker >= 0) {
     core_buf_putc(c->out, '{');
-    if (has) core_buf_puts(c->out, labels);
-    if (worker >= 0) core_buf_printf(c->out, "%sworker=\"%d\"", has ? "," : "", worker);
+    if (has)
+      core_buf_puts(c->out, labels);
+    if (worker >= 0)
+      core_buf_printf(c->out, "%sworker=\"%d\"", has ? "," : "", worker);
     core_buf_putc(c->out, '}');
   }
   core_buf_putc(c->out, ' ');
@@ -81,14 +89,16 @@ static void sample(ctx_t *c, const char *name, const char *labels, int worker, d
  * the sum unless avg. */
 typedef double (*getter_t)(const metrics_snap_t *s);
 
-static void scalar(ctx_t *c, const char *name, const char *type, const char *help, getter_t f,
-                   int add_primary) {
+static void scalar(ctx_t *c, const char *name, const char *type, const char *help,
+                   getter_t f, int add_primary) {
   family(c, name, type, help);
   double total = 0;
   for (int i = 0; i < c->n; i++) total += f(c->snaps[i]);
-  if (add_primary && c->primary) total += f(c->primary);
+  if (add_primary && c->primary)
+    total += f(c->primary);
   sample(c, name, NULL, -1, total);
-  for (int i = 0; i < c->n; i++) sample(c, name, NULL, c->snaps[i]->worker, f(c->snaps[i]));
+  for (int i = 0; i < c->n; i++)
+    sample(c, name, NULL, c->snaps[i]->worker, f(c->snaps[i]));
 }
 
 static void hist_series(ctx_t *c, const char *name, const char *labels, int worker,
@@ -97,12 +107,17 @@ static void hist_series(ctx_t *c, const char *name, const char *labels, int work
   uint64_t cum = 0;
   snprintf(key, sizeof(key), "%s_bucket", name);
   for (int b = 0; b <= METRICS_DUR_BUCKETS; b++) {
-    if (b < METRICS_DUR_BUCKETS) cum += h->buckets[b];
-    else cum = h->count;
+    if (b < METRICS_DUR_BUCKETS)
+      cum += h->buckets[b];
+    else
+      cum = h->count;
     char le[32];
-    if (b < METRICS_DUR_BUCKETS) snprintf(le, sizeof(le), "%g", metrics_dur_bounds[b]);
-    else strcpy(le, "+Inf");
-    snprintf(lab, sizeof(lab), "%s%sle=\"%s\"", labels ? labels : "", labels ? "," : "", le);
+    if (b < METRICS_DUR_BUCKETS)
+      snprintf(le, sizeof(le), "%g", metrics_dur_bounds[b]);
+    else
+      strcpy(le, "+Inf");
+    snprintf(lab, sizeof(lab), "%s%sle=\"%s\"", labels ? labels : "", labels ? "," : "",
+             le);
     sample(c, key, lab, worker, (double)cum);
   }
   snprintf(key, sizeof(key), "%s_sum", name);
@@ -121,46 +136,55 @@ static const char *route_name(ctx_t *c, int r) {
   return r > 0 && r < c->nroutes && c->routes[r] ? c->routes[r] : "unmatched";
 }
 
-static void requests_one(ctx_t *c, const uint64_t (*req)[METRICS_METHODS][METRICS_STATUSES],
+static void requests_one(ctx_t *c,
+                         const uint64_t (*req)[METRICS_METHODS][METRICS_STATUSES],
                          int worker) {
   char lab[160];
   for (int r = 0; r < METRICS_ROUTES; r++)
     for (int m = 0; m < METRICS_METHODS; m++)
       for (int s = 0; s < METRICS_STATUSES; s++) {
-        if (req[r][m][s] == 0) continue;
+        if (req[r][m][s] == 0)
+          continue;
         int code = metrics_slot_status(s);
         char st[16];
-        if (code) snprintf(st, sizeof(st), "%d", code);
-        else strcpy(st, "other");
-        snprintf(lab, sizeof(lab), "route=\"%s\",method=\"%s\",status=\"%s\"", route_name(c, r),
-                 method_names[m], st);
+        if (code)
+          snprintf(st, sizeof(st), "%d", code);
+        else
+          strcpy(st, "other");
+        snprintf(lab, sizeof(lab), "route=\"%s\",method=\"%s\",status=\"%s\"",
+                 route_name(c, r), method_names[m], st);
         sample(c, "http_requests_total", lab, worker, (double)req[r][m][s]);
       }
 }
 
 static void requests(ctx_t *c) {
-  family(c, "http_requests_total", "counter", "HTTP requests answered, by route, method and status.");
+  family(c, "http_requests_total", "counter",
+         "HTTP requests answered, by route, method and status.");
   static uint64_t merged[METRICS_ROUTES][METRICS_METHODS][METRICS_STATUSES];
   memset(merged, 0, sizeof(merged));
   for (int i = 0; i < c->n; i++)
     for (int r = 0; r < METRICS_ROUTES; r++)
       for (int m = 0; m < METRICS_METHODS; m++)
-        for (int s = 0; s < METRICS_STATUSES; s++) merged[r][m][s] += c->snaps[i]->requests[r][m][s];
-  requests_one(c, (const uint64_t (*)[METRICS_METHODS][METRICS_STATUSES])merged, -1);
+        for (int s = 0; s < METRICS_STATUSES; s++)
+          merged[r][m][s] += c->snaps[i]->requests[r][m][s];
+  requests_one(c, (const uint64_t(*)[METRICS_METHODS][METRICS_STATUSES])merged, -1);
   for (int i = 0; i < c->n; i++)
-    requests_one(c, (const uint64_t (*)[METRICS_METHODS][METRICS_STATUSES])c->snaps[i]->requests,
-                 c->snaps[i]->worker);
+    requests_one(
+        c, (const uint64_t(*)[METRICS_METHODS][METRICS_STATUSES])c->snaps[i]->requests,
+        c->snaps[i]->worker);
 }
 
 static void durations(ctx_t *c) {
   const char *name = "http_request_duration_seconds";
-  family(c, name, "histogram", "Time from a request's first byte to its response, by route.");
+  family(c, name, "histogram",
+         "Time from a request's first byte to its response, by route.");
   char lab[96];
   for (int r = 0; r < METRICS_ROUTES; r++) {
     metrics_hist_t m;
     memset(&m, 0, sizeof(m));
     for (int i = 0; i < c->n; i++) hist_merge(&m, &c->snaps[i]->duration[r]);
-    if (m.count == 0) continue;
+    if (m.count == 0)
+      continue;
     snprintf(lab, sizeof(lab), "route=\"%s\"", route_name(c, r));
     hist_series(c, name, lab, -1, &m);
     for (int i = 0; i < c->n; i++)
@@ -176,47 +200,59 @@ static void tp_wait(ctx_t *c) {
   memset(&m, 0, sizeof(m));
   for (int i = 0; i < c->n; i++) hist_merge(&m, &c->snaps[i]->tp_wait);
   hist_series(c, name, NULL, -1, &m);
-  for (int i = 0; i < c->n; i++) hist_series(c, name, NULL, c->snaps[i]->worker, &c->snaps[i]->tp_wait);
+  for (int i = 0; i < c->n; i++)
+    hist_series(c, name, NULL, c->snaps[i]->worker, &c->snaps[i]->tp_wait);
 }
 
 /* The lag gauges of prom-client's nodejs_eventloop_lag_*, from one
  * histogram merged bucket by bucket. */
 static double lag_stat(const metrics_ll_t *h, int which) {
-  if (h->count == 0) return 0;
+  if (h->count == 0)
+    return 0;
   double mean = h->sum_ns / (double)h->count;
   switch (which) {
-    case 0: return (double)h->min_ns / 1e9;
-    case 1: return (double)h->max_ns / 1e9;
-    case 2: return mean / 1e9;
+    case 0:
+      return (double)h->min_ns / 1e9;
+    case 1:
+      return (double)h->max_ns / 1e9;
+    case 2:
+      return mean / 1e9;
     case 3: {
       double var = h->sumsq_ns / (double)h->count - mean * mean;
       return (var > 0 ? sqrt(var) : 0) / 1e9;
     }
-    case 4: return (double)metrics_ll_percentile(h, 50) / 1e9;
-    case 5: return (double)metrics_ll_percentile(h, 90) / 1e9;
-    default: return (double)metrics_ll_percentile(h, 99) / 1e9;
+    case 4:
+      return (double)metrics_ll_percentile(h, 50) / 1e9;
+    case 5:
+      return (double)metrics_ll_percentile(h, 90) / 1e9;
+    default:
+      return (double)metrics_ll_percentile(h, 99) / 1e9;
   }
 }
 
 static void lag(ctx_t *c) {
-  static const char *const names[] = {"min", "max", "mean", "stddev", "p50", "p90", "p99"};
+  static const char *const names[] = {"min", "max", "mean", "stddev",
+                                      "p50", "p90", "p99"};
   static metrics_ll_t merged;
   metrics_ll_reset(&merged);
   for (int i = 0; i < c->n; i++) metrics_ll_merge(&merged, &c->snaps[i]->lag);
   for (int k = 0; k < 7; k++) {
     char name[64], help[160];
     snprintf(name, sizeof(name), "looplab_eventloop_lag_%s_seconds", names[k]);
-    snprintf(help, sizeof(help),
-             "The %s lateness of a 10 ms timer since the last scrape (monitorEventLoopDelay).",
-             names[k]);
+    snprintf(
+        help, sizeof(help),
+        "The %s lateness of a 10 ms timer since the last scrape (monitorEventLoopDelay).",
+        names[k]);
     family(c, name, "gauge", help);
     sample(c, name, NULL, -1, lag_stat(&merged, k));
-    for (int i = 0; i < c->n; i++) sample(c, name, NULL, c->snaps[i]->worker, lag_stat(&c->snaps[i]->lag, k));
+    for (int i = 0; i < c->n; i++)
+      sample(c, name, NULL, c->snaps[i]->worker, lag_stat(&c->snaps[i]->lag, k));
   }
 }
 
 static double elu(const metrics_snap_t *s) {
-  if (s->loop_elapsed_ns == 0) return 0;
+  if (s->loop_elapsed_ns == 0)
+    return 0;
   double idle = (double)s->loop_idle_ns / (double)s->loop_elapsed_ns;
   return idle > 1 ? 0 : 1 - idle;
 }
@@ -224,7 +260,8 @@ static double elu(const metrics_snap_t *s) {
 static void utilization(ctx_t *c) {
   const char *name = "looplab_eventloop_utilization";
   family(c, name, "gauge",
-         "Share of time the loop was not idle since the last scrape (eventLoopUtilization).");
+         "Share of time the loop was not idle since the last scrape "
+         "(eventLoopUtilization).");
   uint64_t idle = 0, elapsed = 0;
   for (int i = 0; i < c->n; i++) {
     idle += c->snaps[i]->loop_idle_ns;
@@ -234,10 +271,14 @@ static void utilization(ctx_t *c) {
   all.loop_idle_ns = idle;
   all.loop_elapsed_ns = elapsed;
   sample(c, name, NULL, -1, elu(&all));
-  for (int i = 0; i < c->n; i++) sample(c, name, NULL, c->snaps[i]->worker, elu(c->snaps[i]));
+  for (int i = 0; i < c->n; i++)
+    sample(c, name, NULL, c->snaps[i]->worker, elu(c->snaps[i]));
 }
 
-#define GET(field) static double get_##field(const metrics_snap_t *s) { return (double)s->field; }
+#define GET(field)                                     \
+  static double get_##field(const metrics_snap_t *s) { \
+    return (double)s->field;                           \
+  }
 GET(tp_queue_depth)
 GET(db_in_use)
 GET(db_waiting)
@@ -250,26 +291,32 @@ GET(cpu_seconds)
 #undef GET
 
 void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
-                    const metrics_snap_t *primary, const char *const *routes, int nroutes) {
+                    const metrics_snap_t *primary, const char *const *routes,
+                    int nroutes) {
   ctx_t c = {out, snaps, n, primary, routes, nroutes};
   requests(&c);
   durations(&c);
   lag(&c);
   utilization(&c);
   scalar(&c, "looplab_threadpool_queue_depth", "gauge",
-         "Work queued for the libuv thread pool and not yet started.", get_tp_queue_depth, 0);
+         "Work queued for the libuv thread pool and not yet started.", get_tp_queue_depth,
+         0);
   tp_wait(&c);
-  scalar(&c, "looplab_db_pool_in_use", "gauge", "PostgreSQL connections lent out.", get_db_in_use, 0);
-  scalar(&c, "looplab_db_pool_waiting", "gauge", "Requests waiting for a PostgreSQL connection.",
-         get_db_waiting, 0);
-  scalar(&c, "looplab_db_pool_healthy", "gauge", "PostgreSQL connections up and prepared.",
-         get_db_healthy, 0);
-  scalar(&c, "looplab_db_pool_size", "gauge", "PostgreSQL connections configured.", get_db_size, 0);
-  scalar(&c, "looplab_worker_connections", "gauge", "Open HTTP connections.", get_connections, 0);
+  scalar(&c, "looplab_db_pool_in_use", "gauge", "PostgreSQL connections lent out.",
+         get_db_in_use, 0);
+  scalar(&c, "looplab_db_pool_waiting", "gauge",
+         "Requests waiting for a PostgreSQL connection.", get_db_waiting, 0);
+  scalar(&c, "looplab_db_pool_healthy", "gauge",
+         "PostgreSQL connections up and prepared.", get_db_healthy, 0);
+  scalar(&c, "looplab_db_pool_size", "gauge", "PostgreSQL connections configured.",
+         get_db_size, 0);
+  scalar(&c, "looplab_worker_connections", "gauge", "Open HTTP connections.",
+         get_connections, 0);
   scalar(&c, "looplab_worker_requests_total", "counter", "HTTP requests answered.",
          get_requests_total, 0);
   scalar(&c, "process_resident_memory_bytes", "gauge",
-         "Resident memory size in bytes (the merged series includes the primary).", get_rss_bytes, 1);
+         "Resident memory size in bytes (the merged series includes the primary).",
+         get_rss_bytes, 1);
   scalar(&c, "process_cpu_seconds_total", "counter",
          "User and system CPU time in seconds (the merged series includes the primary).",
          get_cpu_seconds, 1);

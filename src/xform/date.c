@@ -47,7 +47,8 @@ void xform_iso_week(int64_t days, int64_t *year, int *week) {
 static int num(const char *s, int n, int *out) {
   int v = 0;
   for (int i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return -1;
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
     v = v * 10 + (s[i] - '0');
   }
   *out = v;
@@ -76,9 +77,9 @@ static int offset(const char *s, size_t n, int *east) {
 
 int xform_time_parse(const char *s, size_t n, xform_time_t *t) {
   int y, mo, d, h, mi, sec, east;
-  if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-      num(s, 4, &y) || num(s + 5, 2, &mo) || num(s + 8, 2, &d) || num(s + 11, 2, &h) ||
-      num(s + 14, 2, &mi) || num(s + 17, 2, &sec))
+  if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+      s[16] != ':' || num(s, 4, &y) || num(s + 5, 2, &mo) || num(s + 8, 2, &d) ||
+      num(s + 11, 2, &h) || num(s + 14, 2, &mi) || num(s + 17, 2, &sec))
     return -EINVAL;
   if (y < 1900 || y > 2999 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
       h > 23 || mi > 59 || sec > 59)
@@ -88,13 +89,16 @@ int xform_time_parse(const char *s, size_t n, xform_time_t *t) {
   if (s[i] == '.') {
     size_t k = 0;
     for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, k++)
-      if (k < 9) nsec = nsec * 10 + (s[i] - '0');
-    if (k == 0 || k > 9) return -EINVAL;
+      if (k < 9)
+        nsec = nsec * 10 + (s[i] - '0');
+    if (k == 0 || k > 9)
+      return -EINVAL;
     for (; k < 9; k++) nsec *= 10;
   }
-  if (offset(s + i, n - i, &east)) return -EINVAL;
-  t->sec = xform_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-           sec - east;
+  if (offset(s + i, n - i, &east))
+    return -EINVAL;
+  t->sec = xform_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+           mi * 60 + sec - east;
   t->nsec = nsec;
   return 0;
 }
@@ -106,7 +110,8 @@ static void put2(char *p, unsigned v) {
 
 void xform_time_format(const xform_time_t *t, char out[25]) {
   int64_t days = t->sec / 86400, rem = t->sec % 86400;
-  if (rem < 0) rem += 86400, days--;
+  if (rem < 0)
+    rem += 86400, days--;
   int64_t y;
   unsigned m, d;
   xform_civil_from_days(days, &y, &m, &d);

@@ -41,10 +41,14 @@ static int hex4(const char *p, unsigned *out) {
   for (int i = 0; i < 4; i++) {
     char c = p[i];
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-    else return -1;
+    if (c >= '0' && c <= '9')
+      v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+      v |= (unsigned)(c - 'A' + 10);
+    else
+      return -1;
   }
   *out = v;
   return 0;
@@ -72,7 +76,8 @@ static void put_utf8(char **w, unsigned cp) {
 
 /* After a backslash: decodes one escape, p at the byte after '\'. */
 static int escape(parser_t *ps, char **w) {
-  if (ps->p >= ps->end) return -1;
+  if (ps->p >= ps->end)
+    return -1;
   char c = *ps->p++;
   static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
   const char *f = strchr(from, c);
@@ -81,12 +86,14 @@ static int escape(parser_t *ps, char **w) {
     return 0;
   }
   unsigned cp, lo;
-  if (c != 'u' || ps->end - ps->p < 4 || hex4(ps->p, &cp)) return -1;
+  if (c != 'u' || ps->end - ps->p < 4 || hex4(ps->p, &cp))
+    return -1;
   ps->p += 4;
-  if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
+  if (cp >= 0xDC00 && cp <= 0xDFFF)
+    return -1;
   if (cp >= 0xD800 && cp <= 0xDBFF) {
-    if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' || hex4(ps->p + 2, &lo) ||
-        lo < 0xDC00 || lo > 0xDFFF)
+    if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' ||
+        hex4(ps->p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
       return -1;
     ps->p += 6;
     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -103,13 +110,17 @@ static int string(parser_t *ps, uint32_t *off, uint32_t *len) {
   ps->p++;
   for (;;) {
     const char *run = ps->p;
-    while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && (unsigned char)*ps->p >= 0x20)
+    while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' &&
+           (unsigned char)*ps->p >= 0x20)
       ps->p++;
     memcpy(w, run, (size_t)(ps->p - run));
     w += ps->p - run;
-    if (ps->p >= ps->end || (unsigned char)*ps->p < 0x20) return -1;
-    if (*ps->p++ == '"') break;
-    if (escape(ps, &w)) return -1;
+    if (ps->p >= ps->end || (unsigned char)*ps->p < 0x20)
+      return -1;
+    if (*ps->p++ == '"')
+      break;
+    if (escape(ps, &w))
+      return -1;
   }
   *off = (uint32_t)d->slen;
   *len = (uint32_t)(w - start);
@@ -125,17 +136,23 @@ static int digits(parser_t *ps) {
 
 static int number(parser_t *ps, double *out) {
   const char *s = ps->p;
-  if (ps->p < ps->end && *ps->p == '-') ps->p++;
-  if (ps->p < ps->end && *ps->p == '0') ps->p++;
-  else if (digits(ps)) return -1;
+  if (ps->p < ps->end && *ps->p == '-')
+    ps->p++;
+  if (ps->p < ps->end && *ps->p == '0')
+    ps->p++;
+  else if (digits(ps))
+    return -1;
   if (ps->p < ps->end && *ps->p == '.') {
     ps->p++;
-    if (digits(ps)) return -1;
+    if (digits(ps))
+      return -1;
   }
   if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
     ps->p++;
-    if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-')) ps->p++;
-    if (digits(ps)) return -1;
+    if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
+      ps->p++;
+    if (digits(ps))
+      return -1;
   }
   /* strtod wants a terminator; the token is short almost always. */
   size_t n = (size_t)(ps->p - s);
@@ -144,13 +161,15 @@ static int number(parser_t *ps, double *out) {
   memcpy(buf, s, n);
   buf[n] = '\0';
   *out = strtod(buf, NULL);
-  if (buf != tmp) free(buf);
+  if (buf != tmp)
+    free(buf);
   return 0;
 }
 
 static int literal(parser_t *ps, const char *word, xj_type_t type) {
   size_t n = strlen(word);
-  if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0) return -1;
+  if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
+    return -1;
   ps->p += n;
   push(ps, type);
   return 0;
@@ -161,21 +180,26 @@ static int literal(parser_t *ps, const char *word, xj_type_t type) {
 static int container(parser_t *ps, int is_obj) {
   uint32_t self = push(ps, is_obj ? XJ_OBJ : XJ_ARR);
   char close = is_obj ? '}' : ']';
-  if (++ps->depth > ps->max_depth) return -1;
+  if (++ps->depth > ps->max_depth)
+    return -1;
   ps->p++;
   ws(ps);
   uint32_t count = 0;
-  if (ps->p < ps->end && *ps->p == close) goto done;
+  if (ps->p < ps->end && *ps->p == close)
+    goto done;
   for (;;) {
     uint32_t koff = 0, klen = 0;
     if (is_obj) {
-      if (ps->p >= ps->end || *ps->p != '"' || string(ps, &koff, &klen)) return -1;
+      if (ps->p >= ps->end || *ps->p != '"' || string(ps, &koff, &klen))
+        return -1;
       ws(ps);
-      if (ps->p >= ps->end || *ps->p++ != ':') return -1;
+      if (ps->p >= ps->end || *ps->p++ != ':')
+        return -1;
       ws(ps);
     }
     uint32_t child = (uint32_t)ps->d->n;
-    if (value(ps)) return -1;
+    if (value(ps))
+      return -1;
     ps->d->nodes[child].key = koff;
     ps->d->nodes[child].klen = klen;
     count++;
@@ -185,7 +209,8 @@ static int container(parser_t *ps, int is_obj) {
       ws(ps);
       continue;
     }
-    if (ps->p < ps->end && *ps->p == close) break;
+    if (ps->p < ps->end && *ps->p == close)
+      break;
     return -1;
   }
 done:
@@ -196,25 +221,48 @@ done:
 }
 
 static int value(parser_t *ps) {
-  if (ps->p >= ps->end) return -1;
+  if (ps->p >= ps->end)
+    return -1;
   uint32_t i;
   switch (*ps->p) {
-    case '{': i = (uint32_t)ps->d->n; if (container(ps, 1)) return -1; break;
-    case '[': i = (uint32_t)ps->d->n; if (container(ps, 0)) return -1; break;
+    case '{':
+      i = (uint32_t)ps->d->n;
+      if (container(ps, 1))
+        return -1;
+      break;
+    case '[':
+      i = (uint32_t)ps->d->n;
+      if (container(ps, 0))
+        return -1;
+      break;
     case '"': {
       i = push(ps, XJ_STR);
       uint32_t off, len;
-      if (string(ps, &off, &len)) return -1;
+      if (string(ps, &off, &len))
+        return -1;
       ps->d->nodes[i].v.s.off = off;
       ps->d->nodes[i].v.s.len = len;
       break;
     }
-    case 't': i = (uint32_t)ps->d->n; if (literal(ps, "true", XJ_TRUE)) return -1; break;
-    case 'f': i = (uint32_t)ps->d->n; if (literal(ps, "false", XJ_FALSE)) return -1; break;
-    case 'n': i = (uint32_t)ps->d->n; if (literal(ps, "null", XJ_NULL)) return -1; break;
+    case 't':
+      i = (uint32_t)ps->d->n;
+      if (literal(ps, "true", XJ_TRUE))
+        return -1;
+      break;
+    case 'f':
+      i = (uint32_t)ps->d->n;
+      if (literal(ps, "false", XJ_FALSE))
+        return -1;
+      break;
+    case 'n':
+      i = (uint32_t)ps->d->n;
+      if (literal(ps, "null", XJ_NULL))
+        return -1;
+      break;
     default: {
       double v;
-      if (number(ps, &v)) return -1;
+      if (number(ps, &v))
+        return -1;
       i = push(ps, XJ_NUM);
       ps->d->nodes[i].v.num = v;
     }
@@ -225,13 +273,15 @@ static int value(parser_t *ps) {
 
 int xj_parse(xj_doc_t *d, const char *in, size_t n, int max_depth) {
   memset(d, 0, sizeof(*d));
-  if (n >= UINT32_MAX) return -EINVAL;
+  if (n >= UINT32_MAX)
+    return -EINVAL;
   d->cap = n / 16 + 16;
   d->nodes = xmalloc(d->cap * sizeof(*d->nodes));
   d->strs = xmalloc(n + 1); /* a decoded string is never longer than its source */
   parser_t ps = {in, in + n, d, 0, max_depth};
   ws(&ps);
-  if (value(&ps)) return -EINVAL;
+  if (value(&ps))
+    return -EINVAL;
   ws(&ps);
   return ps.p == ps.end ? 0 : -EINVAL;
 }
@@ -247,12 +297,15 @@ int xj_depth(const char *in, size_t n) {
   for (size_t i = 0; i < n; i++) {
     char c = in[i];
     if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = 0;
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_str = 0;
     } else if (c == '"') {
       in_str = 1;
     } else if (c == '[' || c == '{') {
-      if (++depth > max) max = depth;
+      if (++depth > max)
+        max = depth;
     } else if (c == ']' || c == '}') {
       depth--;
     }
@@ -265,7 +318,8 @@ uint32_t xj_get(const xj_doc_t *d, uint32_t obj, const char *key) {
   uint32_t found = 0, c = obj + 1;
   for (uint32_t k = 0; k < d->nodes[obj].count; k++, c = d->nodes[c].end) {
     const xj_node_t *nd = &d->nodes[c];
-    if (nd->klen == klen && memcmp(d->strs + nd->key, key, klen) == 0) found = c;
+    if (nd->klen == klen && memcmp(d->strs + nd->key, key, klen) == 0)
+      found = c;
   }
   return found;
 }

@@ -8,21 +8,26 @@
 
 #include "xform.h"
 
-int xform_decimal_parse(const char *s, size_t n, int max_int, int max_frac, int64_t *out) {
+int xform_decimal_parse(const char *s, size_t n, int max_int, int max_frac,
+                        int64_t *out) {
   size_t i = 0;
   int64_t v = 0;
   /* Digits past max_int are counted, not accumulated: the string is refused
    * below, and v must not overflow on the way. */
   for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-    if (i < (size_t)max_int) v = v * 10 + (s[i] - '0');
-  if (i == 0 || i > (size_t)max_int || (i > 1 && s[0] == '0')) return -EINVAL;
+    if (i < (size_t)max_int)
+      v = v * 10 + (s[i] - '0');
+  if (i == 0 || i > (size_t)max_int || (i > 1 && s[0] == '0'))
+    return -EINVAL;
   int frac = 0;
   if (i < n && s[i] == '.') {
     for (i++; i < n && s[i] >= '0' && s[i] <= '9' && frac < max_frac; i++, frac++)
       v = v * 10 + (s[i] - '0');
-    if (frac == 0) return -EINVAL;
+    if (frac == 0)
+      return -EINVAL;
   }
-  if (i != n) return -EINVAL;
+  if (i != n)
+    return -EINVAL;
   for (; frac < max_frac; frac++) v *= 10;
   *out = v;
   return 0;
@@ -68,6 +73,7 @@ int64_t xform_stddev_c100(const int64_t *v, size_t n) {
 
 int64_t xform_percentile(const int64_t *sorted, size_t n, int p) {
   size_t rank = ((size_t)p * n + 99) / 100;
-  if (rank < 1) rank = 1;
+  if (rank < 1)
+    rank = 1;
   return sorted[rank - 1];
 }

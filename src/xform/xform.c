@@ -45,12 +45,13 @@ typedef struct run_s {
   size_t errlen;
   order_t *orders; /* the kept ones */
   size_t norders;
-  line_t *lines;   /* the kept ones, each order's contiguous */
+  line_t *lines; /* the kept ones, each order's contiguous */
   size_t nlines;
   counts_t c;
 } run_t;
 
-static const char *const statuses[] = {"pending", "paid", "shipped", "delivered", "cancelled"};
+static const char *const statuses[] = {"pending", "paid", "shipped", "delivered",
+                                       "cancelled"};
 enum { CANCELLED = 4 };
 static const char *const weekdays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 
@@ -71,7 +72,8 @@ static int fail(run_t *r, const char *fmt, ...) {
 
 /* ---- typed field access; path is the object's path ---- */
 
-static int field(run_t *r, uint32_t obj, const char *path, const char *key, uint32_t *out) {
+static int field(run_t *r, uint32_t obj, const char *path, const char *key,
+                 uint32_t *out) {
   *out = xj_get(r->d, obj, key);
   return *out ? 0 : fail(r, "%s must have required property '%s'", path, key);
 }
@@ -83,7 +85,8 @@ static int object_at(run_t *r, uint32_t i, const char *path) {
 static int int_field(run_t *r, uint32_t obj, const char *path, const char *key, double lo,
                      double hi, int64_t *out) {
   uint32_t i;
-  if (field(r, obj, path, key, &i)) return 400;
+  if (field(r, obj, path, key, &i))
+    return 400;
   const xj_node_t *nd = &r->d->nodes[i];
   double v = nd->v.num;
   /* The range test comes first: converting an out-of-range double (1e400
@@ -97,7 +100,8 @@ static int int_field(run_t *r, uint32_t obj, const char *path, const char *key, 
 static int str_field(run_t *r, uint32_t obj, const char *path, const char *key,
                      const char **s, size_t *len) {
   uint32_t i;
-  if (field(r, obj, path, key, &i)) return 400;
+  if (field(r, obj, path, key, &i))
+    return 400;
   if (r->d->nodes[i].type != XJ_STR || r->d->nodes[i].v.s.len == 0)
     return fail(r, "%s/%s must be a non-empty string", path, key);
   *s = xj_str(r->d, i, len);
@@ -106,20 +110,21 @@ static int str_field(run_t *r, uint32_t obj, const char *path, const char *key,
 
 /* A decimal string up to max (written max_text); absent is allowed, and
  * gives 0, only when optional is set. */
-static int dec_field(run_t *r, uint32_t obj, const char *path, const char *key, int max_int,
-                     int max_frac, int64_t max, const char *max_text, int optional,
-                     int64_t *out) {
+static int dec_field(run_t *r, uint32_t obj, const char *path, const char *key,
+                     int max_int, int max_frac, int64_t max, const char *max_text,
+                     int optional, int64_t *out) {
   uint32_t i = xj_get(r->d, obj, key);
   size_t n;
   if (!i && optional) {
     *out = 0;
     return 0;
   }
-  if (!i) return fail(r, "%s must have required property '%s'", path, key);
+  if (!i)
+    return fail(r, "%s must have required property '%s'", path, key);
   const char *s = r->d->nodes[i].type == XJ_STR ? xj_str(r->d, i, &n) : NULL;
   if (!s || xform_decimal_parse(s, n, max_int, max_frac, out) || *out > max)
-    return fail(r, "%s/%s must be a decimal string from 0 to %s with at most %d decimals", path,
-                key, max_text, max_frac);
+    return fail(r, "%s/%s must be a decimal string from 0 to %s with at most %d decimals",
+                path, key, max_text, max_frac);
   return 0;
 }
 
@@ -130,9 +135,11 @@ static int check_customer(run_t *r, uint32_t o, const char *path, order_t *ord) 
   uint32_t c, e;
   const char *s;
   size_t n;
-  if (field(r, o, path, "customer", &c)) return 400;
+  if (field(r, o, path, "customer", &c))
+    return 400;
   snprintf(cpath, sizeof(cpath), "%s/customer", path);
-  if (object_at(r, c, cpath) || int_field(r, c, cpath, "id", 1, MAX_SAFE_INT, &ord->cust) ||
+  if (object_at(r, c, cpath) ||
+      int_field(r, c, cpath, "id", 1, MAX_SAFE_INT, &ord->cust) ||
       str_field(r, c, cpath, "name", &s, &n))
     return 400;
   e = xj_get(r->d, c, "email");
@@ -144,7 +151,8 @@ static int check_customer(run_t *r, uint32_t o, const char *path, order_t *ord) 
 
 static int check_status(run_t *r, uint32_t o, const char *path, order_t *ord) {
   uint32_t i;
-  if (field(r, o, path, "status", &i)) return 400;
+  if (field(r, o, path, "status", &i))
+    return 400;
   if (r->d->nodes[i].type == XJ_STR) {
     size_t n;
     const char *s = xj_str(r->d, i, &n);
@@ -154,17 +162,21 @@ static int check_status(run_t *r, uint32_t o, const char *path, order_t *ord) {
         return 0;
       }
   }
-  return fail(r, "%s/status must be one of pending, paid, shipped, delivered, cancelled", path);
+  return fail(r, "%s/status must be one of pending, paid, shipped, delivered, cancelled",
+              path);
 }
 
 static int check_time(run_t *r, uint32_t o, const char *path, order_t *ord) {
   uint32_t i;
   size_t n = 0;
-  if (field(r, o, path, "placed_at", &i)) return 400;
+  if (field(r, o, path, "placed_at", &i))
+    return 400;
   const char *s = r->d->nodes[i].type == XJ_STR ? xj_str(r->d, i, &n) : NULL;
   if (!s || xform_time_parse(s, n, &ord->at))
-    return fail(r, "%s/placed_at must be an RFC 3339 date-time like "
-                   "2025-03-01T23:30:00.123+05:30 (year 1900 to 2999)", path);
+    return fail(r,
+                "%s/placed_at must be an RFC 3339 date-time like "
+                "2025-03-01T23:30:00.123+05:30 (year 1900 to 2999)",
+                path);
   return 0;
 }
 
@@ -181,7 +193,8 @@ static int check_line(run_t *r, uint32_t i, const char *opath, size_t j, int kee
       dec_field(r, i, path, "unit_price", 4, 4, 99999999, "9999.9999", 0, &price) ||
       dec_field(r, i, path, "discount_pct", 3, 2, 10000, "100", 1, &bp))
     return 400;
-  if (!keep || ln.qty <= 0) return 0;
+  if (!keep || ln.qty <= 0)
+    return 0;
   ln.sku_len = (uint32_t)n1;
   ln.cat_len = (uint32_t)n2;
   ln.gross = xform_line_gross(ln.qty, price);
@@ -192,13 +205,16 @@ static int check_line(run_t *r, uint32_t i, const char *opath, size_t j, int kee
 
 static int check_lines(run_t *r, uint32_t o, const char *path, order_t *ord) {
   uint32_t a;
-  if (field(r, o, path, "lines", &a)) return 400;
-  if (r->d->nodes[a].type != XJ_ARR) return fail(r, "%s/lines must be array", path);
+  if (field(r, o, path, "lines", &a))
+    return 400;
+  if (r->d->nodes[a].type != XJ_ARR)
+    return fail(r, "%s/lines must be array", path);
   int keep = ord->status != CANCELLED;
   ord->lines = r->lines + r->nlines;
   uint32_t c = a + 1;
   for (size_t j = 0; j < r->d->nodes[a].count; j++, c = r->d->nodes[c].end)
-    if (check_line(r, c, path, j, keep)) return 400;
+    if (check_line(r, c, path, j, keep))
+      return 400;
   ord->nlines = (uint32_t)(r->lines + r->nlines - ord->lines);
   return 0;
 }
@@ -242,35 +258,43 @@ static size_t count_lines(const xj_doc_t *d, uint32_t arr) {
   size_t total = 0;
   uint32_t c = arr + 1;
   for (uint32_t k = 0; k < d->nodes[arr].count; k++, c = d->nodes[c].end) {
-    if (d->nodes[c].type != XJ_OBJ) continue;
+    if (d->nodes[c].type != XJ_OBJ)
+      continue;
     uint32_t l = xj_get(d, c, "lines");
-    if (l && d->nodes[l].type == XJ_ARR) total += d->nodes[l].count;
+    if (l && d->nodes[l].type == XJ_ARR)
+      total += d->nodes[l].count;
   }
   return total;
 }
 
 static int check_doc(run_t *r, uint32_t *orders) {
   const xj_doc_t *d = r->d;
-  if (d->nodes[0].type != XJ_OBJ) return fail(r, "body must be object");
-  if (field(r, 0, "body", "orders", orders)) return 400;
-  if (d->nodes[*orders].type != XJ_ARR) return fail(r, "body/orders must be array");
+  if (d->nodes[0].type != XJ_OBJ)
+    return fail(r, "body must be object");
+  if (field(r, 0, "body", "orders", orders))
+    return 400;
+  if (d->nodes[*orders].type != XJ_ARR)
+    return fail(r, "body/orders must be array");
   r->c.orders_in = d->nodes[*orders].count;
   if (r->c.orders_in > r->lim->max_orders)
     return fail(r, "body/orders must NOT have more than %zu items", r->lim->max_orders);
   r->c.lines_in = count_lines(d, *orders);
   if (r->c.lines_in > r->lim->max_lines)
-    return fail(r, "body/orders must NOT have more than %zu lines in total", r->lim->max_lines);
+    return fail(r, "body/orders must NOT have more than %zu lines in total",
+                r->lim->max_lines);
   return 0;
 }
 
 static int check_all(run_t *r) {
   uint32_t arr = 0;
-  if (check_doc(r, &arr)) return 400;
+  if (check_doc(r, &arr))
+    return 400;
   r->orders = xmalloc((r->c.orders_in + 1) * sizeof(*r->orders));
   r->lines = xmalloc((r->c.lines_in + 1) * sizeof(*r->lines));
   uint32_t c = arr + 1;
   for (size_t k = 0; k < r->c.orders_in; k++, c = r->d->nodes[c].end)
-    if (check_order(r, c, k)) return 400;
+    if (check_order(r, c, k))
+      return 400;
   return 0;
 }
 
@@ -387,11 +411,14 @@ static void put_order(core_buf_t *b, const order_t *o) {
   xform_iso_week(days, &wy, &wk);
   core_buf_putc(b, '{');
   KV(b, "id", o->id);
-  core_buf_printf(b, ",\"status\":\"%s\",\"placed_at\":\"%s\",\"weekday\":\"%s\","
+  core_buf_printf(b,
+                  ",\"status\":\"%s\",\"placed_at\":\"%s\",\"weekday\":\"%s\","
                   "\"iso_week\":\"%04lld-W%02d\",\"lines\":[",
-                  statuses[o->status], ts, weekdays[xform_weekday(days)], (long long)wy, wk);
+                  statuses[o->status], ts, weekdays[xform_weekday(days)], (long long)wy,
+                  wk);
   for (uint32_t k = 0; k < o->nlines; k++) {
-    if (k) core_buf_putc(b, ',');
+    if (k)
+      core_buf_putc(b, ',');
     put_line(b, &o->lines[k]);
   }
   core_buf_append(b, "],", 2);
@@ -410,7 +437,8 @@ static void put_order(core_buf_t *b, const order_t *o) {
 static void put_customer(core_buf_t *b, const xj_doc_t *d, const group_t *g) {
   size_t n;
   const char *s;
-  uint32_t c = g->first->cust_node, name = xj_get(d, c, "name"), email = xj_get(d, c, "email");
+  uint32_t c = g->first->cust_node, name = xj_get(d, c, "name"),
+           email = xj_get(d, c, "email");
   core_buf_putc(b, '{');
   KV(b, "id", g->first->cust);
   core_buf_append(b, ",\"name\":", 8);
@@ -429,7 +457,8 @@ static void put_customer(core_buf_t *b, const xj_doc_t *d, const group_t *g) {
   KV(b, "total_cents", g->total);
   core_buf_append(b, ",\"orders\":[", 11);
   for (size_t k = 0; k < g->count; k++) {
-    if (k) core_buf_putc(b, ',');
+    if (k)
+      core_buf_putc(b, ',');
     put_order(b, &g->first[k]);
   }
   core_buf_append(b, "]}", 2);
@@ -483,8 +512,9 @@ static void put_stats(core_buf_t *b, const run_t *r) {
   size_t n = r->norders;
   KEY(b, "order_totals");
   if (n == 0) {
-    core_buf_puts(b, "{\"mean_cents\":null,\"stddev_cents\":null,\"p50_cents\":null,"
-                     "\"p90_cents\":null,\"p99_cents\":null},");
+    core_buf_puts(b,
+                  "{\"mean_cents\":null,\"stddev_cents\":null,\"p50_cents\":null,"
+                  "\"p90_cents\":null,\"p99_cents\":null},");
     return;
   }
   int64_t *v = xmalloc(n * sizeof(*v));
@@ -525,7 +555,8 @@ static void put_categories(core_buf_t *b, run_t *r) {
   KEY(b, "revenue_by_category");
   core_buf_putc(b, '[');
   for (size_t k = 0; k < n; k++) {
-    if (k) core_buf_putc(b, ',');
+    if (k)
+      core_buf_putc(b, ',');
     core_buf_append(b, "{\"category\":", 12);
     core_buf_put_json_str(b, agg[k].cat, agg[k].cat_len);
     core_buf_putc(b, ',');
@@ -552,7 +583,8 @@ static void put_doc(core_buf_t *b, run_t *r) {
   KEY(b, "customers");
   core_buf_putc(b, '[');
   for (size_t k = 0; k < ngroups; k++) {
-    if (k) core_buf_putc(b, ',');
+    if (k)
+      core_buf_putc(b, ',');
     put_customer(b, r->d, &g[k]);
   }
   core_buf_append(b, "]}", 2);
@@ -564,14 +596,15 @@ static void put_doc(core_buf_t *b, run_t *r) {
 static int precheck(run_t *r, const char *in, size_t n) {
   if (n == 0)
     return fail(r, "Body cannot be empty when content-type is set to 'application/json'");
-  if (core_utf8_count(in, n) < 0) return fail(r, "body must be valid UTF-8");
+  if (core_utf8_count(in, n) < 0)
+    return fail(r, "body must be valid UTF-8");
   if (xj_depth(in, n) > r->lim->max_depth)
     return fail(r, "body must NOT be nested deeper than %d levels", r->lim->max_depth);
   return 0;
 }
 
-int xform_run(const char *in, size_t n, const xform_limits_t *lim, core_buf_t *out, char *err,
-              size_t errlen) {
+int xform_run(const char *in, size_t n, const xform_limits_t *lim, core_buf_t *out,
+              char *err, size_t errlen) {
   xform_limits_t dflt;
   xj_doc_t doc = {0};
   if (!lim) {
@@ -580,12 +613,14 @@ int xform_run(const char *in, size_t n, const xform_limits_t *lim, core_buf_t *o
   }
   run_t r = {.d = &doc, .lim = lim, .err = err, .errlen = errlen};
   int rc = precheck(&r, in, n);
-  if (rc) goto done;
+  if (rc)
+    goto done;
   if (xj_parse(&doc, in, n, lim->max_depth)) {
     rc = fail(&r, "Body is not valid JSON");
     goto done;
   }
-  if ((rc = check_all(&r))) goto done;
+  if ((rc = check_all(&r)))
+    goto done;
   core_buf_reserve(out, n);
   put_doc(out, &r);
 done:

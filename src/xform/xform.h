@@ -33,8 +33,8 @@ void xform_limits_default(xform_limits_t *lim);
  * naming the field path ("body/orders/3/placed_at must be ...") in err; out
  * is then left as it was. lim may be NULL for the defaults. Thread-safe;
  * allocates only temporaries proportional to n, freed before returning. */
-int xform_run(const char *in, size_t n, const xform_limits_t *lim, core_buf_t *out, char *err,
-              size_t errlen);
+int xform_run(const char *in, size_t n, const xform_limits_t *lim, core_buf_t *out,
+              char *err, size_t errlen);
 
 /* Appends a valid input document of about target_bytes (at least one
  * order's worth more than target_bytes; never less than the empty document)

@@ -19,8 +19,13 @@ static PGresult *item_result(const char *const *vals) {
 }
 
 START_TEST(item_with_escapes_and_null) {
-  const char *vals[7] = {"42", "say \"hi\"\n\\ é", NULL, "1999", "{a,\"b c\"}",
-                         "2026-01-01 00:00:00+00", "2026-01-02 03:04:05.678901+00"};
+  const char *vals[7] = {"42",
+                         "say \"hi\"\n\\ é",
+                         NULL,
+                         "1999",
+                         "{a,\"b c\"}",
+                         "2026-01-01 00:00:00+00",
+                         "2026-01-02 03:04:05.678901+00"};
   PGresult *r = item_result(vals);
   core_buf_t b;
   core_buf_init(&b);
@@ -36,7 +41,12 @@ START_TEST(item_with_escapes_and_null) {
 END_TEST
 
 START_TEST(item_with_description) {
-  const char *vals[7] = {"1", "a", "tab\there", "0", "{}", "2026-01-01 00:00:00+00",
+  const char *vals[7] = {"1",
+                         "a",
+                         "tab\there",
+                         "0",
+                         "{}",
+                         "2026-01-01 00:00:00+00",
                          "2026-01-01 00:00:00+00"};
   PGresult *r = item_result(vals);
   core_buf_t b;
@@ -54,7 +64,8 @@ START_TEST(error_body_shape) {
   core_buf_init(&b);
   http_error_body(&b, 404, "item \"7\" not found");
   ck_assert_str_eq(b.data,
-                   "{\"statusCode\":404,\"error\":\"Not Found\",\"message\":\"item \\\"7\\\" not found\"}");
+                   "{\"statusCode\":404,\"error\":\"Not Found\",\"message\":\"item "
+                   "\\\"7\\\" not found\"}");
   core_buf_free(&b);
 }
 END_TEST

@@ -8,7 +8,8 @@
 static const char *ts(const char *in) {
   static core_buf_t b;
   core_buf_reset(&b);
-  if (api_put_timestamp(&b, in, strlen(in)) != 0) return "ERR";
+  if (api_put_timestamp(&b, in, strlen(in)) != 0)
+    return "ERR";
   core_buf_putc(&b, '\0');
   return b.data;
 }
@@ -36,7 +37,8 @@ END_TEST
 static const char *arr(const char *in) {
   static core_buf_t b;
   core_buf_reset(&b);
-  if (api_put_text_array(&b, in, strlen(in)) != 0) return "ERR";
+  if (api_put_text_array(&b, in, strlen(in)) != 0)
+    return "ERR";
   core_buf_putc(&b, '\0');
   return b.data;
 }
@@ -79,7 +81,8 @@ START_TEST(queries_file) {
     /* statements return plain columns: nothing formatted in SQL */
     ck_assert_msg(strstr(st[i].sql, "to_char") == NULL, "%s", st[i].name);
     for (const char *c = st[i].sql; (c = strstr(c, "::text")) != NULL; c++)
-      ck_assert_msg(c[6] == '[', "%s casts a column to text", st[i].name); /* text[] params */
+      ck_assert_msg(c[6] == '[', "%s casts a column to text",
+                    st[i].name); /* text[] params */
     ck_assert_msg(strstr(st[i].sql, "to_json") == NULL, "%s", st[i].name);
     ck_assert_msg(strstr(st[i].sql, "\n--") == NULL, "%s keeps a comment", st[i].name);
   }
@@ -90,16 +93,20 @@ END_TEST
 START_TEST(queries_refused) {
   char err[256];
   db_stmt_t st[API_STMT__COUNT];
-  ck_assert_int_eq(api_queries_parse("-- name: ping\nSELECT 1;\n", st, err, sizeof(err)), -1);
+  ck_assert_int_eq(api_queries_parse("-- name: ping\nSELECT 1;\n", st, err, sizeof(err)),
+                   -1);
   ck_assert_ptr_nonnull(strstr(err, "missing"));
-  ck_assert_int_eq(api_queries_parse("-- name: nope\nSELECT 1;\n", st, err, sizeof(err)), -1);
+  ck_assert_int_eq(api_queries_parse("-- name: nope\nSELECT 1;\n", st, err, sizeof(err)),
+                   -1);
   ck_assert_ptr_nonnull(strstr(err, "unknown statement nope"));
   ck_assert_int_eq(
-      api_queries_parse("-- name: ping\nSELECT 1;\n-- name: ping\nSELECT 2;\n", st, err, sizeof(err)),
+      api_queries_parse("-- name: ping\nSELECT 1;\n-- name: ping\nSELECT 2;\n", st, err,
+                        sizeof(err)),
       -1);
   ck_assert_ptr_nonnull(strstr(err, "twice"));
-  ck_assert_int_eq(api_queries_parse("-- name: ping\n-- only a comment\n\n", st, err, sizeof(err)),
-                   -1);
+  ck_assert_int_eq(
+      api_queries_parse("-- name: ping\n-- only a comment\n\n", st, err, sizeof(err)),
+      -1);
   ck_assert_ptr_nonnull(strstr(err, "empty"));
 }
 END_TEST

@@ -51,7 +51,8 @@ END_TEST
 
 START_TEST(utf8_counting) {
   ck_assert_int_eq(core_utf8_count("abc", 3), 3);
-  ck_assert_int_eq(core_utf8_count("\xc3\xa9\xe7\xbe\x8e\xf0\x9f\x98\x80", 9), 3); /* é美😀 */
+  ck_assert_int_eq(core_utf8_count("\xc3\xa9\xe7\xbe\x8e\xf0\x9f\x98\x80", 9),
+                   3);                                          /* é美😀 */
   ck_assert_int_eq(core_utf8_count("\xc0\xaf", 2), -1);         /* overlong '/' */
   ck_assert_int_eq(core_utf8_count("\xe0\x80\xaf", 3), -1);     /* overlong, 3 bytes */
   ck_assert_int_eq(core_utf8_count("\xed\xa0\x80", 3), -1);     /* a surrogate */

@@ -48,8 +48,9 @@ START_TEST(env_then_flags) {
   ck_assert_int_eq(c.port, 9100);
   ck_assert_int_eq(c.sched, CORE_SCHED_NONE);
   core_config_free(&c);
-  ck_assert_int_eq(parse(&c, err, 3, "--workers=0", "--debug-endpoints", "--queries=pipeline"),
-                   CORE_CONFIG_OK);
+  ck_assert_int_eq(
+      parse(&c, err, 3, "--workers=0", "--debug-endpoints", "--queries=pipeline"),
+      CORE_CONFIG_OK);
   ck_assert_int_eq(c.port, 9000);
   ck_assert_int_eq(c.workers, 0);
   ck_assert_int_eq(c.debug_endpoints, 1);

@@ -32,8 +32,10 @@ static void h_echo(http_req_t *req) {
 static void h_param(http_req_t *req) {
   const char *v;
   size_t n;
-  if (http_query_get(req, "q", &v, &n)) core_buf_append(&req->out, v, n);
-  if (req->nparams > 0) core_buf_append(&req->out, req->params[0].p, req->params[0].n);
+  if (http_query_get(req, "q", &v, &n))
+    core_buf_append(&req->out, v, n);
+  if (req->nparams > 0)
+    core_buf_append(&req->out, req->params[0].p, req->params[0].n);
   http_respond_error(req, 404, NULL, "no %.*s", (int)req->path.n, req->path.p);
 }
 
@@ -59,8 +61,10 @@ static void setup(void) {
   http_router_add(router, HTTP_M_PUT, "/echo", h_echo);
   http_router_add(router, HTTP_M_GET, "/items/:id", h_param);
   http_router_add(router, HTTP_M_GET, "/later", h_later);
-  http_server_opts_t o = {.body_limit = 1024, .max_header_size = 2048,
-                          .keep_alive_timeout = 5000, .headers_timeout = 5000,
+  http_server_opts_t o = {.body_limit = 1024,
+                          .max_header_size = 2048,
+                          .keep_alive_timeout = 5000,
+                          .headers_timeout = 5000,
                           .request_timeout = 10000};
   http_server_init(&server, &loop, &o, router, NULL);
 }
@@ -70,8 +74,10 @@ static int drain_client(int fd) {
   char buf[65536];
   for (;;) {
     ssize_t r = read(fd, buf, sizeof(buf));
-    if (r == 0) return 1;
-    if (r < 0) return 0;
+    if (r == 0)
+      return 1;
+    if (r < 0)
+      return 0;
   }
 }
 
@@ -94,16 +100,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     setup();
     ready = 1;
   }
-  if (size < 2) return 0;
+  if (size < 2)
+    return 0;
   size_t cut = ((size_t)data[0] << 8 | data[1]) % (size - 1);
   data += 2;
   size -= 2;
 
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+    abort();
   fcntl(sv[0], F_SETFL, O_NONBLOCK);
   uv_tcp_t *tcp = http_server_tcp_new(&server);
-  if (uv_tcp_open(tcp, sv[1]) != 0) abort();
+  if (uv_tcp_open(tcp, sv[1]) != 0)
+    abort();
   http_server_serve(&server, tcp);
 
   put(sv[0], data, cut);
@@ -116,7 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int eof = 0;
   while (!eof || server.connections > 0) {
     uv_run(&loop, UV_RUN_ONCE);
-    if (!eof) eof = drain_client(sv[0]);
+    if (!eof)
+      eof = drain_client(sv[0]);
   }
   close(sv[0]);
   /* Let the closed handles' callbacks run (the connection frees itself). */

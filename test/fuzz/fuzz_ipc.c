@@ -17,7 +17,8 @@ static void on_msg(void *arg, char type, const char *payload, size_t len) {
   tally_t *t = arg;
   t->hash = t->hash * 1099511628211u + (uint8_t)type + len;
   for (size_t i = 0; i < len; i++) t->hash = t->hash * 31 + (uint8_t)payload[i];
-  if (payload == NULL && len != 0) abort();
+  if (payload == NULL && len != 0)
+    abort();
   t->frames++;
 }
 
@@ -29,23 +30,27 @@ static tally_t feed(const uint8_t *data, size_t size, uint8_t seed) {
   size_t off = 0;
   while (off < size) {
     size_t k = seed ? (size_t)(seed % 13) + 1 : size - off;
-    if (k > size - off) k = size - off;
+    if (k > size - off)
+      k = size - off;
     char *piece = malloc(k);
     memcpy(piece, data + off, k);
     ipc_reader_feed(&r, piece, k, on_msg, &t);
     free(piece);
     off += k;
     seed = (uint8_t)(seed * 37 + 11);
-    if (!seed) seed = 1;
+    if (!seed)
+      seed = 1;
   }
   ipc_reader_free(&r);
   return t;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 1) return 0;
+  if (size < 1)
+    return 0;
   tally_t whole = feed(data + 1, size - 1, 0);
   tally_t cut = feed(data + 1, size - 1, data[0] | 1);
-  if (whole.frames != cut.frames || whole.hash != cut.hash) abort();
+  if (whole.frames != cut.frames || whole.hash != cut.hash)
+    abort();
   return 0;
 }

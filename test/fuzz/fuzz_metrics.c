@@ -30,48 +30,56 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(&v, data + off + 1, 8);
     metrics_snap_t *s = &snaps[op & 3];
     switch ((op >> 2) & 3) {
-    case 0:
-      metrics_ll_record(&s->lag, v);
-      metrics_ll_record(&all, v);
-      break;
-    case 1: {
-      double sec;
-      memcpy(&sec, &v, 8);
-      if (isnan(sec)) sec = 0;
-      metrics_hist_record(&s->duration[(op >> 4) % METRICS_ROUTES], metrics_dur_bounds, sec);
-      break;
-    }
-    case 2: {
-      int status = (int)(v % 1000);
-      int route = (int)((v >> 16) % METRICS_ROUTES), method = (int)((v >> 24) % METRICS_METHODS);
-      int slot = metrics_status_slot(status);
-      if (slot < 0 || slot >= METRICS_STATUSES) abort();
-      s->requests[route][method][slot]++;
-      s->requests_total++;
-      break;
-    }
-    default:
-      s->connections = (int64_t)v;
-      s->loop_idle_ns = v >> 1;
-      s->loop_elapsed_ns = v;
-      break;
+      case 0:
+        metrics_ll_record(&s->lag, v);
+        metrics_ll_record(&all, v);
+        break;
+      case 1: {
+        double sec;
+        memcpy(&sec, &v, 8);
+        if (isnan(sec))
+          sec = 0;
+        metrics_hist_record(&s->duration[(op >> 4) % METRICS_ROUTES], metrics_dur_bounds,
+                            sec);
+        break;
+      }
+      case 2: {
+        int status = (int)(v % 1000);
+        int route = (int)((v >> 16) % METRICS_ROUTES),
+            method = (int)((v >> 24) % METRICS_METHODS);
+        int slot = metrics_status_slot(status);
+        if (slot < 0 || slot >= METRICS_STATUSES)
+          abort();
+        s->requests[route][method][slot]++;
+        s->requests_total++;
+        break;
+      }
+      default:
+        s->connections = (int64_t)v;
+        s->loop_idle_ns = v >> 1;
+        s->loop_elapsed_ns = v;
+        break;
     }
   }
   metrics_ll_t merged;
   metrics_ll_reset(&merged);
   for (int w = 0; w < WORKERS; w++) metrics_ll_merge(&merged, &snaps[w].lag);
-  if (merged.count != all.count || memcmp(merged.counts, all.counts, sizeof(all.counts)) != 0)
+  if (merged.count != all.count ||
+      memcmp(merged.counts, all.counts, sizeof(all.counts)) != 0)
     abort();
   for (double p = 1; p <= 100; p += 33)
-    if (metrics_ll_percentile(&merged, p) != metrics_ll_percentile(&all, p)) abort();
+    if (metrics_ll_percentile(&merged, p) != metrics_ll_percentile(&all, p))
+      abort();
 
   const metrics_snap_t *ptrs[WORKERS];
   for (int w = 0; w < WORKERS; w++) ptrs[w] = &snaps[w];
   core_buf_t out;
   core_buf_init(&out);
   int n = size ? 1 + data[0] % WORKERS : 1;
-  metrics_render(&out, ptrs, n, size > 1 && data[1] & 1 ? &snaps[WORKERS - 1] : NULL, routes, 4);
-  if (out.len && memchr(out.data, '\0', out.len)) abort();
+  metrics_render(&out, ptrs, n, size > 1 && data[1] & 1 ? &snaps[WORKERS - 1] : NULL,
+                 routes, 4);
+  if (out.len && memchr(out.data, '\0', out.len))
+    abort();
   core_buf_free(&out);
   return 0;
 }

@@ -14,7 +14,8 @@ typedef int (*put_fn)(core_buf_t *, const char *, size_t);
 static void one(put_fn put, const char *in, size_t n) {
   core_buf_t b;
   core_buf_init(&b);
-  if (put(&b, in, n) == 0 && !xform_json_valid(b.data, b.len, 4)) abort();
+  if (put(&b, in, n) == 0 && !xform_json_valid(b.data, b.len, 4))
+    abort();
   core_buf_free(&b);
 }
 

@@ -16,14 +16,20 @@ static void check(const char *in, size_t n, int partial) {
   char msg[256];
   const char *code = NULL;
   memset(&item, 0, sizeof(item));
-  int rc = api_item_validate(&type, in, n, partial, &arena, &item, msg, sizeof(msg), &code);
-  if (rc != 0 && rc != 400 && rc != 415) abort();
+  int rc =
+      api_item_validate(&type, in, n, partial, &arena, &item, msg, sizeof(msg), &code);
+  if (rc != 0 && rc != 400 && rc != 415)
+    abort();
   if (rc == 0) {
     /* Touch what it hands back, so ASan checks the strings. */
-    if (item.has_name && strlen(item.name) > 1000000) abort();
-    if (item.description && strlen(item.description) > 100000000) abort();
-    if (item.has_tags && item.tags && strlen(item.tags) > 100000000) abort();
-    if (!partial && !(item.has_name && item.has_price)) abort();
+    if (item.has_name && strlen(item.name) > 1000000)
+      abort();
+    if (item.description && strlen(item.description) > 100000000)
+      abort();
+    if (item.has_tags && item.tags && strlen(item.tags) > 100000000)
+      abort();
+    if (!partial && !(item.has_name && item.has_price))
+      abort();
   } else if (strlen(msg) >= sizeof(msg)) {
     abort();
   }

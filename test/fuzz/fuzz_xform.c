@@ -15,9 +15,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   core_buf_init(&out);
   char err[256];
   int rc = xform_run(in, size, NULL, &out, err, sizeof(err));
-  if (rc != 0 && rc != 400) abort();
-  if (rc == 400 && out.len != 0) abort();
-  if (rc == 0 && !xform_json_valid(out.data, out.len, 64)) abort();
+  if (rc != 0 && rc != 400)
+    abort();
+  if (rc == 400 && out.len != 0)
+    abort();
+  if (rc == 0 && !xform_json_valid(out.data, out.len, 64))
+    abort();
   (void)xform_json_valid(in, size, XFORM_MAX_DEPTH);
   core_buf_free(&out);
   free(in);

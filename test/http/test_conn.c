@@ -54,11 +54,13 @@ static void h_slow(http_req_t *req) {
 }
 
 static void on_conn(uv_stream_t *l, int status) {
-  if (status == 0) http_server_accept(&S.server, l);
+  if (status == 0)
+    http_server_accept(&S.server, l);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h)) uv_close(h, NULL);
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
 }
 
 static void on_drained(http_server_t *s) {
@@ -82,8 +84,10 @@ static void setup(void) {
   http_router_add(S.router, HTTP_M_GET, "/hello", h_hello);
   http_router_add(S.router, HTTP_M_POST, "/echo", h_echo);
   http_router_add(S.router, HTTP_M_GET, "/slow", h_slow);
-  http_server_opts_t o = {.body_limit = 1024, .max_header_size = 2048,
-                          .keep_alive_timeout = 5000, .headers_timeout = 300,
+  http_server_opts_t o = {.body_limit = 1024,
+                          .max_header_size = 2048,
+                          .keep_alive_timeout = 5000,
+                          .headers_timeout = 300,
                           .request_timeout = 600};
   http_server_init(&S.server, &S.loop, &o, S.router, NULL);
   uv_tcp_init(&S.loop, &S.listener);
@@ -124,7 +128,8 @@ static char *drain(int fd) {
   static char buf[65536];
   size_t n = 0;
   ssize_t r;
-  while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0) n += (size_t)r;
+  while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+    n += (size_t)r;
   buf[n] = '\0';
   return buf;
 }
@@ -137,7 +142,9 @@ static int count(const char *hay, const char *needle) {
 
 START_TEST(simple_and_head) {
   int fd = dial();
-  say(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  say(fd,
+      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nHEAD /hello HTTP/1.1\r\nHost: "
+      "x\r\nConnection: close\r\n\r\n");
   char *out = drain(fd);
   ck_assert_int_eq(count(out, "HTTP/1.1 200 OK"), 2);
   ck_assert_int_eq(count(out, "hello"), 1); /* HEAD has no body */
@@ -150,10 +157,12 @@ END_TEST
 
 START_TEST(pipelined_in_order) {
   int fd = dial();
-  say(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
-          "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
-          "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\n"
-          "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  say(fd,
+      "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\n"
+      "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   char *out = drain(fd);
   char *a = strstr(out, "slow"), *b = strstr(out, "abc"), *c = strstr(out, "def"),
        *d = strstr(out, "hello");
@@ -169,21 +178,30 @@ typedef struct {
 } bad_t;
 
 static const bad_t bad[] = {
-  {"obs-fold", "GET /hello HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400},
-  {"obs-fold tab", "GET /hello HTTP/1.1\r\nHost: x\r\nX: a\r\n\tb\r\n\r\n", 400},
-  {"leading space header", "GET /hello HTTP/1.1\r\n Host: x\r\n\r\n", 400},
-  {"space before colon", "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n", 400},
-  {"bare CR", "GET /hello HTTP/1.1\r\nHost: x\r\nX:\rTransfer-Encoding: chunked\r\n\r\n", 400},
-  {"TE + CL", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-  {"double CL", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
-  {"TE gzip", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
-  {"HTTP/1.2", "GET /hello HTTP/1.2\r\nHost: x\r\n\r\n", 505},
-  {"HTTP/2.0", "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505},
-  {"no host", "GET /hello HTTP/1.1\r\n\r\n", 400},
-  {"two hosts", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
-  {"body too large", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413},
-  {"bad chunk size", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
-  {"bad method", "G@T /hello HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+    {"obs-fold", "GET /hello HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400},
+    {"obs-fold tab", "GET /hello HTTP/1.1\r\nHost: x\r\nX: a\r\n\tb\r\n\r\n", 400},
+    {"leading space header", "GET /hello HTTP/1.1\r\n Host: x\r\n\r\n", 400},
+    {"space before colon", "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+    {"bare CR",
+     "GET /hello HTTP/1.1\r\nHost: x\r\nX:\rTransfer-Encoding: chunked\r\n\r\n", 400},
+    {"TE + CL",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: "
+     "chunked\r\n\r\n0\r\n\r\n",
+     400},
+    {"double CL",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: "
+     "4\r\n\r\nabcd",
+     400},
+    {"TE gzip", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+    {"HTTP/1.2", "GET /hello HTTP/1.2\r\nHost: x\r\n\r\n", 505},
+    {"HTTP/2.0", "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+    {"no host", "GET /hello HTTP/1.1\r\n\r\n", 400},
+    {"two hosts", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+    {"body too large", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+     413},
+    {"bad chunk size",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+    {"bad method", "G@T /hello HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 };
 
 START_TEST(bad_requests) {
@@ -195,9 +213,11 @@ START_TEST(bad_requests) {
   char want[32];
   snprintf(want, sizeof(want), "HTTP/1.1 %d ", b->status);
   ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s: got %.60s", b->name, out);
-  ck_assert_msg(strstr(out, "Connection: close") != NULL, "%s: no Connection: close", b->name);
+  ck_assert_msg(strstr(out, "Connection: close") != NULL, "%s: no Connection: close",
+                b->name);
   ck_assert_msg(count(out, "HTTP/1.1 ") == 1, "%s: more than one response", b->name);
-  ck_assert_msg(strstr(out, "\"statusCode\":") != NULL, "%s: not Fastify-shaped", b->name);
+  ck_assert_msg(strstr(out, "\"statusCode\":") != NULL, "%s: not Fastify-shaped",
+                b->name);
   ck_assert_msg(S.handled == 0, "%s: a handler ran", b->name);
   close(fd);
 }

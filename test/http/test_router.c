@@ -5,9 +5,15 @@
 
 #include "http/http.h"
 
-static void h_a(http_req_t *r) { (void)r; }
-static void h_b(http_req_t *r) { (void)r; }
-static void h_c(http_req_t *r) { (void)r; }
+static void h_a(http_req_t *r) {
+  (void)r;
+}
+static void h_b(http_req_t *r) {
+  (void)r;
+}
+static void h_c(http_req_t *r) {
+  (void)r;
+}
 
 static http_router_t *make(void) {
   http_router_t *r = http_router_new();
@@ -45,10 +51,12 @@ END_TEST
 START_TEST(not_found) {
   http_router_t *r = make();
   http_match_t m;
-  const char *paths[] = {"/", "/item", "/items/1/2", "/customers/7", "/customers//dashboard",
-                         "items", "/itemsx", "/items/1/dashboard"};
+  const char *paths[] = {
+      "/",     "/item",   "/items/1/2",        "/customers/7", "/customers//dashboard",
+      "items", "/itemsx", "/items/1/dashboard"};
   for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-    ck_assert_msg(match(r, HTTP_M_GET, paths[i], &m) == HTTP_ROUTE_NOT_FOUND, "%s", paths[i]);
+    ck_assert_msg(match(r, HTTP_M_GET, paths[i], &m) == HTTP_ROUTE_NOT_FOUND, "%s",
+                  paths[i]);
   http_router_free(r);
 }
 END_TEST
@@ -79,7 +87,8 @@ START_TEST(trailing_slash_is_another_route) {
   http_router_t *r = make();
   http_match_t m;
   ck_assert_int_eq(match(r, HTTP_M_GET, "/items/", &m), HTTP_ROUTE_NOT_FOUND);
-  ck_assert_int_eq(match(r, HTTP_M_GET, "/customers/1/dashboard/", &m), HTTP_ROUTE_NOT_FOUND);
+  ck_assert_int_eq(match(r, HTTP_M_GET, "/customers/1/dashboard/", &m),
+                   HTTP_ROUTE_NOT_FOUND);
   http_router_free(r);
 }
 END_TEST

@@ -20,14 +20,16 @@ static char *request_bytes;
 static size_t request_len;
 
 static void make_request(void) {
-  if (request_bytes) return;
+  if (request_bytes)
+    return;
   core_buf_init(&doc);
   xform_generate(7, DOC_BYTES, &doc);
   char head[256];
-  int n = snprintf(head, sizeof(head),
-                   "POST /transform HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                   "Content-Length: %zu\r\n\r\n",
-                   doc.len);
+  int n =
+      snprintf(head, sizeof(head),
+               "POST /transform HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               "Content-Length: %zu\r\n\r\n",
+               doc.len);
   request_len = (size_t)n + doc.len;
   request_bytes = malloc(request_len);
   memcpy(request_bytes, head, (size_t)n);
@@ -62,16 +64,17 @@ static double lag_max(th_server_t *s) {
 }
 
 typedef struct {
-  int64_t one_ms;     /* a single transform, seen from the client */
-  double block_s;     /* the lag one transform alone causes: its time on the
-                         loop, without the transfer of the bodies */
-  int64_t livez_ms;   /* /livez while CONCURRENT transforms run */
-  double lag_s;       /* max lag over that window */
+  int64_t one_ms;   /* a single transform, seen from the client */
+  double block_s;   /* the lag one transform alone causes: its time on the
+                       loop, without the transfer of the bodies */
+  int64_t livez_ms; /* /livez while CONCURRENT transforms run */
+  double lag_s;     /* max lag over that window */
 } run_t;
 
 static run_t measure(const char *mode) {
   th_server_t s;
-  const char *args[] = {"--workers", "0", "--transform", mode, "--body-limit", "8m", NULL};
+  const char *args[] = {"--workers",    "0",  "--transform", mode,
+                        "--body-limit", "8m", NULL};
   th_server_start(&s, args);
   run_t out;
   one_transform_ms(&s); /* warm up: page in, grow buffers */
@@ -87,7 +90,8 @@ static run_t measure(const char *mode) {
   }
   th_sleep_ms(200); /* the server has read everything but the last bytes */
   for (int i = 0; i < CONCURRENT; i++)
-    TH_ASSERT(th_send(busy[i], request_bytes + request_len - 1, 1) == 0, "last byte %d", i);
+    TH_ASSERT(th_send(busy[i], request_bytes + request_len - 1, 1) == 0, "last byte %d",
+              i);
   th_sleep_ms(5);
   th_conn_t *probe = th_conn_open(s.port);
   int64_t t0 = th_now_ms();
@@ -127,15 +131,17 @@ START_TEST(loop_blocks_pool_does_not) {
    * loop's own timer was as late as that. */
   TH_ASSERT(loop.livez_ms >= one_s * 1000, "loop: /livez %lld ms < one transform %.0f ms",
             (long long)loop.livez_ms, one_s * 1000);
-  TH_ASSERT(loop.lag_s >= one_s * 0.8, "loop: lag %.3f s < one transform %.3f s", loop.lag_s,
-            one_s);
+  TH_ASSERT(loop.lag_s >= one_s * 0.8, "loop: lag %.3f s < one transform %.3f s",
+            loop.lag_s, one_s);
   /* On the pool, the loop stays free: /livez does not wait for a
    * transform, and the lag stays below one transform's time. */
   TH_ASSERT(pool.livez_ms < one_s * 1000, "pool: /livez %lld ms >= one transform %.0f ms",
             (long long)pool.livez_ms, one_s * 1000);
-  TH_ASSERT(pool.lag_s < one_s, "pool: lag %.3f s >= one transform %.3f s", pool.lag_s, one_s);
-  TH_ASSERT(pool.livez_ms < loop.livez_ms, "pool /livez %lld ms not faster than loop %lld ms",
-            (long long)pool.livez_ms, (long long)loop.livez_ms);
+  TH_ASSERT(pool.lag_s < one_s, "pool: lag %.3f s >= one transform %.3f s", pool.lag_s,
+            one_s);
+  TH_ASSERT(pool.livez_ms < loop.livez_ms,
+            "pool /livez %lld ms not faster than loop %lld ms", (long long)pool.livez_ms,
+            (long long)loop.livez_ms);
 }
 END_TEST
 
@@ -143,7 +149,8 @@ END_TEST
 START_TEST(mode_override) {
   make_request();
   th_server_t s;
-  const char *args[] = {"--workers", "0", "--transform", "pool", "--body-limit", "8m", NULL};
+  const char *args[] = {"--workers",    "0",  "--transform", "pool",
+                        "--body-limit", "8m", NULL};
   th_server_start(&s, args);
   th_response_t a, b, bad;
   th_request(s.port, "POST", "/transform?mode=loop", NULL, doc.data, &a);

@@ -18,12 +18,13 @@ static void conform(const char *only, const char *query) {
   const char *src = getenv("LOOPLAB_SOURCE_DIR");
   TH_ASSERT(bin && src, "LOOPLAB_CONFORM and LOOPLAB_SOURCE_DIR must be set");
   char cmd[2048];
-  snprintf(cmd, sizeof(cmd), "'%s' --url http://127.0.0.1:%d --dir '%s/test/conformance' --only %s%s%s",
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --url http://127.0.0.1:%d --dir '%s/test/conformance' --only %s%s%s",
            bin, srv.port, src, only, query ? " --query " : "", query ? query : "");
   fprintf(stderr, "%s\n", cmd);
   int st = system(cmd);
-  TH_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s %s: conformance failed (see above)", only,
-            query ? query : "");
+  TH_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+            "%s %s: conformance failed (see above)", only, query ? query : "");
 }
 
 START_TEST(dashboard_every_strategy) {

@@ -91,7 +91,8 @@ START_TEST(sigterm_during_seed_stops_database) {
   TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
   chmod(dir, 0755);
   snprintf(data, sizeof(data), "%s/pg", dir);
-  const char *const args[] = {"--workers", "2", "--data-dir", data, "--scale", "0.05", NULL};
+  const char *const args[] = {"--workers", "2",    "--data-dir", data,
+                              "--scale",   "0.05", NULL};
   th_server_t s;
   th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
   /* initdb runs first; wait until the server has started, then signal
@@ -110,8 +111,10 @@ START_TEST(sigterm_during_seed_stops_database) {
   TH_ASSERT(th_server_wait_exit(&s, th_scale(60000), &status), "looplab did not exit");
   TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
   char st = th_proc_state(pm);
-  if (st != 0 && st != 'Z') kill(pm, SIGKILL);
-  TH_ASSERT(st == 0 || st == 'Z', "the postmaster %d still runs after looplab exited", (int)pm);
+  if (st != 0 && st != 'Z')
+    kill(pm, SIGKILL);
+  TH_ASSERT(st == 0 || st == 'Z', "the postmaster %d still runs after looplab exited",
+            (int)pm);
   TH_ASSERT(postmaster_pid(data) == 0, "postmaster.pid left behind");
   th_server_stop(&s, 1000);
   char cmd[700];
@@ -119,7 +122,6 @@ START_TEST(sigterm_during_seed_stops_database) {
   TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
 }
 END_TEST
-
 
 /* ---- the owner lock (issue 9, bug 2) ---- */
 
@@ -138,7 +140,8 @@ static int log_has(const th_server_t *s, const char *needle) {
   FILE *f = fopen(s->log_path, "r");
   char line[4096];
   int found = 0;
-  while (f && !found && fgets(line, sizeof(line), f)) found = strstr(line, needle) != NULL;
+  while (f && !found && fgets(line, sizeof(line), f))
+    found = strstr(line, needle) != NULL;
   if (f)
     fclose(f);
   return found;
@@ -155,7 +158,8 @@ static void write_owner(const char *data, long pid, unsigned long long start) {
 
 /* Starts looplab on data (a fresh port), kills it with SIGKILL once ready,
  * and checks that it took over the postmaster that was running there. */
-static void take_over(const char *const args[], const char *data, pid_t *pm, const char *what) {
+static void take_over(const char *const args[], const char *data, pid_t *pm,
+                      const char *what) {
   th_server_t s;
   th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
   int64_t ms = wait_ready(&s, 30000);
@@ -165,8 +169,8 @@ static void take_over(const char *const args[], const char *data, pid_t *pm, con
   TH_ASSERT(log_has(&s, "stopping a PostgreSQL left running"),
             "%s: did not stop the dead owner's postmaster", what);
   pid_t now = postmaster_pid(data);
-  TH_ASSERT(now > 0 && now != *pm, "%s: postmaster %d, the old one was %d", what, (int)now,
-            (int)*pm);
+  TH_ASSERT(now > 0 && now != *pm, "%s: postmaster %d, the old one was %d", what,
+            (int)now, (int)*pm);
   fprintf(stderr, "owner lock: %s: ready after %lld ms\n", what, (long long)ms);
   *pm = now;
   kill(s.pid, SIGKILL);
@@ -202,7 +206,8 @@ START_TEST(data_dir_owner_lock) {
   th_server_stop(&b, 5000);
   for (int i = 0; i < 10; i++) {
     int st = th_get_status(a.port, "/readyz", 2000);
-    TH_ASSERT(st == 200, "the first looplab answers /readyz %d after the second started", st);
+    TH_ASSERT(st == 200, "the first looplab answers /readyz %d after the second started",
+              st);
     th_sleep_ms(100);
   }
   TH_ASSERT(exited, "a second looplab on a live owner's data dir keeps running");
@@ -255,8 +260,8 @@ END_TEST
 static int64_t busy_start(const char *data, int port, int *status) {
   char ps[16];
   snprintf(ps, sizeof(ps), "%d", port);
-  const char *const args[] = {"--workers", "0",    "--pool",  "8",    "--port", ps,
-                              "--data-dir", data,  "--scale", "0.01", NULL};
+  const char *const args[] = {"--workers",  "0",  "--pool",  "8",    "--port", ps,
+                              "--data-dir", data, "--scale", "0.01", NULL};
   th_server_t s;
   th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
   int64_t t0 = th_now_ms(), failed_at = 0;

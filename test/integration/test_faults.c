@@ -61,7 +61,7 @@ static void *load_client(void *arg) {
   load_t *l = arg;
   th_conn_t *c = NULL;
   int after = 0; /* this connection was opened after the mark */
-  int broke = 0;  /* the last connection broke after a kill */
+  int broke = 0; /* the last connection broke after a kill */
   while (!atomic_load(&l->stop)) {
     if (c == NULL) {
       long mark = atomic_load(&l->mark_ms);
@@ -70,7 +70,8 @@ static void *load_client(void *arg) {
       atomic_fetch_add(&l->connects, 1);
       if (rc != 0) {
         atomic_fetch_add(&l->failed, 1);
-        if (after) atomic_fetch_add(&l->after_failed, 1);
+        if (after)
+          atomic_fetch_add(&l->after_failed, 1);
         load_note(l, "connect", rc);
         c = NULL;
         th_sleep_ms(5);
@@ -81,16 +82,19 @@ static void *load_client(void *arg) {
     int rc = th_conn_request(c, "GET", "/livez", NULL, NULL, &r, th_scale(3000));
     if (rc != TH_OK || r.status != 200) {
       atomic_fetch_add(&l->failed, 1);
-      if (after) atomic_fetch_add(&l->after_failed, 1);
+      if (after)
+        atomic_fetch_add(&l->after_failed, 1);
       load_note(l, rc != TH_OK ? "no answer" : "not 200", rc != TH_OK ? rc : r.status);
-      if (rc == TH_OK) th_response_free(&r);
+      if (rc == TH_OK)
+        th_response_free(&r);
       broke = atomic_load(&l->killed);
       th_conn_close(c);
       c = NULL;
       continue;
     }
     atomic_fetch_add(&l->ok, 1);
-    if (after) atomic_fetch_add(&l->after_ok, 1);
+    if (after)
+      atomic_fetch_add(&l->after_ok, 1);
     int closing = th_conn_close_hdr(&r);
     th_response_free(&r);
     if (closing) {
@@ -99,7 +103,8 @@ static void *load_client(void *arg) {
       c = NULL;
     }
   }
-  if (c) th_conn_close(c);
+  if (c)
+    th_conn_close(c);
   return NULL;
 }
 
@@ -107,21 +112,19 @@ static void load_start(load_t *l, int port) {
   memset(l, 0, sizeof(*l));
   l->port = port;
   pthread_mutex_init(&l->mu, NULL);
-  for (int i = 0; i < CLIENTS; i++)
-    pthread_create(&l->threads[i], NULL, load_client, l);
+  for (int i = 0; i < CLIENTS; i++) pthread_create(&l->threads[i], NULL, load_client, l);
 }
 
 static void load_stop(load_t *l) {
   atomic_store(&l->stop, 1);
-  for (int i = 0; i < CLIENTS; i++)
-    pthread_join(l->threads[i], NULL);
+  for (int i = 0; i < CLIENTS; i++) pthread_join(l->threads[i], NULL);
   pthread_mutex_destroy(&l->mu);
 }
 
 /* Waits until the primary's children are exactly want processes, none of
  * them in old (the roll is done and the replaced ones have exited). */
-static int wait_rolled(th_server_t *s, const pid_t *old, int nold, int want, int timeout_ms,
-                       pid_t *now) {
+static int wait_rolled(th_server_t *s, const pid_t *old, int nold, int want,
+                       int timeout_ms, pid_t *now) {
   int64_t t0 = th_now_ms();
   while (th_now_ms() - t0 < timeout_ms) {
     int n = th_server_workers(s, now, MAXW);
@@ -161,16 +164,18 @@ START_TEST(sighup_under_keepalive_load) {
   th_sleep_ms(200);
   int64_t dt = th_now_ms() - t0;
   load_stop(l);
-  fprintf(stderr,
-          "faults/sighup: %d SIGHUPs in %lld ms under %d keep-alive clients: %ld requests, "
-          "%ld failed, %ld answers with Connection: close, %ld connections\n",
-          rolls, (long long)dt, CLIENTS, atomic_load(&l->ok) + atomic_load(&l->failed),
-          atomic_load(&l->failed), atomic_load(&l->closes), atomic_load(&l->connects));
+  fprintf(
+      stderr,
+      "faults/sighup: %d SIGHUPs in %lld ms under %d keep-alive clients: %ld requests, "
+      "%ld failed, %ld answers with Connection: close, %ld connections\n",
+      rolls, (long long)dt, CLIENTS, atomic_load(&l->ok) + atomic_load(&l->failed),
+      atomic_load(&l->failed), atomic_load(&l->closes), atomic_load(&l->connects));
   TH_ASSERT(rolls == ROLLS, "roll %d did not complete within 5 s", rolls + 1);
-  TH_ASSERT(atomic_load(&l->failed) == 0, "%ld of %ld requests failed during %d SIGHUPs:%s",
-            atomic_load(&l->failed), atomic_load(&l->ok) + atomic_load(&l->failed), ROLLS,
-            l->why);
-  TH_ASSERT(atomic_load(&l->ok) > 1000, "only %ld requests answered", atomic_load(&l->ok));
+  TH_ASSERT(atomic_load(&l->failed) == 0,
+            "%ld of %ld requests failed during %d SIGHUPs:%s", atomic_load(&l->failed),
+            atomic_load(&l->ok) + atomic_load(&l->failed), ROLLS, l->why);
+  TH_ASSERT(atomic_load(&l->ok) > 1000, "only %ld requests answered",
+            atomic_load(&l->ok));
   n = th_server_workers(&s, now, MAXW);
   int status = th_server_stop(&s, th_scale(10000));
   TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
@@ -198,14 +203,16 @@ static int burst(int port, int n, char *why, size_t whylen) {
     }
   }
   for (int i = 0; i < n; i++) {
-    if (cs[i] == NULL) continue;
+    if (cs[i] == NULL)
+      continue;
     th_response_t r;
     int rc = th_conn_request(cs[i], "GET", "/livez", NULL, NULL, &r, th_scale(3000));
     if (rc != TH_OK || r.status != 200) {
       failed++;
       snprintf(why, whylen, "connection %d of the burst: rc %d", i, rc);
     }
-    if (rc == TH_OK) th_response_free(&r);
+    if (rc == TH_OK)
+      th_response_free(&r);
     th_conn_close(cs[i]);
   }
   return failed;
@@ -243,12 +250,16 @@ START_TEST(worker_sigkill_under_keepalive_load) {
     if (replaced_at == 0 && wait_rolled(&s, &victim, 1, 2, 1, now) == 2) {
       int fresh = 0;
       for (int i = 0; i < 2; i++)
-        if (!contains(before, nb, now[i])) fresh = 1;
-      if (fresh) replaced_at = th_now_ms();
+        if (!contains(before, nb, now[i]))
+          fresh = 1;
+      if (fresh)
+        replaced_at = th_now_ms();
     }
-    if (replaced_at != 0 && bursts >= 20) break;
+    if (replaced_at != 0 && bursts >= 20)
+      break;
   }
-  TH_ASSERT(replaced_at != 0, "the killed worker %d was not replaced within 3 s", (int)victim);
+  TH_ASSERT(replaced_at != 0, "the killed worker %d was not replaced within 3 s",
+            (int)victim);
   for (int i = 0; i < 6; i++) { /* rr: both workers, the replacement included */
     int st = th_get_status(s.port, "/livez", th_scale(3000));
     TH_ASSERT(st == 200, "after the replacement, request %d: %d", i, st);
@@ -262,14 +273,15 @@ START_TEST(worker_sigkill_under_keepalive_load) {
           "%ld failed; %ld failed on connections opened before the kill\n",
           (long long)(replaced_at - t0), (long long)serving_ms, bursts * 16, burst_failed,
           atomic_load(&l->after_ok) + atomic_load(&l->after_failed),
-          atomic_load(&l->after_failed), atomic_load(&l->failed) - atomic_load(&l->after_failed));
+          atomic_load(&l->after_failed),
+          atomic_load(&l->failed) - atomic_load(&l->after_failed));
   TH_ASSERT(burst_failed == 0, "%d of %d connections opened after the kill failed: %s",
             burst_failed, bursts * 16, why);
   TH_ASSERT(atomic_load(&l->after_failed) == 0,
             "%ld requests on connections opened after the kill failed:%s",
             atomic_load(&l->after_failed), l->why);
-  TH_ASSERT(serving_ms <= th_scale(1000), "replacement serving after %lld ms, want within 1 s",
-            (long long)serving_ms);
+  TH_ASSERT(serving_ms <= th_scale(1000),
+            "replacement serving after %lld ms, want within 1 s", (long long)serving_ms);
   int n = th_server_workers(&s, now, MAXW);
   int status = th_server_stop(&s, th_scale(10000));
   TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
@@ -303,7 +315,8 @@ START_TEST(worker_killed_during_roll) {
   while (fresh == 0 && th_now_ms() - t < 2000) {
     int n = th_server_workers(&s, now, MAXW);
     for (int i = 0; i < n && i < MAXW; i++)
-      if (!contains(before, nb, now[i])) fresh = now[i];
+      if (!contains(before, nb, now[i]))
+        fresh = now[i];
   }
   TH_ASSERT(fresh != 0, "%s: no replacement appeared", victim_kind);
   pid_t victim = _i == 0 ? before[0] : _i == 1 ? fresh : before[1];
@@ -319,19 +332,24 @@ START_TEST(worker_killed_during_roll) {
     n = th_server_workers(&s, now, MAXW);
     int settled = n == 2;
     for (int i = 0; i < n && i < MAXW; i++)
-      if (contains(old, nb + 1, now[i])) settled = 0;
-    if (!settled) stable_since = 0;
-    else if (stable_since == 0) stable_since = th_now_ms();
-    if (stable_since != 0 && th_now_ms() - stable_since >= 500) break;
+      if (contains(old, nb + 1, now[i]))
+        settled = 0;
+    if (!settled)
+      stable_since = 0;
+    else if (stable_since == 0)
+      stable_since = th_now_ms();
+    if (stable_since != 0 && th_now_ms() - stable_since >= 500)
+      break;
     th_sleep_ms(10);
   }
   n = th_server_workers(&s, now, MAXW);
-  fprintf(stderr, "faults/roll-kill (%s): %d workers %lld ms after the kill\n", victim_kind, n,
-          (long long)(th_now_ms() - t0));
-  TH_ASSERT(th_server_alive(&s), "%s killed during the roll: the primary exited", victim_kind);
+  fprintf(stderr, "faults/roll-kill (%s): %d workers %lld ms after the kill\n",
+          victim_kind, n, (long long)(th_now_ms() - t0));
+  TH_ASSERT(th_server_alive(&s), "%s killed during the roll: the primary exited",
+            victim_kind);
   TH_ASSERT(n == 2 && stable_since != 0,
-            "%s killed during the roll: %d workers (want 2, all new) after %lld ms", victim_kind,
-            n, (long long)(th_now_ms() - t0));
+            "%s killed during the roll: %d workers (want 2, all new) after %lld ms",
+            victim_kind, n, (long long)(th_now_ms() - t0));
   for (int i = 0; i < 6; i++) { /* rr: each worker gets connections */
     int st = th_get_status(s.port, "/livez", th_scale(3000));
     TH_ASSERT(st == 200, "%s: request %d after the roll: %d", victim_kind, i, st);

@@ -456,9 +456,10 @@ START_TEST(cl_413_before_body) {
   TH_ASSERT(th_now_ms() - t0 < th_scale(1000), "cl_413_before_body: slow");
   assert_error(&r, 413, 0, "cl_413_before_body");
   /* Fastify's body-limit error and its code, exactly */
-  TH_ASSERT(strcmp(r.body, "{\"statusCode\":413,\"code\":\"FST_ERR_CTP_BODY_TOO_LARGE\","
-                           "\"error\":\"Payload Too Large\","
-                           "\"message\":\"Request body is too large\"}") == 0,
+  TH_ASSERT(strcmp(r.body,
+                   "{\"statusCode\":413,\"code\":\"FST_ERR_CTP_BODY_TOO_LARGE\","
+                   "\"error\":\"Payload Too Large\","
+                   "\"message\":\"Request body is too large\"}") == 0,
             "cl_413_before_body: body %s", r.body);
   th_response_free(&r);
   assert_closed_alone(c, "cl_413_before_body");
@@ -481,7 +482,8 @@ START_TEST(request_line_ok) {
       {"valid_query", "GET /livez?a=b%20c HTTP/1.1\r\nHost: a\r\n\r\n", 1},
       {"leading_crlf", "\r\nGET /livez HTTP/1.1\r\nHost: a\r\n\r\n", 1},
       {"crlf_between_pipelined",
-       "GET /livez HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /livez HTTP/1.1\r\nHost: a\r\n\r\n", 2},
+       "GET /livez HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /livez HTTP/1.1\r\nHost: a\r\n\r\n",
+       2},
   };
   for (size_t i = 0; i < ARRAY_LEN(ok); i++) {
     th_conn_t *c = th_conn_open(srv.port);

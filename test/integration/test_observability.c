@@ -16,8 +16,8 @@ static void scrape(prom_doc_t *d) {
   th_request(srv.port, "GET", "/metrics", NULL, NULL, &r);
   TH_ASSERT(r.status == 200, "metrics status %d", r.status);
   const char *ct = th_header(&r, "Content-Type");
-  TH_ASSERT(ct && strstr(ct, "text/plain") && strstr(ct, "version=0.0.4"), "content type %s",
-            ct ? ct : "none");
+  TH_ASSERT(ct && strstr(ct, "text/plain") && strstr(ct, "version=0.0.4"),
+            "content type %s", ct ? ct : "none");
   char err[256];
   int rc = prom_parse(r.body, r.body_len, d, err, sizeof(err));
   TH_ASSERT(rc == 0, "exposition refused: %s", err);
@@ -49,19 +49,21 @@ START_TEST(strict_and_per_worker_sums) {
   /* Every merged counter equals the sum of its per-worker series. */
   for (int i = 0; i < d.n; i++) {
     prom_sample_t *s = &d.samples[i];
-    if (strcmp(s->name, "http_requests_total") || prom_label(s, "worker")) continue;
+    if (strcmp(s->name, "http_requests_total") || prom_label(s, "worker"))
+      continue;
     const char *w[] = {NULL, NULL, NULL, NULL};
     char a[160], b[160], c[160];
     snprintf(a, sizeof(a), "route=%s", prom_label(s, "route"));
     snprintf(b, sizeof(b), "method=%s", prom_label(s, "method"));
     snprintf(c, sizeof(c), "status=%s", prom_label(s, "status"));
     w[0] = a, w[1] = b, w[2] = c;
-    TH_ASSERT(prom_sum(&d, s->name, w, 1, &m) == s->value, "%s %s %s: workers do not sum", a,
-              b, c);
+    TH_ASSERT(prom_sum(&d, s->name, w, 1, &m) == s->value, "%s %s %s: workers do not sum",
+              a, b, c);
   }
   TH_ASSERT(prom_sum(&d, "looplab_workers", NULL, 0, &m) == 2, "two workers answered");
   TH_ASSERT(prom_sum(&d, "process_resident_memory_bytes", NULL, 0, &m) > 1e6, "rss");
-  TH_ASSERT(prom_sum(&d, "looplab_db_pool_size", NULL, 0, &m) == 4, "2 workers x --pool 2");
+  TH_ASSERT(prom_sum(&d, "looplab_db_pool_size", NULL, 0, &m) == 4,
+            "2 workers x --pool 2");
   prom_free(&d);
 }
 END_TEST
@@ -92,7 +94,8 @@ START_TEST(lag_rises_while_blocked) {
     if (!strcmp(d.samples[i].name, "looplab_eventloop_utilization")) {
       double v = d.samples[i].value;
       TH_ASSERT(v >= 0 && v <= 1, "utilization %g out of [0,1]", v);
-      if (v < elu_min) elu_min = v;
+      if (v < elu_min)
+        elu_min = v;
     }
   prom_free(&d);
 }

@@ -137,8 +137,8 @@ static int hold_port(int *port) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(a);
-  TH_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 8) == 0 &&
-                getsockname(fd, (struct sockaddr *)&a, &len) == 0,
+  TH_ASSERT(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+                listen(fd, 8) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0,
             "cannot hold a port: %s", strerror(errno));
   *port = ntohs(a.sin_port);
   return fd;
@@ -157,8 +157,8 @@ START_TEST(busy_port_stops_startup) {
   TH_ASSERT(fstat(held, &held_st) == 0, "fstat: %s", strerror(errno));
   char ps[16];
   snprintf(ps, sizeof(ps), "%d", port);
-  const char *const args[] = {"--workers", workers, "--sched", sched, "--pool", "1",
-                              "--port",    ps,      NULL};
+  const char *const args[] = {"--workers", workers,  "--sched", sched, "--pool",
+                              "1",         "--port", ps,        NULL};
   th_server_t s;
   th_server_start_ex(&s, args, TH_NO_WAIT);
   /* Until it exits (or for 3 s), none of its processes may listen. */
@@ -172,15 +172,17 @@ START_TEST(busy_port_stops_startup) {
   close(held);
   char *log = read_log(&s);
   char want[96];
-  snprintf(want, sizeof(want), "cannot listen on 127.0.0.1:%d: address already in use", port);
+  snprintf(want, sizeof(want), "cannot listen on 127.0.0.1:%d: address already in use",
+           port);
   int errors = error_lines(log);
   int has_line = strstr(log, want) != NULL;
   int claims = strstr(log, "listening on http") != NULL;
   free(log);
   if (!exited || stray || !has_line || errors != 1 || claims)
     th_server_dump_log(&s, 4000);
-  TH_ASSERT(stray == 0, "--workers %s --sched %s: port %d held, yet it listens on port %d",
-            workers, sched, port, stray);
+  TH_ASSERT(stray == 0,
+            "--workers %s --sched %s: port %d held, yet it listens on port %d", workers,
+            sched, port, stray);
   TH_ASSERT(exited, "--workers %s --sched %s: still running 3 s after its bind failed",
             workers, sched);
   TH_ASSERT(!(WIFEXITED(status) && WEXITSTATUS(status) == 0),
@@ -218,8 +220,8 @@ START_TEST(bad_value_refused_first) {
   TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
   snprintf(data, sizeof(data), "%s/pg", dir);
   /* A bad --host with no --db would start the embedded database first. */
-  const char *const args[] = {"--workers", "2", "--data-dir", data, "--scale", "0.01",
-                              c->flag,     c->value, NULL};
+  const char *const args[] = {"--workers", "2",     "--data-dir", data, "--scale",
+                              "0.01",      c->flag, c->value,     NULL};
   th_server_t s;
   th_server_start_ex(&s, args, TH_NO_DB | TH_NO_WAIT);
   int status = 0;
@@ -242,7 +244,8 @@ START_TEST(bad_value_refused_first) {
   /* The server's own output: the harness's "# harness: exec" line is not. */
   char *log = read_log(&s);
   const char *out = log;
-  while (strncmp(out, "# harness", 9) == 0 && strchr(out, '\n')) out = strchr(out, '\n') + 1;
+  while (strncmp(out, "# harness", 9) == 0 && strchr(out, '\n'))
+    out = strchr(out, '\n') + 1;
   int says = strstr(out, c->says) != NULL, echoed = strstr(out, "sekrit") != NULL;
   int lines = 0;
   for (const char *p = out; *p; p++) lines += *p == '\n';
@@ -255,12 +258,13 @@ START_TEST(bad_value_refused_first) {
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
   TH_ASSERT(exited, "%s '%s': still running 2 s after start", c->flag, c->value);
-  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s '%s': exit status 0x%x, want 2",
-            c->flag, c->value, status);
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 2,
+            "%s '%s': exit status 0x%x, want 2", c->flag, c->value, status);
   TH_ASSERT(!initialised, "%s '%s': the embedded database was set up first", c->flag,
             c->value);
   TH_ASSERT(says, "%s '%s': no line '%s'", c->flag, c->value, c->says);
-  TH_ASSERT(lines == 1, "%s '%s': %d lines of output, want one", c->flag, c->value, lines);
+  TH_ASSERT(lines == 1, "%s '%s': %d lines of output, want one", c->flag, c->value,
+            lines);
   TH_ASSERT(!echoed, "%s '%s': the password was echoed", c->flag, c->value);
 }
 END_TEST
@@ -269,7 +273,8 @@ END_TEST
  * (libuv reports a failed connect as a poll error, UV_EBADF). */
 START_TEST(refused_database_reason) {
   char db[96];
-  snprintf(db, sizeof(db), "host=127.0.0.1 port=%d dbname=x connect_timeout=1", th_free_port());
+  snprintf(db, sizeof(db), "host=127.0.0.1 port=%d dbname=x connect_timeout=1",
+           th_free_port());
   const char *const args[] = {"--workers", "0", "--pool", "2", "--db", db, NULL};
   th_server_t s;
   th_server_start_ex(&s, args, TH_WAIT_LIVE);

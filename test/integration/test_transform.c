@@ -63,8 +63,8 @@ static void check_pair(const char *name, const char *query) {
   size_t i = 0;
   while (i < r.body_len && i < want_len && r.body[i] == want[i]) i++;
   TH_ASSERT(r.body_len == want_len && i == want_len,
-            "%s%s: body differs at byte %zu: got \"%.60s\" want \"%.60s\"", name, query, i,
-            r.body + i, want + i);
+            "%s%s: body differs at byte %zu: got \"%.60s\" want \"%.60s\"", name, query,
+            i, r.body + i, want + i);
   th_response_free(&r);
   free(in);
   free(want);
@@ -122,7 +122,8 @@ START_TEST(pool_pipelined_in_order) {
     char *want = slurp(path, &wn);
     TH_ASSERT(th_read_response(c, &r, th_scale(20000)) == TH_OK, "response %d", i);
     TH_ASSERT(r.status == 200 && r.body_len == wn && memcmp(r.body, want, wn) == 0,
-              "pipelined response %d (%s) is wrong: %d %.100s", i, names[i], r.status, r.body);
+              "pipelined response %d (%s) is wrong: %d %.100s", i, names[i], r.status,
+              r.body);
     th_response_free(&r);
     free(want);
     free(reqs[i]);
@@ -133,11 +134,13 @@ END_TEST
 
 START_TEST(refusals) {
   th_response_t r;
-  th_request(srv.port, "POST", "/transform", "Content-Type: text/plain\r\n", "{\"orders\":[]}", &r);
+  th_request(srv.port, "POST", "/transform", "Content-Type: text/plain\r\n",
+             "{\"orders\":[]}", &r);
   th_assert_error_shape(&r, 415, "Unsupported Media Type", "text/plain");
   th_response_free(&r);
   th_request(srv.port, "POST", "/transform?mode=fast", NULL, "{\"orders\":[]}", &r);
-  th_assert_error_shape(&r, 400, "querystring/mode must be one of loop, pool", "bad mode");
+  th_assert_error_shape(&r, 400, "querystring/mode must be one of loop, pool",
+                        "bad mode");
   th_response_free(&r);
   static const char *const modes[] = {"?mode=loop", "?mode=pool"};
   for (int i = 0; i < 2; i++) {
@@ -153,8 +156,9 @@ START_TEST(refusals) {
   }
   /* Over the 1 MiB default body limit: refused from the headers alone. */
   th_conn_t *c = th_conn_open(srv.port);
-  th_sends(c, "POST /transform HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              "Content-Length: 2097152\r\n\r\n");
+  th_sends(c,
+           "POST /transform HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Content-Length: 2097152\r\n\r\n");
   TH_ASSERT(th_read_response(c, &r, th_scale(5000)) == TH_OK, "no 413");
   th_assert_error_shape(&r, 413, NULL, "body over the limit");
   th_response_free(&r);
@@ -181,6 +185,7 @@ int main(void) {
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  if (!th_server_was_clean(&srv, "--workers 0 server")) failed++;
+  if (!th_server_was_clean(&srv, "--workers 0 server"))
+    failed++;
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -70,7 +70,8 @@ START_TEST(render_parses_and_sums) {
   s2.requests[1][0][metrics_status_slot(200)] = 7;
   s2.requests[2][2][metrics_status_slot(404)] = 1;
   s2.requests[0][0][metrics_status_slot(299)] = 1; /* an unknown code */
-  for (int i = 0; i < 5; i++) metrics_hist_record(&s1.duration[1], metrics_dur_bounds, 0.002 * i);
+  for (int i = 0; i < 5; i++)
+    metrics_hist_record(&s1.duration[1], metrics_dur_bounds, 0.002 * i);
   metrics_ll_record(&s1.lag, 1000000), metrics_ll_record(&s2.lag, 300000000);
   s1.rss_bytes = 100, s2.rss_bytes = 200, prim.rss_bytes = 50;
   const metrics_snap_t *snaps[] = {&s1, &s2};
@@ -97,18 +98,24 @@ START_TEST(render_parses_and_sums) {
 END_TEST
 
 static const char *bad_docs[] = {
-  "x 1\n",                                                     /* no TYPE */
-  "# TYPE x counter\nx 1\n# TYPE y gauge\ny 1\n# TYPE x counter\nx{a=\"1\"} 2\n", /* split */
-  "# TYPE x counter\nx 1\nx 2\n",                              /* duplicate series */
-  "# TYPE x counter\nx{a=1} 1\n",                              /* unquoted label */
-  "# TYPE x counter\nx -1\n",                                  /* negative counter */
-  "# TYPE x gauge\nx abc\n",                                   /* bad value */
-  "# TYPE x gauge\nx 1",                                       /* no final newline */
-  "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
-  "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 3\n",
-  "# TYPE x gauge\n# TYPE x gauge\nx 1\n",                     /* second TYPE */
-  "# TYPE 1x gauge\n1x 1\n",                                   /* bad name */
-  "# TYPE x gauge\nx{a=\"1\",a=\"2\"} 1\n",                    /* duplicate label */
+    "x 1\n", /* no TYPE */
+    "# TYPE x counter\nx 1\n# TYPE y gauge\ny 1\n# TYPE x counter\nx{a=\"1\"} "
+    "2\n",                          /* split
+                                     */
+    "# TYPE x counter\nx 1\nx 2\n", /* duplicate series */
+    "# TYPE x counter\nx{a=1} 1\n", /* unquoted label */
+    "# TYPE x counter\nx -1\n",     /* negative counter */
+    "# TYPE x gauge\nx abc\n",      /* bad value */
+    "# TYPE x gauge\nx 1",          /* no final newline */
+    "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum "
+    "1\nh_count "
+    "1\n",
+    "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum "
+    "1\nh_count "
+    "3\n",
+    "# TYPE x gauge\n# TYPE x gauge\nx 1\n",  /* second TYPE */
+    "# TYPE 1x gauge\n1x 1\n",                /* bad name */
+    "# TYPE x gauge\nx{a=\"1\",a=\"2\"} 1\n", /* duplicate label */
 };
 
 START_TEST(parser_refuses) {
@@ -126,7 +133,8 @@ Suite *metrics_render_suite(void) {
   tcase_add_test(tc, percentiles_within_precision);
   tcase_add_test(tc, merge_equals_combined);
   tcase_add_test(tc, render_parses_and_sums);
-  tcase_add_loop_test(tc, parser_refuses, 0, (int)(sizeof(bad_docs) / sizeof(bad_docs[0])));
+  tcase_add_loop_test(tc, parser_refuses, 0,
+                      (int)(sizeof(bad_docs) / sizeof(bad_docs[0])));
   suite_add_tcase(s, tc);
   return s;
 }

@@ -15,7 +15,7 @@ typedef struct {
   size_t errlen;
   prom_doc_t *doc;
   char family[128], type[16];
-  int typed;          /* a TYPE line was seen for family */
+  int typed;           /* a TYPE line was seen for family */
   char seen[512][128]; /* families already closed */
   int nseen;
 } st_t;
@@ -31,11 +31,13 @@ static int fail(st_t *s, const char *fmt, ...) {
 }
 
 static int name_ok(const char *n, int metric) {
-  if (!*n) return 0;
+  if (!*n)
+    return 0;
   for (const char *q = n; *q; q++) {
     int ok = isalpha((unsigned char)*q) || *q == '_' || (metric && *q == ':') ||
              (q > n && isdigit((unsigned char)*q));
-    if (!ok) return 0;
+    if (!ok)
+      return 0;
   }
   return 1;
 }
@@ -43,7 +45,8 @@ static int name_ok(const char *n, int metric) {
 static int read_name(const char **p, const char *end, char *out, size_t cap) {
   size_t n = 0;
   while (*p < end && (isalnum((unsigned char)**p) || **p == '_' || **p == ':')) {
-    if (n + 1 >= cap) return -1;
+    if (n + 1 >= cap)
+      return -1;
     out[n++] = *(*p)++;
   }
   out[n] = '\0';
@@ -52,45 +55,59 @@ static int read_name(const char **p, const char *end, char *out, size_t cap) {
 
 static int family_closed(st_t *s, const char *f) {
   for (int i = 0; i < s->nseen && i < 512; i++)
-    if (strcmp(s->seen[i], f) == 0) return 1;
+    if (strcmp(s->seen[i], f) == 0)
+      return 1;
   return 0;
 }
 
 /* The family a sample belongs to: histogram samples drop their suffix. */
 static int belongs(st_t *s, const char *name) {
-  if (strcmp(name, s->family) == 0) return 1;
-  if (strcmp(s->type, "histogram") != 0) return 0;
+  if (strcmp(name, s->family) == 0)
+    return 1;
+  if (strcmp(s->type, "histogram") != 0)
+    return 0;
   size_t fl = strlen(s->family);
-  if (strncmp(name, s->family, fl) != 0) return 0;
+  if (strncmp(name, s->family, fl) != 0)
+    return 0;
   const char *suf = name + fl;
-  return strcmp(suf, "_bucket") == 0 || strcmp(suf, "_sum") == 0 || strcmp(suf, "_count") == 0;
+  return strcmp(suf, "_bucket") == 0 || strcmp(suf, "_sum") == 0 ||
+         strcmp(suf, "_count") == 0;
 }
 
 static int comment(st_t *s, const char *line, size_t n) {
   char kind[8], name[128], rest[256];
   char buf[512];
-  if (n >= sizeof(buf)) return fail(s, "comment too long");
+  if (n >= sizeof(buf))
+    return fail(s, "comment too long");
   memcpy(buf, line, n);
   buf[n] = '\0';
-  if (sscanf(buf, "# %7s %127s %255[^\n]", kind, name, rest) < 2) return 0; /* plain comment */
-  if (strcmp(kind, "HELP") != 0 && strcmp(kind, "TYPE") != 0) return 0;
-  if (!name_ok(name, 1)) return fail(s, "bad metric name '%s'", name);
+  if (sscanf(buf, "# %7s %127s %255[^\n]", kind, name, rest) < 2)
+    return 0; /* plain comment */
+  if (strcmp(kind, "HELP") != 0 && strcmp(kind, "TYPE") != 0)
+    return 0;
+  if (!name_ok(name, 1))
+    return fail(s, "bad metric name '%s'", name);
   if (strcmp(name, s->family) != 0) {
-    if (s->family[0]) snprintf(s->seen[s->nseen++ % 512], 128, "%s", s->family);
-    if (family_closed(s, name)) return fail(s, "family %s appears twice", name);
+    if (s->family[0])
+      snprintf(s->seen[s->nseen++ % 512], 128, "%s", s->family);
+    if (family_closed(s, name))
+      return fail(s, "family %s appears twice", name);
     snprintf(s->family, sizeof(s->family), "%s", name);
     s->typed = 0;
     s->type[0] = '\0';
     s->doc->nfamilies++;
   }
   if (strcmp(kind, "TYPE") == 0) {
-    if (s->typed) return fail(s, "second TYPE for %s", name);
+    if (s->typed)
+      return fail(s, "second TYPE for %s", name);
     const char *types[] = {"counter", "gauge", "histogram", "summary", "untyped"};
     int ok = 0;
     for (int i = 0; i < 5; i++) ok |= strcmp(rest, types[i]) == 0;
-    if (!ok) return fail(s, "bad type '%s'", rest);
+    if (!ok)
+      return fail(s, "bad type '%s'", rest);
     for (int i = 0; i < s->doc->n; i++)
-      if (strcmp(s->doc->samples[i].family, name) == 0) return fail(s, "TYPE after samples");
+      if (strcmp(s->doc->samples[i].family, name) == 0)
+        return fail(s, "TYPE after samples");
     memcpy(s->type, rest, strlen(rest) + 1); /* one of the short names above */
     s->typed = 1;
   }
@@ -98,21 +115,26 @@ static int comment(st_t *s, const char *line, size_t n) {
 }
 
 static int label_value(st_t *s, const char **p, const char *end, char *out, size_t cap) {
-  if (*p >= end || **p != '"') return fail(s, "label value not quoted");
+  if (*p >= end || **p != '"')
+    return fail(s, "label value not quoted");
   (*p)++;
   size_t n = 0;
   while (*p < end && **p != '"') {
     char c = *(*p)++;
     if (c == '\\') {
-      if (*p >= end) return fail(s, "dangling escape");
+      if (*p >= end)
+        return fail(s, "dangling escape");
       char e = *(*p)++;
       c = e == 'n' ? '\n' : e;
-      if (e != 'n' && e != '\\' && e != '"') return fail(s, "bad escape \\%c", e);
+      if (e != 'n' && e != '\\' && e != '"')
+        return fail(s, "bad escape \\%c", e);
     }
-    if (n + 1 >= cap) return fail(s, "label value too long");
+    if (n + 1 >= cap)
+      return fail(s, "label value too long");
     out[n++] = c;
   }
-  if (*p >= end) return fail(s, "unterminated label value");
+  if (*p >= end)
+    return fail(s, "unterminated label value");
   (*p)++;
   out[n] = '\0';
   return 0;
@@ -121,31 +143,41 @@ static int label_value(st_t *s, const char **p, const char *end, char *out, size
 static int labels(st_t *s, const char **p, const char *end, prom_sample_t *x) {
   (*p)++; /* '{' */
   while (*p < end && **p != '}') {
-    if (x->nlabels == PROM_MAX_LABELS) return fail(s, "too many labels");
+    if (x->nlabels == PROM_MAX_LABELS)
+      return fail(s, "too many labels");
     char *ln = x->label_names[x->nlabels];
-    if (read_name(p, end, ln, 64) || !name_ok(ln, 0)) return fail(s, "bad label name");
+    if (read_name(p, end, ln, 64) || !name_ok(ln, 0))
+      return fail(s, "bad label name");
     for (int i = 0; i < x->nlabels; i++)
-      if (strcmp(x->label_names[i], ln) == 0) return fail(s, "duplicate label %s", ln);
-    if (*p >= end || **p != '=') return fail(s, "expected '='");
+      if (strcmp(x->label_names[i], ln) == 0)
+        return fail(s, "duplicate label %s", ln);
+    if (*p >= end || **p != '=')
+      return fail(s, "expected '='");
     (*p)++;
-    if (label_value(s, p, end, x->label_values[x->nlabels], 128)) return -1;
+    if (label_value(s, p, end, x->label_values[x->nlabels], 128))
+      return -1;
     x->nlabels++;
-    if (*p < end && **p == ',') (*p)++;
-    else if (*p < end && **p != '}') return fail(s, "expected ',' or '}'");
+    if (*p < end && **p == ',')
+      (*p)++;
+    else if (*p < end && **p != '}')
+      return fail(s, "expected ',' or '}'");
   }
-  if (*p >= end) return fail(s, "unterminated labels");
+  if (*p >= end)
+    return fail(s, "unterminated labels");
   (*p)++;
   return 0;
 }
 
 static int same_series(const prom_sample_t *a, const prom_sample_t *b) {
-  if (strcmp(a->name, b->name) || a->nlabels != b->nlabels) return 0;
+  if (strcmp(a->name, b->name) || a->nlabels != b->nlabels)
+    return 0;
   for (int i = 0; i < a->nlabels; i++) {
     int found = 0;
     for (int j = 0; j < b->nlabels; j++)
       found |= !strcmp(a->label_names[i], b->label_names[j]) &&
                !strcmp(a->label_values[i], b->label_values[j]);
-    if (!found) return 0;
+    if (!found)
+      return 0;
   }
   return 1;
 }
@@ -158,31 +190,40 @@ static int sample(st_t *s, const char *line, size_t n) {
     return fail(s, "bad sample name");
   if (!s->typed || !belongs(s, x.name))
     return fail(s, "sample %s outside its family's TYPE block", x.name);
-  if (p < end && *p == '{' && labels(s, &p, end, &x)) return -1;
-  if (p >= end || *p != ' ') return fail(s, "expected a space before the value");
+  if (p < end && *p == '{' && labels(s, &p, end, &x))
+    return -1;
+  if (p >= end || *p != ' ')
+    return fail(s, "expected a space before the value");
   p++;
   char num[64];
   size_t k = 0;
   while (p < end && *p != ' ' && k + 1 < sizeof(num)) num[k++] = *p++;
   num[k] = '\0';
   char *e;
-  if (!strcmp(num, "+Inf")) x.value = INFINITY;
-  else if (!strcmp(num, "-Inf")) x.value = -INFINITY;
-  else if (!strcmp(num, "NaN")) x.value = NAN;
+  if (!strcmp(num, "+Inf"))
+    x.value = INFINITY;
+  else if (!strcmp(num, "-Inf"))
+    x.value = -INFINITY;
+  else if (!strcmp(num, "NaN"))
+    x.value = NAN;
   else {
     x.value = strtod(num, &e);
-    if (e == num || *e) return fail(s, "bad value '%s'", num);
+    if (e == num || *e)
+      return fail(s, "bad value '%s'", num);
   }
   if (p < end) { /* an optional integer timestamp */
     p++;
     strtoll(p, &e, 10);
-    if (e != end) return fail(s, "bad timestamp");
+    if (e != end)
+      return fail(s, "bad timestamp");
   }
   for (int i = 0; i < s->doc->n; i++)
-    if (same_series(&s->doc->samples[i], &x)) return fail(s, "duplicate series %s", x.name);
+    if (same_series(&s->doc->samples[i], &x))
+      return fail(s, "duplicate series %s", x.name);
   snprintf(x.family, sizeof(x.family), "%s", s->family);
   snprintf(x.type, sizeof(x.type), "%s", s->type);
-  if (!strcmp(s->type, "counter") && !(x.value >= 0)) return fail(s, "negative counter");
+  if (!strcmp(s->type, "counter") && !(x.value >= 0))
+    return fail(s, "negative counter");
   s->doc->samples = realloc(s->doc->samples, sizeof(x) * (size_t)(s->doc->n + 1));
   s->doc->samples[s->doc->n++] = x;
   return 0;
@@ -194,27 +235,33 @@ static int check_histograms(st_t *s) {
   for (int i = 0; i < d->n; i++) {
     prom_sample_t *c = &d->samples[i];
     size_t fl = strlen(c->family);
-    if (strcmp(c->type, "histogram") || strcmp(c->name + fl, "_count")) continue;
+    if (strcmp(c->type, "histogram") || strcmp(c->name + fl, "_count"))
+      continue;
     double prev = -1, inf = -1;
     for (int j = 0; j < d->n; j++) {
       prom_sample_t *b = &d->samples[j];
-      if (strcmp(b->family, c->family) || strcmp(b->name + fl, "_bucket")) continue;
+      if (strcmp(b->family, c->family) || strcmp(b->name + fl, "_bucket"))
+        continue;
       int match = b->nlabels == c->nlabels + 1;
       for (int k = 0; match && k < c->nlabels; k++) {
         const char *v = prom_label(b, c->label_names[k]);
         match = v && !strcmp(v, c->label_values[k]);
       }
-      if (!match) continue;
+      if (!match)
+        continue;
       const char *le = prom_label(b, "le");
-      if (!le) return snprintf(s->err, s->errlen, "%s: bucket without le", b->name), -1;
+      if (!le)
+        return snprintf(s->err, s->errlen, "%s: bucket without le", b->name), -1;
       if (b->value < prev)
         return snprintf(s->err, s->errlen, "%s: buckets not cumulative", c->family), -1;
       prev = b->value;
-      if (!strcmp(le, "+Inf")) inf = b->value;
+      if (!strcmp(le, "+Inf"))
+        inf = b->value;
     }
     if (inf != c->value)
       return snprintf(s->err, s->errlen, "%s: +Inf bucket %g != count %g", c->family, inf,
-                      c->value), -1;
+                      c->value),
+             -1;
   }
   return 0;
 }
@@ -228,17 +275,22 @@ int prom_parse(const char *text, size_t len, prom_doc_t *doc, char *err, size_t 
   s->errlen = errlen;
   s->doc = doc;
   int rc = 0;
-  if (len == 0 || text[len - 1] != '\n') rc = fail(s, "text must end with a newline");
+  if (len == 0 || text[len - 1] != '\n')
+    rc = fail(s, "text must end with a newline");
   while (rc == 0 && s->p < s->end) {
     s->line++;
     const char *nl = memchr(s->p, '\n', (size_t)(s->end - s->p));
     size_t n = (size_t)(nl - s->p);
-    if (n == 0) rc = fail(s, "empty line");
-    else if (s->p[0] == '#') rc = comment(s, s->p, n);
-    else rc = sample(s, s->p, n);
+    if (n == 0)
+      rc = fail(s, "empty line");
+    else if (s->p[0] == '#')
+      rc = comment(s, s->p, n);
+    else
+      rc = sample(s, s->p, n);
     s->p = nl + 1;
   }
-  if (rc == 0) rc = check_histograms(s);
+  if (rc == 0)
+    rc = check_histograms(s);
   free(s);
   return rc;
 }
@@ -250,7 +302,8 @@ void prom_free(prom_doc_t *doc) {
 
 const char *prom_label(const prom_sample_t *s, const char *name) {
   for (int i = 0; i < s->nlabels; i++)
-    if (!strcmp(s->label_names[i], name)) return s->label_values[i];
+    if (!strcmp(s->label_names[i], name))
+      return s->label_values[i];
   return NULL;
 }
 
@@ -260,9 +313,11 @@ double prom_sum(const prom_doc_t *doc, const char *name, const char *const *want
   int m = 0;
   for (int i = 0; i < doc->n; i++) {
     const prom_sample_t *x = &doc->samples[i];
-    if (strcmp(x->name, name)) continue;
+    if (strcmp(x->name, name))
+      continue;
     int has_worker = prom_label(x, "worker") != NULL;
-    if ((worker_mode == 1 && !has_worker) || (worker_mode == 0 && has_worker)) continue;
+    if ((worker_mode == 1 && !has_worker) || (worker_mode == 0 && has_worker))
+      continue;
     int ok = 1;
     for (int k = 0; want && want[k] && ok; k++) {
       char key[64];
@@ -271,10 +326,12 @@ double prom_sum(const prom_doc_t *doc, const char *name, const char *const *want
       const char *v = prom_label(x, key);
       ok = v && !strcmp(v, eq + 1);
     }
-    if (!ok) continue;
+    if (!ok)
+      continue;
     sum += x->value;
     m++;
   }
-  if (matched) *matched = m;
+  if (matched)
+    *matched = m;
   return sum;
 }

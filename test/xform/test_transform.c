@@ -40,15 +40,31 @@ START_TEST(time_parse_valid) {
 END_TEST
 
 START_TEST(time_parse_invalid) {
-  static const char *const bad[] = {
-    "2025-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2023-04-31T00:00:00Z",
-    "2025-13-01T00:00:00Z", "2025-00-01T00:00:00Z", "2025-01-00T00:00:00Z",
-    "2025-01-01T24:00:00Z", "2025-01-01T00:60:00Z", "2025-01-01T00:00:60Z",
-    "2025-01-01t00:00:00Z", "2025-01-01T00:00:00z", "2025-01-01 00:00:00Z",
-    "2025-01-01T00:00:00", "2025-01-01T00:00:00.Z", "2025-01-01T00:00:00.1234567890Z",
-    "2025-01-01T00:00:00+24:00", "2025-01-01T00:00:00+05:60", "2025-01-01T00:00:00+0530",
-    "2025-01-01T00:00:00+05", "1899-12-31T23:59:59Z", "3000-01-01T00:00:00Z",
-    "+2025-01-01T00:00:00Z", "2025-1-01T00:00:00Z", "2025-01-01T00:00:00ZZ", ""};
+  static const char *const bad[] = {"2025-02-29T00:00:00Z",
+                                    "1900-02-29T00:00:00Z",
+                                    "2023-04-31T00:00:00Z",
+                                    "2025-13-01T00:00:00Z",
+                                    "2025-00-01T00:00:00Z",
+                                    "2025-01-00T00:00:00Z",
+                                    "2025-01-01T24:00:00Z",
+                                    "2025-01-01T00:60:00Z",
+                                    "2025-01-01T00:00:60Z",
+                                    "2025-01-01t00:00:00Z",
+                                    "2025-01-01T00:00:00z",
+                                    "2025-01-01 00:00:00Z",
+                                    "2025-01-01T00:00:00",
+                                    "2025-01-01T00:00:00.Z",
+                                    "2025-01-01T00:00:00.1234567890Z",
+                                    "2025-01-01T00:00:00+24:00",
+                                    "2025-01-01T00:00:00+05:60",
+                                    "2025-01-01T00:00:00+0530",
+                                    "2025-01-01T00:00:00+05",
+                                    "1899-12-31T23:59:59Z",
+                                    "3000-01-01T00:00:00Z",
+                                    "+2025-01-01T00:00:00Z",
+                                    "2025-1-01T00:00:00Z",
+                                    "2025-01-01T00:00:00ZZ",
+                                    ""};
   xform_time_t t;
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
     ck_assert_msg(!parses(bad[i], &t), "accepted %s", bad[i]);
@@ -59,8 +75,8 @@ static void week_is(int y, unsigned m, unsigned d, int64_t wy, int wk) {
   int64_t gy;
   int gw;
   xform_iso_week(days(y, m, d), &gy, &gw);
-  ck_assert_msg(gy == wy && gw == wk, "%04d-%02u-%02u: %lld-W%02d, want %lld-W%02d", y, m, d,
-                (long long)gy, gw, (long long)wy, wk);
+  ck_assert_msg(gy == wy && gw == wk, "%04d-%02u-%02u: %lld-W%02d, want %lld-W%02d", y, m,
+                d, (long long)gy, gw, (long long)wy, wk);
 }
 
 START_TEST(iso_weeks) {
@@ -74,7 +90,7 @@ START_TEST(iso_weeks) {
   week_is(2010, 1, 3, 2009, 53);
   week_is(2024, 2, 29, 2024, 9);
   week_is(1900, 1, 1, 1900, 1);
-  ck_assert_int_eq(xform_weekday(0), 3);               /* 1970-01-01, Thursday */
+  ck_assert_int_eq(xform_weekday(0), 3);                /* 1970-01-01, Thursday */
   ck_assert_int_eq(xform_weekday(days(2025, 3, 1)), 5); /* Saturday */
   ck_assert_int_eq(xform_weekday(days(1969, 12, 29)), 0);
   ck_assert_int_eq(xform_weekday(days(1900, 1, 1)), 0);
@@ -103,20 +119,20 @@ START_TEST(decimals) {
   ck_assert_int_eq(dec("9999.9999", 4, 4), 99999999);
   ck_assert_int_eq(dec("12.5", 3, 2), 1250);
   ck_assert_int_eq(dec("100", 3, 2), 10000);
-  static const char *const bad[] = {"", ".5", "5.", "01", "00.1", "-1", "+1", "1e2", " 1",
-                                    "1 ", "1.23456", "10000", "1,5", "١"};
+  static const char *const bad[] = {"",    ".5", "5.", "01",      "00.1",  "-1",  "+1",
+                                    "1e2", " 1", "1 ", "1.23456", "10000", "1,5", "١"};
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
     ck_assert_msg(dec(bad[i], 4, 4) == -1, "accepted \"%s\"", bad[i]);
 }
 END_TEST
 
 START_TEST(money_rounding) {
-  ck_assert_int_eq(xform_div_round(5, 10), 1);  /* exactly half: up */
+  ck_assert_int_eq(xform_div_round(5, 10), 1); /* exactly half: up */
   ck_assert_int_eq(xform_div_round(4, 10), 0);
   ck_assert_int_eq(xform_div_round(15, 10), 2);
-  ck_assert_int_eq(xform_line_gross(1, 50), 1);    /* 0.005 -> 0.5 cent -> 1 */
+  ck_assert_int_eq(xform_line_gross(1, 50), 1); /* 0.005 -> 0.5 cent -> 1 */
   ck_assert_int_eq(xform_line_gross(1, 49), 0);
-  ck_assert_int_eq(xform_line_gross(3, 3333), 100); /* 0.9999 -> 99.99 cents */
+  ck_assert_int_eq(xform_line_gross(3, 3333), 100);         /* 0.9999 -> 99.99 cents */
   ck_assert_int_eq(xform_line_net(7, 199900, 1250), 12244); /* 122.43625 */
   ck_assert_int_eq(xform_line_net(1, 1000, 500), 10);       /* 9.5 cents -> 10 */
   ck_assert_int_eq(xform_line_net(1, 3000, 500), 29);       /* 28.5 -> 29 */
@@ -176,13 +192,15 @@ static void fails_with(const char *doc, const xform_limits_t *lim, const char *m
   core_buf_free(&out);
 }
 
-#define ORDER(id, extra)                                                              \
-  "{\"id\":" #id ",\"customer\":{\"id\":1,\"name\":\"N\"},\"status\":\"paid\","       \
+#define ORDER(id, extra)                                                                 \
+  "{\"id\":" #id                                                                         \
+  ",\"customer\":{\"id\":1,\"name\":\"N\"},\"status\":\"paid\","                         \
   "\"placed_at\":\"2025-01-01T00:00:00Z\",\"lines\":[{\"sku\":\"s\",\"category\":\"c\"," \
   "\"quantity\":1,\"unit_price\":\"1\"}],\"shipping\":\"0\"" extra "}"
 
 START_TEST(errors_name_the_field) {
-  fails_with("", NULL, "Body cannot be empty when content-type is set to 'application/json'");
+  fails_with("", NULL,
+             "Body cannot be empty when content-type is set to 'application/json'");
   fails_with("{\"orders\":[\xff]}", NULL, "body must be valid UTF-8");
   fails_with("{\"orders\":[]", NULL, "Body is not valid JSON");
   fails_with("{\"orders\":[]} x", NULL, "Body is not valid JSON");
@@ -195,19 +213,24 @@ START_TEST(errors_name_the_field) {
   fails_with("{\"orders\":[1]}", NULL, "body/orders/0 must be object");
   fails_with("{\"orders\":[" ORDER(1, ) "," ORDER(0, ) "]}", NULL,
              "body/orders/1/id must be an integer from 1 to 9007199254740991");
-  fails_with("{\"orders\":[" ORDER(1, ",\"shipping\":\"0.001\"") "]}", NULL,
-             "body/orders/0/shipping must be a decimal string from 0 to 99999.99 with at most 2 "
-             "decimals");
-  fails_with("{\"orders\":[" ORDER(1, ",\"status\":\"lost\"") "]}", NULL,
-             "body/orders/0/status must be one of pending, paid, shipped, delivered, cancelled");
-  fails_with("{\"orders\":[" ORDER(1, ",\"placed_at\":\"2025-02-29T00:00:00Z\"") "]}", NULL,
+  fails_with(
+      "{\"orders\":[" ORDER(1, ",\"shipping\":\"0.001\"") "]}", NULL,
+      "body/orders/0/shipping must be a decimal string from 0 to 99999.99 with at most 2 "
+      "decimals");
+  fails_with(
+      "{\"orders\":[" ORDER(1, ",\"status\":\"lost\"") "]}", NULL,
+      "body/orders/0/status must be one of pending, paid, shipped, delivered, cancelled");
+  fails_with("{\"orders\":[" ORDER(1, ",\"placed_at\":\"2025-02-29T00:00:00Z\"") "]}",
+             NULL,
              "body/orders/0/placed_at must be an RFC 3339 date-time like "
              "2025-03-01T23:30:00.123+05:30 (year 1900 to 2999)");
-  fails_with("{\"orders\":[" ORDER(1, ",\"lines\":[{\"sku\":\"s\",\"category\":\"c\","
-                                      "\"quantity\":1e400,\"unit_price\":\"1\"}]") "]}",
-             NULL, "body/orders/0/lines/0/quantity must be an integer from -1000 to 1000");
-  fails_with("{\"orders\":[" ORDER(1, ",\"customer\":{\"id\":1,\"name\":\"\"}") "]}", NULL,
-             "body/orders/0/customer/name must be a non-empty string");
+  fails_with("{\"orders\":[" ORDER(1,
+                                   ",\"lines\":[{\"sku\":\"s\",\"category\":\"c\","
+                                   "\"quantity\":1e400,\"unit_price\":\"1\"}]") "]}",
+             NULL,
+             "body/orders/0/lines/0/quantity must be an integer from -1000 to 1000");
+  fails_with("{\"orders\":[" ORDER(1, ",\"customer\":{\"id\":1,\"name\":\"\"}") "]}",
+             NULL, "body/orders/0/customer/name must be a non-empty string");
 }
 END_TEST
 
@@ -230,8 +253,9 @@ START_TEST(limits) {
   core_buf_t out;
   char err[256];
   core_buf_init(&out);
-  ck_assert_int_eq(run("{\"orders\":[],\"x\":\"\\\"[[[[[[[[[[\",\"y\":[[[[[[[]]]]]]]}", NULL,
-                       err, &out), 0);
+  ck_assert_int_eq(run("{\"orders\":[],\"x\":\"\\\"[[[[[[[[[[\",\"y\":[[[[[[[]]]]]]]}",
+                       NULL, err, &out),
+                   0);
   core_buf_free(&out);
 }
 END_TEST
