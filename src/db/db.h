@@ -88,7 +88,10 @@ int db_query(db_pool_t *pool, int stmt, const char *const *params, int nparams,
 /* Several queries on one connection (sequential strategies). cb fires once,
  * always from the loop (never inside this call), with a connection or with
  * a negative status and conn NULL. The holder must call db_pool_release
- * exactly once. Same return codes as db_query.
+ * exactly once. Same return codes as db_query, and the same rule for
+ * db_conn_query and db_conn_pipeline: 0 and exactly one later callback
+ * (per call, then done), or a negative code and none. A send that fails
+ * after the call has accepted the work is reported from the loop.
  *
  * db_conn_query: one query at a time per connection (DB_EBUSY otherwise;
  * issue the next from the previous one's callback). DB_EUNAVAIL if the

@@ -69,6 +69,10 @@ struct db_conn_s {
   int failed;   /* the last connect attempt failed */
   int attempts; /* consecutive failed attempts: the back-off exponent */
   int started;  /* an attempt was made before: the next one is a reconnect */
+  /* A send that failed inside a caller's call: the break (and the failed
+   * operation's callbacks) wait for the timer, so they come from the loop. */
+  int break_status;
+  char break_why[160];
   uv_timer_t timer;
   watch_t watch[2];
   int active; /* index of the watching poll handle, or -1 */
@@ -240,6 +244,7 @@ static int watch(db_conn_t *c, int events, int force) {
 /* Drops the PGconn and everything tied to it; the slot stays. */
 static void teardown(db_conn_t *c) {
   uv_timer_stop(&c->timer);
+  c->break_status = 0;
   unwatch(c); /* before PQfinish closes the descriptor under the poll handle */
   if (c->res) {
     PQclear(c->res);
@@ -378,18 +383,31 @@ static void arm_unavail(db_pool_t *p) {
 
 /* ---- sending ---- */
 
+/* Breaks the connection from the loop, not now: the operation just set up
+ * belongs to a caller still inside db_query / db_conn_query /
+ * db_conn_pipeline, which has told it 0, so its callbacks must come later
+ * (db.h; libuv defers a failed connect the same way). The slot's timer
+ * carries it: in READY it is otherwise only the query timeout. */
+static void break_later(db_conn_t *c, const char *why) {
+  c->break_status = DB_EUNAVAIL;
+  snprintf(c->break_why, sizeof(c->break_why), "%s", why ? why : "");
+  uv_timer_start(&c->timer, on_timer, 0, 0);
+}
+
 /* Flushes what libpq buffered and watches for what comes next: always
  * readable (results, or the server closing an idle connection), writable
- * too while output is pending. */
-static void flush_and_watch(db_conn_t *c) {
+ * too while output is pending. In a caller's call (sending) a failure is
+ * deferred; from the loop (io) it breaks the connection at once. */
+static void flush_and_watch(db_conn_t *c, int sending) {
   int r = PQflush(c->pg);
-  if (r < 0) {
-    conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
+  int rc = r < 0 ? UV_EIO : watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0), 0);
+  if (rc == 0)
     return;
-  }
-  int rc = watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0), 0);
-  if (rc != 0)
-    conn_break(c, DB_EUNAVAIL, uv_strerror(rc));
+  const char *why = r < 0 ? PQerrorMessage(c->pg) : uv_strerror(rc);
+  if (sending)
+    break_later(c, why);
+  else
+    conn_break(c, DB_EUNAVAIL, why);
 }
 
 static void start_query_timer(db_conn_t *c) {
@@ -408,7 +426,7 @@ static int send_query(db_conn_t *c, int stmt, const char *const *vals, int n,
   c->data = data;
   c->auto_release = auto_release;
   start_query_timer(c);
-  flush_and_watch(c);
+  flush_and_watch(c, 1);
   return 0;
 }
 
@@ -732,7 +750,7 @@ static void io(db_conn_t *c, int events) {
   }
   drain(c);
   if (c->pg && (c->state == CONN_READY || c->state == CONN_PREPARING))
-    flush_and_watch(c);
+    flush_and_watch(c, 0);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -768,7 +786,9 @@ static void on_timer(uv_timer_t *t) {
       attempt_failed(c, "connect timeout");
       break;
     case CONN_READY:
-      if (c->op != OP_NONE)
+      if (c->op != OP_NONE && c->break_status != 0)
+        conn_break(c, c->break_status, c->break_why);
+      else if (c->op != OP_NONE)
         conn_break(c, DB_ETIMEDOUT, "query timeout");
       break;
     default:
@@ -1021,7 +1041,7 @@ int db_conn_pipeline(db_conn_t *c, const db_call_t *calls, int n,
   c->auto_release = 0;
   c->op = OP_PIPELINE;
   start_query_timer(c);
-  flush_and_watch(c);
+  flush_and_watch(c, 1);
   return 0;
 
 broken:

@@ -1,7 +1,8 @@
 /* The db pool against the real PostgreSQL of the "pg" fixture
  * (LOOPLAB_TEST_PG_DIR/conninfo): queries, acquire, pipeline, FIFO order,
  * an unreachable server, reconnection after the backend is terminated,
- * closing with work in flight, and the seed's determinism. Every test ends
+ * closing with work in flight, a send failing inside the call (its
+ * callback still comes from the loop), and the seed's determinism. Every test ends
  * with uv_loop_close() == 0: no handle may outlive the pool. */
 #include <check.h>
 #include <stdio.h>
@@ -126,6 +127,118 @@ static void on_result(void *data, int status, PGresult *res) {
     snprintf(g->sqlstate, sizeof(g->sqlstate), "%s", s ? s : "");
   }
 }
+
+/* ---- a send that fails inside the call ----
+ * The test binary is linked with --wrap=PQflush: while fail_flush is set,
+ * the pool's flushes fail as a broken socket's would. db.h's rule: a call
+ * that returned 0 calls back later, from the loop, exactly once. */
+
+int __real_PQflush(PGconn *conn);
+static int fail_flush;
+int __wrap_PQflush(PGconn *conn) {
+  return fail_flush ? -1 : __real_PQflush(conn);
+}
+
+static int in_call;
+static int fired_in_call;
+static void on_result_outside(void *data, int status, PGresult *res) {
+  if (in_call)
+    fired_in_call++;
+  on_result(data, status, res);
+}
+
+typedef struct {
+  db_conn_t *conn;
+  int acquired;
+} held_t;
+static void on_held(void *data, int status, db_conn_t *conn) {
+  held_t *h = data;
+  ck_assert_int_eq(status, DB_OK);
+  h->conn = conn;
+  h->acquired = 1;
+}
+
+static int pipe_fired;
+static int pipe_status;
+static void on_pipe_done(void *data, int status) {
+  if (in_call)
+    fired_in_call++;
+  pipe_fired++;
+  pipe_status = status;
+}
+
+START_TEST(t_send_failure_deferred) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pool(&loop, conninfo, 1);
+  ck_assert(wait_healthy(&loop, p, 1, 5000));
+  const char *one[] = {"1"};
+  fired_in_call = 0;
+
+  /* db_query on an idle connection. */
+  got_t g = {0};
+  fail_flush = 1;
+  in_call = 1;
+  int rc = db_query(p, S_ONE, one, 1, on_result_outside, &g);
+  in_call = 0;
+  fail_flush = 0;
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_eq(g.fired, 0);
+  ck_assert(run_until(&loop, &g.fired, 5000));
+  ck_assert_int_eq(g.status, DB_EUNAVAIL);
+
+  /* The slot reconnects; then db_conn_query and db_conn_pipeline on a held
+   * connection. */
+  ck_assert(wait_healthy(&loop, p, 1, 5000));
+  held_t h = {0};
+  ck_assert_int_eq(db_pool_acquire(p, on_held, &h), 0);
+  ck_assert(run_until(&loop, &h.acquired, 5000));
+  got_t g2 = {0};
+  fail_flush = 1;
+  in_call = 1;
+  rc = db_conn_query(h.conn, S_ONE, one, 1, on_result_outside, &g2);
+  in_call = 0;
+  fail_flush = 0;
+  ck_assert_int_eq(rc, 0);
+  ck_assert(run_until(&loop, &g2.fired, 5000));
+  ck_assert_int_eq(g2.status, DB_EUNAVAIL);
+  db_pool_release(h.conn);
+
+  ck_assert(wait_healthy(&loop, p, 1, 5000));
+  h.acquired = 0;
+  ck_assert_int_eq(db_pool_acquire(p, on_held, &h), 0);
+  ck_assert(run_until(&loop, &h.acquired, 5000));
+  got_t g3[2];
+  memset(g3, 0, sizeof(g3));
+  db_call_t calls[2] = {{S_ONE, one, 1, on_result_outside, &g3[0]},
+                        {S_ONE, one, 1, on_result_outside, &g3[1]}};
+  pipe_fired = 0;
+  fail_flush = 1;
+  in_call = 1;
+  rc = db_conn_pipeline(h.conn, calls, 2, on_pipe_done, NULL);
+  in_call = 0;
+  fail_flush = 0;
+  ck_assert_int_eq(rc, 0);
+  ck_assert(run_until(&loop, &pipe_fired, 5000));
+  ck_assert_int_eq(pipe_fired, 1);
+  ck_assert_int_eq(pipe_status, DB_EUNAVAIL);
+  ck_assert_int_eq(g3[0].fired + g3[1].fired, 2);
+  ck_assert_int_eq(g3[0].status, DB_EUNAVAIL);
+  db_pool_release(h.conn);
+
+  ck_assert_int_eq(fired_in_call, 0);
+  /* And the pool serves again. */
+  ck_assert(wait_healthy(&loop, p, 1, 5000));
+  got_t g4 = {0};
+  ck_assert_int_eq(db_query(p, S_ONE, one, 1, on_result, &g4), 0);
+  ck_assert(run_until(&loop, &g4.fired, 5000));
+  ck_assert_int_eq(g4.status, DB_OK);
+  ck_assert_str_eq(g4.value, "2");
+  close_all(&loop, p);
+}
+END_TEST
 
 /* ---- tests ---- */
 
@@ -664,6 +777,7 @@ int main(void) {
   tcase_add_test(tc, t_reconnect);
   tcase_add_test(tc, t_query_timeout);
   tcase_add_test(tc, t_close_inflight);
+  tcase_add_test(tc, t_send_failure_deferred);
   suite_add_tcase(s, tc);
   TCase *seed = tcase_create("seed");
   tcase_set_timeout(seed, 60);
