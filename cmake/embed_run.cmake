@@ -7,9 +7,11 @@ set(i 0)
 foreach(f ${files})
   get_filename_component(name ${f} NAME)
   file(READ ${f} hex HEX)
+  # unsigned char: bytes above 127 would overflow a plain char's
+  # initialiser (-Wpedantic's -Woverflow).
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
-  string(APPEND body "static const char f${i}[] = {${hex}0x00};\n")
-  string(APPEND table "  {\"${name}\", f${i}},\n")
+  string(APPEND body "static const unsigned char f${i}[] = {${hex}0x00};\n")
+  string(APPEND table "  {\"${name}\", (const char *)f${i}},\n")
   math(EXPR i "${i}+1")
 endforeach()
 string(APPEND body "const core_sql_file_t core_sql_files[] = {\n${table}  {NULL, NULL}};\n")

@@ -9,6 +9,17 @@
 #include "db/db.h"
 #include "http/http.h"
 
+/* Errors: 0, or a negative code (libuv's, db's or these), as everywhere.
+ * api_http_status gives the status an answer carries for one. */
+enum {
+  API_EBODY = -30001,    /* a body that is not JSON or breaks the schema: 400 */
+  API_EMEDIA = -30002,   /* a body that is not application/json: 415 */
+  API_EFORM = -30003,    /* PostgreSQL text not in the form we read: 500 */
+  API_EQUERIES = -30004, /* sql/queries.sql lacks a statement we send */
+};
+const char *api_strerror(int code);
+int api_http_status(int code);
+
 /* What every handler reaches through req->server->ctx. Owned by the worker. */
 typedef struct api_ctx_s {
   const core_config_t *cfg;
@@ -17,7 +28,7 @@ typedef struct api_ctx_s {
   int worker_id; /* 0 with --workers 0 */
   /* Answers GET /metrics: merges over all workers (through the primary)
    * and responds exactly once. Set by the worker. */
-  void (*scrape)(http_req_t *req);
+  http_handler_cb scrape;
 } api_ctx_t;
 
 /* The prepared statements (sql/queries.sql, queries.c), indexes into
@@ -41,8 +52,8 @@ enum {
 extern db_stmt_t api_stmts[API_STMT__COUNT];
 
 /* Fills api_stmts from the embedded sql/queries.sql, once per process
- * (call before forking). 0, or -1 with a one-line message in err when the
- * file does not hold exactly the statements above. */
+ * (call before forking). 0, or API_EQUERIES with a one-line message in err
+ * when the file does not hold exactly the statements above. */
 int api_queries_load(char *err, size_t errlen);
 /* Parses text by the rule at the top of sql/queries.sql into out (the SQL
  * strings are malloc'd: api_queries_free). Exported for the tests. */
@@ -52,8 +63,8 @@ void api_queries_free(db_stmt_t stmts[API_STMT__COUNT]);
 /* The loaded statements as one JSON object {"name":"sql",...}. */
 void api_queries_json(core_buf_t *b);
 
-/* PostgreSQL text output to JSON (pgtext.c). Each returns 0, or -1 (and
- * writes nothing useful) when the text is not in the expected form. */
+/* PostgreSQL text output to JSON (pgtext.c). Each returns 0, or API_EFORM
+ * (and writes nothing useful) when the text is not in the expected form. */
 /* A timestamptz in DateStyle ISO, any offset: "2024-10-21T20:46:54.123Z",
  * quoted, milliseconds truncated (Date#toISOString). */
 int api_put_timestamp(core_buf_t *b, const char *s, size_t n);
@@ -70,7 +81,7 @@ void api_routes(http_router_t *r, int debug);
 /* Validation (pure). */
 
 /* Parses a path id: a positive integer that fits int64, digits only.
- * 0 or -EINVAL. */
+ * 0 or UV_EINVAL. */
 int api_parse_id(const char *s, size_t n, int64_t *out);
 
 /* An item body, validated. Strings point into the request's arena. */
@@ -83,7 +94,7 @@ typedef struct api_item_in_s {
 } api_item_in_t;
 
 /* Validates a create/replace (partial == 0) or PATCH (partial == 1) body.
- * Returns 0, or an HTTP status (400/415) with a message naming the field in
+ * Returns 0, or API_EBODY / API_EMEDIA with a message naming the field in
  * msg, Ajv-style ("body/name must NOT have more than 200 characters"), and
  * Fastify's error code for it in *code (NULL when Fastify sends none). */
 int api_item_validate(const http_span_t *content_type, const char *body, size_t n,
@@ -95,8 +106,8 @@ int api_is_json(const http_span_t *content_type);
 
 /* Writes row `row` of an item result (the plain columns of sql/queries.sql:
  * id, name, description, price_cents, tags text[], created_at, updated_at
- * timestamptz) as the item's JSON object. 0, or -1 when a column is not in
- * the expected text form (b then holds a partial object). */
+ * timestamptz) as the item's JSON object. 0, or API_EFORM when a column is
+ * not in the expected text form (b then holds a partial object). */
 int api_item_json(core_buf_t *b, const struct pg_result *res, int row);
 
 /* W3 (transform.c): POST /transform, and the thread pool's figures for

@@ -232,8 +232,10 @@ static int store(dash_t *d, int i, int status, PGresult *res) {
 static void after_sequential(void *data, int status, PGresult *res);
 
 static void run_next(dash_t *d) {
-  if (d->next == NSECTIONS)
-    return finish(d);
+  if (d->next == NSECTIONS) {
+    finish(d);
+    return;
+  }
   int rc =
       db_conn_query(d->conn, section_stmt[d->next], d->params, 1, after_sequential, d);
   if (rc != 0) {
@@ -244,8 +246,10 @@ static void run_next(dash_t *d) {
 
 static void after_sequential(void *data, int status, PGresult *res) {
   dash_t *d = data;
-  if (store(d, d->next, status, res) != 0)
-    return finish(d);
+  if (store(d, d->next, status, res) != 0) {
+    finish(d);
+    return;
+  }
   d->next++;
   run_next(d);
 }
@@ -315,25 +319,32 @@ static void after_customer(void *data, int status, PGresult *res) {
   dash_t *d = data;
   if (status != DB_OK) {
     d->status = status;
-    return finish(d);
+    finish(d);
+    return;
   }
-  if (PQntuples(res) == 0)
-    return not_found(d);
+  if (PQntuples(res) == 0) {
+    not_found(d);
+    return;
+  }
   core_buf_reset(&scratch);
   render_failed = 0;
   render_customer(res);
   if (render_failed) {
     d->status = DB_EQUERY;
-    return finish(d);
+    finish(d);
+    return;
   }
   d->customer = keep(d);
   switch (d->strategy) {
     case CORE_QUERIES_SEQUENTIAL:
-      return run_next(d);
+      run_next(d);
+      break;
     case CORE_QUERIES_PARALLEL:
-      return run_parallel(d);
+      run_parallel(d);
+      break;
     case CORE_QUERIES_PIPELINE:
-      return run_pipeline(d);
+      run_pipeline(d);
+      break;
   }
 }
 
@@ -341,7 +352,8 @@ static void after_acquire(void *data, int status, db_conn_t *conn) {
   dash_t *d = data;
   if (status != DB_OK) {
     d->status = status;
-    return finish(d);
+    finish(d);
+    return;
   }
   d->conn = conn;
   int rc = db_conn_query(conn, API_STMT_DASH_CUSTOMER, d->params, 1, after_customer, d);

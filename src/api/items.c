@@ -33,14 +33,15 @@ int api_item_json(core_buf_t *b, const PGresult *res, int row) {
   core_buf_puts(b, ",\"price_cents\":");
   core_buf_puts(b, PQgetvalue(res, row, 3));
   core_buf_puts(b, ",\"tags\":");
-  if (api_put_text_array(b, COL(res, row, 4)))
-    return -1;
+  int rc;
+  if ((rc = api_put_text_array(b, COL(res, row, 4))) != 0)
+    return rc;
   core_buf_puts(b, ",\"created_at\":");
-  if (api_put_timestamp(b, COL(res, row, 5)))
-    return -1;
+  if ((rc = api_put_timestamp(b, COL(res, row, 5))) != 0)
+    return rc;
   core_buf_puts(b, ",\"updated_at\":");
-  if (api_put_timestamp(b, COL(res, row, 6)))
-    return -1;
+  if ((rc = api_put_timestamp(b, COL(res, row, 6))) != 0)
+    return rc;
   core_buf_putc(b, '}');
   return 0;
 }
@@ -100,7 +101,7 @@ static int validate(http_req_t *req, int partial, api_item_in_t *in) {
   int st = api_item_validate(&req->content_type, req->body.p, req->body.n, partial,
                              &req->arena, in, msg, sizeof(msg), &code);
   if (st)
-    http_respond_error_code(req, st, code, "%s", msg);
+    http_respond_error_code(req, api_http_status(st), code, "%s", msg);
   return st;
 }
 

@@ -32,11 +32,11 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
 /* n digits at s as an int, or -1. */
 static int digits(const char *s, size_t avail, size_t n) {
   if (avail < n)
-    return -1;
+    return API_EFORM;
   int v = 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i] < '0' || s[i] > '9')
-      return -1;
+      return API_EFORM;
     v = v * 10 + (s[i] - '0');
   }
   return v;
@@ -50,40 +50,40 @@ static void put_digits(char *p, int v, int n) {
 int api_put_timestamp(core_buf_t *b, const char *s, size_t n) {
   /* YYYY-MM-DD HH:MM:SS[.f...](+|-)HH[:MM[:SS]] (DateStyle ISO) */
   if (n < 22)
-    return -1; /* before any n - k below, which would wrap */
+    return API_EFORM; /* before any n - k below, which would wrap */
   int y = digits(s, n, 4), mo = digits(s + 5, n - 5, 2), d = digits(s + 8, n - 8, 2);
   if (y < 0 || mo < 1 || d < 1 || s[4] != '-' || s[7] != '-' || s[10] != ' ')
-    return -1;
+    return API_EFORM;
   int h = digits(s + 11, n - 11, 2), mi = digits(s + 14, n - 14, 2),
       sec = digits(s + 17, n - 17, 2);
   if (h < 0 || mi < 0 || sec < 0 || s[13] != ':' || s[16] != ':')
-    return -1;
+    return API_EFORM;
   size_t i = 19;
   int ms = 0, scale = 100;
   if (s[i] == '.')
     for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
       ms += (s[i] - '0') * scale;
   if (i >= n || (s[i] != '+' && s[i] != '-'))
-    return -1;
+    return API_EFORM;
   int sign = s[i] == '-' ? -1 : 1, off = 0, part = 3600;
   for (i++; part >= 1 && i < n; part /= 60) {
     int v = digits(s + i, n - i, 2);
     if (v < 0)
-      return -1;
+      return API_EFORM;
     off += v * part;
     i += 2;
     if (i < n && s[i] == ':')
       i++;
   }
   if (i != n)
-    return -1;
+    return API_EFORM;
   int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * off;
   int64_t days = (t >= 0 ? t : t - 86399) / 86400, rem = t - days * 86400;
   int64_t yy;
   int mm, dd;
   civil_from_days(days, &yy, &mm, &dd);
   if (yy < 0 || yy > 9999)
-    return -1;
+    return API_EFORM;
   /* Written digit by digit: two per item on every W1 answer, no printf. */
   char out[26] = "\"0000-00-00T00:00:00.000Z\"";
   put_digits(out + 1, (int)yy, 4);
@@ -99,7 +99,7 @@ int api_put_timestamp(core_buf_t *b, const char *s, size_t n) {
 
 int api_put_month(core_buf_t *b, const char *s, size_t n) {
   if (n != 10 || digits(s, n, 4) < 0 || s[4] != '-' || digits(s + 5, 2, 2) < 1)
-    return -1;
+    return API_EFORM;
   core_buf_putc(b, '"');
   core_buf_append(b, s, 7);
   core_buf_putc(b, '"');
@@ -114,7 +114,7 @@ int api_put_text_array(core_buf_t *b, const char *s, size_t n) {
    * no allocation per row (only the loop thread renders rows). */
   static core_buf_t el;
   if (n < 2 || s[0] != '{' || s[n - 1] != '}')
-    return -1;
+    return API_EFORM;
   int rc = -1, first = 1;
   size_t i = 1;
   core_buf_putc(b, '[');

@@ -78,7 +78,7 @@ int api_queries_parse(const char *text, db_stmt_t out[API_STMT__COUNT], char *er
                       size_t errlen) {
   core_buf_t b;
   core_buf_init(&b);
-  int at = -1, rc = -1;
+  int at = -1, rc = API_EQUERIES;
   memset(out, 0, sizeof(db_stmt_t) * API_STMT__COUNT);
   for (const char *p = text; *p;) {
     const char *nl = strchr(p, '\n');
@@ -133,7 +133,7 @@ int api_queries_load(char *err, size_t errlen) {
   const char *text = core_sql_file("queries.sql");
   if (!text) {
     core_errf(err, errlen, "sql/queries.sql is not embedded");
-    return -1;
+    return API_EQUERIES;
   }
   return api_queries_parse(text, api_stmts, err, errlen);
 }

@@ -45,6 +45,37 @@ int api_path_id(http_req_t *req, const char **id_text) {
   return 0;
 }
 
+const char *api_strerror(int code) {
+  switch (code) {
+    case API_EBODY:
+      return "bad request body";
+    case API_EMEDIA:
+      return "unsupported media type";
+    case API_EFORM:
+      return "unexpected PostgreSQL text form";
+    case API_EQUERIES:
+      return "sql/queries.sql does not match";
+    default:
+      return db_strerror(code); /* db's codes, then libuv's */
+  }
+}
+
+int api_http_status(int code) {
+  switch (code) {
+    case API_EBODY:
+    case UV_EINVAL:
+      return 400;
+    case API_EMEDIA:
+      return 415;
+    case DB_EUNAVAIL:
+    case DB_ETIMEDOUT:
+    case DB_ECLOSING:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
 void api_db_error(http_req_t *req, int status, const char *what) {
   if (status == DB_EUNAVAIL || status == DB_ETIMEDOUT || status == DB_ECLOSING) {
     http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");

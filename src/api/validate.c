@@ -24,18 +24,18 @@
 
 int api_parse_id(const char *s, size_t n, int64_t *out) {
   if (n == 0 || n > 19)
-    return -EINVAL;
+    return UV_EINVAL;
   int64_t v = 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i] < '0' || s[i] > '9')
-      return -EINVAL;
+      return UV_EINVAL;
     int d = s[i] - '0';
     if (v > (INT64_MAX - d) / 10)
-      return -EINVAL;
+      return UV_EINVAL;
     v = v * 10 + d;
   }
   if (v <= 0)
-    return -EINVAL;
+    return UV_EINVAL;
   *out = v;
   return 0;
 }
@@ -60,7 +60,7 @@ typedef struct {
 static int bad(err_t *e, const char *fmt, const char *path, long n) {
   snprintf(e->msg, e->len, fmt, path, n);
   *e->code = CODE_VALIDATION;
-  return 400;
+  return API_EBODY;
 }
 
 /* The body could not be read as JSON at all: no code (Fastify passes
@@ -68,7 +68,7 @@ static int bad(err_t *e, const char *fmt, const char *path, long n) {
 static int unreadable(err_t *e, const char *fmt, const char *what) {
   snprintf(e->msg, e->len, fmt, what);
   *e->code = NULL;
-  return 400;
+  return API_EBODY;
 }
 
 /* JSON.parse keeps the last of duplicate keys; cJSON's lookup finds the
@@ -204,13 +204,13 @@ int api_item_validate(const http_span_t *content_type, const char *body, size_t 
     snprintf(msg, msglen, "Unsupported Media Type: %.*s", ctn ? ctn : 4,
              ctn ? content_type->p : "none");
     *code = CODE_MEDIA_TYPE;
-    return 415;
+    return API_EMEDIA;
   }
   if (n == 0) {
     snprintf(msg, msglen,
              "Body cannot be empty when content-type is set to 'application/json'");
     *code = CODE_EMPTY_BODY;
-    return 400;
+    return API_EBODY;
   }
   if (has_nul_escape(body, n))
     return unreadable(&e, "%s must not contain NUL characters", "body");

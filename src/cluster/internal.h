@@ -59,6 +59,11 @@ int cluster_bind_probe(const char *host, int port);
 /* Starts sigs[0..2] on SIGTERM, SIGINT and SIGHUP with cb and data,
  * unreferenced (signals alone do not keep a loop alive), then unblocks the
  * three signals, which main holds during start-up. */
+/* uv_loop_close, after the close callbacks still due. With handles left
+ * open: an error line, the handles on stderr, and (debug builds only) a
+ * negative code the caller turns into a non-zero exit. 0 otherwise. */
+int cluster_loop_close(uv_loop_t *loop, const char *fields);
+
 void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb,
                            void *data);
 

@@ -38,6 +38,7 @@ typedef struct pworker_s {
   uint64_t started_ms;
   ipc_reader_t reader;
   struct pending_conn_s *unacked, *unacked_tail; /* sent, not yet MSG_TAKEN */
+  struct pworker_s *prev_all, *next_all;         /* every worker not yet freed */
   metrics_snap_t *late; /* a snapshot that missed its scrape: its lag and
                            utilization windows join the next one */
 } pworker_t;
@@ -88,6 +89,8 @@ struct primary_s {
   uint64_t deaths[CRASH_LIMIT + 1];
   int ndeaths;
   int shutting_down;
+  int fatal;   /* workers were killed: close even if one is not reaped */
+  int closed;  /* primary_close ran */
   int rolling; /* slot being replaced by SIGHUP, or -1 */
   int live;    /* worker processes not yet exited */
   int exit_code;
@@ -96,11 +99,11 @@ struct primary_s {
   const char *route_names[METRICS_ROUTES];
   int nroutes;
   http_router_t *names;
+  char *env_db;   /* the DATABASE_URL= string in env */
+  pworker_t *all; /* every worker not yet freed (retiring ones too) */
 };
 
-/* The primary lives as long as the process; a file-level pointer keeps it
- * reachable (LeakSanitizer) after cluster_primary_run returns. */
-static primary_t *the_primary;
+#define FATAL_REAP_MS 1000 /* after SIGKILL, how long to wait for the exits */
 
 static int spawn(primary_t *p, int slot, int as_next);
 static void roll_next(primary_t *p);
@@ -286,12 +289,19 @@ static void on_worker_handle_closed(uv_handle_t *h) {
   pworker_t *w = h->data;
   if (--w->handles_open > 0)
     return;
+  if (w->prev_all)
+    w->prev_all->next_all = w->next_all;
+  else
+    w->p->all = w->next_all;
+  if (w->next_all)
+    w->next_all->prev_all = w->prev_all;
   ipc_reader_free(&w->reader);
   free(w->late);
   free(w);
 }
 
 static void fatal(primary_t *p, const char *why);
+static void on_force(uv_timer_t *t);
 
 static void on_ipc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   static char bytes[65536];
@@ -483,17 +493,26 @@ static void on_respawn(uv_timer_t *t) {
   int i = (int)(s - p->slots);
   if (p->shutting_down)
     return;
+  int rc = 0;
   if (p->rolling == i && s->next == NULL)
-    spawn(p, i, 1);
+    rc = spawn(p, i, 1);
   else if (s->cur == NULL && s->next == NULL)
-    spawn(p, i, 0);
+    rc = spawn(p, i, 0);
+  if (rc != 0) { /* fork failed (EAGAIN, ENOMEM): try again, later each time */
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (s->backoff_ms > BACKOFF_MAX_MS)
+      s->backoff_ms = BACKOFF_MAX_MS;
+    uv_timer_start(&s->respawn, on_respawn, s->backoff_ms, 0);
+  }
 }
 
+static void primary_close(primary_t *p);
+
 static void maybe_finish(primary_t *p) {
-  if (!p->shutting_down || p->live > 0)
+  if (!p->shutting_down || p->live > 0 || p->closed)
     return;
   LOG_INFO(NULL, "all workers exited");
-  uv_stop(p->loop);
+  primary_close(p);
 }
 
 static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) {
@@ -524,10 +543,14 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
   /* A current worker that never got ready cannot start (a bad port, say);
    * a replacement that dies while starting is retried like any death, and
    * the crash-loop limit stops one that never can. */
-  if (was == W_STARTING && was_cur)
-    return fatal(p, "a worker failed at start-up");
-  if (crash_looping(p))
-    return fatal(p, "more than 5 worker deaths in 10 s");
+  if (was == W_STARTING && was_cur) {
+    fatal(p, "a worker failed at start-up");
+    return;
+  }
+  if (crash_looping(p)) {
+    fatal(p, "more than 5 worker deaths in 10 s");
+    return;
+  }
   if (was == W_READY && uv_now(p->loop) - w->started_ms > STABLE_MS)
     s->backoff_ms = 0;
   s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -559,10 +582,17 @@ static int spawn(primary_t *p, int slot, int as_next) {
                             .env = p->env,
                             .stdio_count = 4,
                             .stdio = stdio};
+  w->next_all = p->all;
+  if (p->all)
+    p->all->prev_all = w;
+  p->all = w;
   int rc = uv_spawn(p->loop, &w->proc, &o);
   if (rc != 0) {
+    /* libuv initialised the process handle before failing: it is closed
+     * like the pipe, and the worker is freed in the last close callback. */
     LOG_ERROR(NULL, "cannot spawn a worker: %s", uv_strerror(rc));
-    w->handles_open = 1;
+    w->state = W_EXITED;
+    uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
     uv_close((uv_handle_t *)&w->ipc, on_worker_handle_closed);
     return rc;
   }
@@ -575,24 +605,77 @@ static int spawn(primary_t *p, int slot, int as_next) {
   return 0;
 }
 
-/* Fatal: stop every worker hard and exit non-zero. */
+/* Fatal: stop every worker hard (retiring ones and a roll's replacement
+ * too), reap them, and exit non-zero. */
 static void fatal(primary_t *p, const char *why) {
+  if (p->fatal)
+    return;
   LOG_ERROR(NULL, "primary exiting: %s", why);
-  for (int i = 0; i < p->n; i++) {
-    pworker_t *c = p->slots[i].cur, *n = p->slots[i].next;
-    if (c && c->state != W_EXITED)
-      uv_process_kill(&c->proc, SIGKILL);
-    if (n && n->state != W_EXITED)
-      uv_process_kill(&n->proc, SIGKILL);
-  }
+  for (pworker_t *w = p->all; w; w = w->next_all)
+    if (w->state != W_EXITED)
+      uv_process_kill(&w->proc, SIGKILL);
   p->exit_code = 1;
   p->shutting_down = 1;
-  uv_stop(p->loop);
+  p->fatal = 1;
+  uv_timer_start(&p->force, on_force, FATAL_REAP_MS, 0);
+  maybe_finish(p);
 }
 
-/* Graceful shutdown: stop accepting, tell each worker to drain. */
+/* The shutdown timeout (graceful: the workers are killed), or after a
+ * fatal the reaping grace (a worker that does not die is left to init). */
 static void on_force(uv_timer_t *t) {
-  fatal(t->data, "shutdown timeout: workers killed");
+  primary_t *p = t->data;
+  if (p->fatal)
+    primary_close(p);
+  else
+    fatal(p, "shutdown timeout: workers killed");
+}
+
+/* Shutdown through owners: the primary closes everything it owns, each
+ * object freed in its own close callback (a connection still held, a
+ * metrics merge, a worker's process and pipe). Nothing is left for the
+ * loop, so uv_run returns; cluster_primary_run then frees the primary. */
+static void close_if_open(uv_handle_t *h) {
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void primary_close(primary_t *p) {
+  if (p->closed)
+    return;
+  p->closed = 1;
+  p->shutting_down = 1;
+  for (int i = 0; i < 3; i++) close_if_open((uv_handle_t *)&p->signals[i]);
+  close_if_open((uv_handle_t *)&p->force);
+  for (int i = 0; i < p->n; i++) close_if_open((uv_handle_t *)&p->slots[i].respawn);
+  if (p->listening) {
+    close_if_open((uv_handle_t *)&p->listener);
+    p->listening = 0;
+  }
+  while (p->waiting) {
+    pending_conn_t *pc = p->waiting;
+    p->waiting = pc->next;
+    uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+  }
+  p->waiting_tail = NULL;
+  while (p->collects) {
+    collect_t *c = p->collects;
+    p->collects = c->next;
+    uv_close((uv_handle_t *)&c->timer, on_collect_closed);
+  }
+  /* Only after a fatal can a worker still be here, killed and not reaped. */
+  for (pworker_t *w = p->all; w; w = w->next_all) {
+    if (w->state == W_EXITED)
+      continue;
+    w->state = W_EXITED;
+    p->live--;
+    for (pending_conn_t *pc = w->unacked; pc; pc = pc->next)
+      if (pc->written) /* an unwritten one closes when its write is cancelled */
+        uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
+    w->unacked = w->unacked_tail = NULL;
+    uv_close((uv_handle_t *)&w->proc, on_worker_handle_closed);
+    uv_close((uv_handle_t *)&w->ipc, on_worker_handle_closed);
+  }
 }
 
 static void shutdown_all(primary_t *p, const char *why) {
@@ -665,8 +748,10 @@ static void on_signal(uv_signal_t *h, int signum) {
     roll_next(p);
     return;
   }
-  if (p->shutting_down)
-    return fatal(p, "second signal: forcing exit");
+  if (p->shutting_down) {
+    fatal(p, "second signal: forcing exit");
+    return;
+  }
   shutdown_all(p, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -688,7 +773,7 @@ static void setup_env(primary_t *p, const char *conninfo) {
   core_buf_t b;
   core_buf_init(&b);
   core_buf_printf(&b, "DATABASE_URL=%s", conninfo);
-  p->env[k++] = b.data; /* owned by p->env for the process's life */
+  p->env[k++] = p->env_db = b.data;
   p->env[k++] = p->id_env;
   p->env[k] = NULL;
 }
@@ -734,7 +819,7 @@ static void init_handles(primary_t *p) {
 }
 
 int cluster_primary_run(const core_config_t *cfg, const char *conninfo, char **argv) {
-  primary_t *p = the_primary = xcalloc(1, sizeof(*p));
+  primary_t *p = xcalloc(1, sizeof(*p));
   p->cfg = cfg;
   p->loop = uv_default_loop();
   p->argv = argv;
@@ -750,15 +835,29 @@ int cluster_primary_run(const core_config_t *cfg, const char *conninfo, char **a
   api_routes(p->names, cfg->debug_endpoints);
   p->nroutes = http_router_names(p->names, p->route_names, METRICS_ROUTES);
   init_handles(p);
-  if (open_listener(p) != 0)
-    return 1;
-  for (int i = 0; i < p->n; i++)
-    if (spawn(p, i, 0) != 0) {
-      fatal(p, "cannot spawn workers");
-      break;
-    }
-  LOG_INFO(NULL, "primary listening on http://%s:%d with %d workers (sched %s)",
-           cfg->host, cfg->port, p->n, core_sched_name(cfg->sched));
+  if (open_listener(p) != 0) {
+    p->exit_code = 1;
+    primary_close(p);
+  } else {
+    for (int i = 0; i < p->n && !p->fatal; i++)
+      if (spawn(p, i, 0) != 0)
+        fatal(p, "cannot spawn workers");
+    if (!p->fatal)
+      LOG_INFO(NULL, "primary listening on http://%s:%d with %d workers (sched %s)",
+               cfg->host, cfg->port, p->n, core_sched_name(cfg->sched));
+  }
   uv_run(p->loop, UV_RUN_DEFAULT);
-  return p->exit_code;
+  if (!p->closed) { /* the loop ran dry without a shutdown */
+    primary_close(p);
+    uv_run(p->loop, UV_RUN_DEFAULT);
+  }
+  int rc = p->exit_code;
+  if (cluster_loop_close(p->loop, NULL) != 0)
+    rc = 1;
+  http_router_free(p->names);
+  free(p->env_db);
+  free(p->env);
+  free(p->slots);
+  free(p);
+  return rc;
 }

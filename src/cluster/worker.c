@@ -33,6 +33,8 @@ typedef struct worker_s {
   struct scrape_s *scrapes; /* waiting for the primary's merged text */
   uint32_t next_token;
   int listening, draining;
+  int listener_open, ipc_open; /* initialised handles, closed at the end */
+  int closed;
   char fields[32];
 } worker_t;
 
@@ -59,7 +61,10 @@ static int listen_on(worker_t *w) {
  * pending handles one to one, in order. */
 static void take_handle(worker_t *w, char kind) {
   if (kind == MSG_LISTEN) {
+    if (w->listener_open)
+      return; /* the primary sends it once; a second would leak the first */
     uv_tcp_init(w->loop, &w->listener);
+    w->listener_open = 1;
     if (uv_accept((uv_stream_t *)&w->ipc, (uv_stream_t *)&w->listener) != 0 ||
         listen_on(w)) {
       LOG_ERROR(w->fields, "could not listen on the shared socket");
@@ -206,44 +211,50 @@ static void tell_ready(worker_t *w) {
   ipc_send((uv_stream_t *)&w->ipc, MSG_READY, NULL, 0, NULL, 0, NULL);
 }
 
-/* Shutdown. */
-
-static void on_closed_walk(uv_handle_t *h, void *arg) {
+/* Shutdown through owners. Once the server is drained (or a start failed
+ * half way) each part closes what it owns: a scrape still waiting for the
+ * primary answers 503 (its connection is gone: that frees it) and closes
+ * its timer; then the signals, the timers, the IPC pipe, the listener and
+ * the server's own handle; the pool last, so no PostgreSQL backend is left
+ * waiting on a connection we never finished (a backend in its start-up can
+ * hold pg_ctl stop for 60 s). Nothing is left for the loop: uv_run returns
+ * and cluster_worker_run checks that the loop closes. */
+static void close_if_open(uv_handle_t *h) {
   if (!uv_is_closing(h))
     uv_close(h, NULL);
 }
 
-static void after_pool_closed(void *data) {
+static void on_pool_closed(void *data) {
   worker_t *w = data;
   w->ctx.db = NULL;
+}
+
+static void worker_close(worker_t *w) {
+  if (w->closed)
+    return;
+  w->closed = 1;
+  while (w->scrapes) {
+    http_req_t *req = w->scrapes->req;
+    scrape_take(w, w->scrapes->token);
+    http_respond_error(req, 503, NULL, "the worker is shutting down");
+  }
   cluster_wmetrics_stop();
-  uv_walk(w->loop, on_closed_walk, NULL); /* signals, timers, IPC */
+  for (int i = 0; i < 3; i++) close_if_open((uv_handle_t *)&w->signals[i]);
+  close_if_open((uv_handle_t *)&w->force);
+  if (w->ipc_open)
+    close_if_open((uv_handle_t *)&w->ipc);
+  if (w->listener_open)
+    close_if_open((uv_handle_t *)&w->listener);
+  w->listening = 0;
+  http_server_close(&w->server, NULL);
+  if (w->ctx.db)
+    db_pool_close(w->ctx.db, on_pool_closed, w);
 }
 
 static void on_drained(http_server_t *s) {
   worker_t *w = container_of(s, worker_t, server);
   LOG_INFO(w->fields, "drained: exiting");
-  if (w->ctx.db)
-    db_pool_close(w->ctx.db, after_pool_closed, w);
-  else
-    after_pool_closed(w);
-}
-
-/* A start that failed half way (the listener, say): the pool is closed
- * first, so no PostgreSQL backend is left waiting on a connection we never
- * finished (a backend in its start-up can hold pg_ctl stop for 60 s), then
- * every handle, then the loop. */
-static void abandon_start(worker_t *w) {
-  if (w->ctx.db)
-    db_pool_close(w->ctx.db, after_pool_closed, w);
-  else
-    after_pool_closed(w);
-  uv_run(w->loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(w->loop) != 0)
-    LOG_WARN(w->fields, "loop closed with handles open");
-  http_router_free(w->router);
-  ipc_reader_free(&w->reader);
-  free(w);
+  worker_close(w);
 }
 
 static void on_force(uv_timer_t *t) {
@@ -259,7 +270,7 @@ static void start_drain(worker_t *w, const char *why) {
   w->ctx.draining = 1;
   LOG_INFO(w->fields, "draining: %s", why);
   if (w->listening) {
-    uv_close((uv_handle_t *)&w->listener, NULL);
+    close_if_open((uv_handle_t *)&w->listener);
     w->listening = 0;
   }
   uv_timer_start(&w->force, on_force, (uint64_t)w->cfg->shutdown_timeout, 0);
@@ -283,6 +294,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 static int open_listener(worker_t *w) {
   const core_config_t *cfg = w->cfg;
   uv_tcp_init(w->loop, &w->listener);
+  w->listener_open = 1;
   int rc = cluster_bind(w->loop, &w->listener, cfg->host, cfg->port,
                         w->id > 0 && cfg->sched == CORE_SCHED_REUSEPORT);
   if (rc == 0)
@@ -295,6 +307,7 @@ static int open_listener(worker_t *w) {
 
 static int open_ipc(worker_t *w) {
   uv_pipe_init(w->loop, &w->ipc, 1);
+  w->ipc_open = 1;
   w->ipc.data = w;
   int rc = uv_pipe_open(&w->ipc, CLUSTER_IPC_FD);
   if (rc == 0)
@@ -304,6 +317,8 @@ static int open_ipc(worker_t *w) {
   return rc;
 }
 
+/* Every handle that cannot fail to initialise comes first, so that a start
+ * failing below leaves only what worker_close closes. */
 static int start(worker_t *w, const char *conninfo) {
   const core_config_t *cfg = w->cfg;
   db_pool_opts_t po = {.conninfo = conninfo,
@@ -312,11 +327,7 @@ static int start(worker_t *w, const char *conninfo) {
                        .nstmts = API_STMT__COUNT,
                        .connect_timeout_ms = 1000,
                        .unavailable_after_ms = 1000};
-  int rc = db_pool_new(w->loop, &po, &w->ctx.db);
-  if (rc != 0) {
-    LOG_ERROR(w->fields, "database pool: %s", db_strerror(rc));
-    return rc;
-  }
+  int rc;
   w->router = http_router_new();
   api_routes(w->router, cfg->debug_endpoints);
   http_server_opts_t ho = {cfg->body_limit,         cfg->max_header_size,
@@ -330,6 +341,10 @@ static int start(worker_t *w, const char *conninfo) {
   cluster_signals_start(w->loop, w->signals, on_signal, w);
   uv_timer_init(w->loop, &w->force);
   w->force.data = w;
+  if ((rc = db_pool_new(w->loop, &po, &w->ctx.db)) != 0) {
+    LOG_ERROR(w->fields, "database pool: %s", db_strerror(rc));
+    return rc;
+  }
   if (w->id > 0 && (rc = open_ipc(w)) != 0)
     return rc;
   if (w->id == 0 || cfg->sched == CORE_SCHED_REUSEPORT) {
@@ -351,19 +366,23 @@ int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
   w->ctx.worker_id = id;
   snprintf(w->fields, sizeof(w->fields), "\"worker\":%d", id);
   signal(SIGPIPE, SIG_IGN);
+  int rc = 0;
   if (start(w, conninfo) != 0) {
-    abandon_start(w);
-    return 1;
-  }
-  if (id == 0)
+    rc = 1;
+    worker_close(w);
+  } else if (id == 0) {
     LOG_INFO(w->fields, "listening on http://%s:%d (single process)", cfg->host,
              cfg->port);
+  }
   uv_run(w->loop, UV_RUN_DEFAULT);
-  int rc = uv_loop_close(w->loop);
-  if (rc != 0)
-    LOG_WARN(w->fields, "loop closed with handles open");
+  if (!w->closed) { /* the loop ran dry without a drain: close through owners */
+    worker_close(w);
+    uv_run(w->loop, UV_RUN_DEFAULT);
+  }
+  if (cluster_loop_close(w->loop, w->fields) != 0)
+    rc = 1;
   http_router_free(w->router);
   ipc_reader_free(&w->reader);
   free(w);
-  return 0;
+  return rc;
 }

@@ -56,7 +56,8 @@ int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out);
  * acquirer stays valid until its db_pool_release (db_conn_query on it
  * returns DB_ECLOSING); the pool is freed after the last release. A second
  * call is ignored. */
-void db_pool_close(db_pool_t *pool, void (*cb)(void *data), void *data);
+typedef void (*db_close_cb)(void *data);
+void db_pool_close(db_pool_t *pool, db_close_cb cb, void *data);
 
 /* Statistics, for /metrics and /readyz. */
 typedef struct db_pool_stats_s {
@@ -118,8 +119,9 @@ typedef struct db_call_s {
   db_result_cb cb;
   void *data;
 } db_call_t;
-int db_conn_pipeline(db_conn_t *conn, const db_call_t *calls, int n,
-                     void (*done)(void *data, int status), void *data);
+typedef void (*db_done_cb)(void *data, int status);
+int db_conn_pipeline(db_conn_t *conn, const db_call_t *calls, int n, db_done_cb done,
+                     void *data);
 
 /* Start-up only (blocking, before any loop runs). */
 

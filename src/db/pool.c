@@ -88,7 +88,7 @@ struct db_conn_s {
   PGresult *res;
   db_call_t *calls; /* OP_PIPELINE: a copy of the caller's array */
   int ncalls, cap_calls, call_idx, pstatus;
-  void (*done)(void *data, int status);
+  db_done_cb done;
   void *done_data;
 };
 
@@ -111,7 +111,7 @@ struct db_pool_s {
   unsigned long reconnects;
   uint32_t rng;
   uint64_t unhealthy_since;
-  void (*close_cb)(void *data);
+  db_close_cb close_cb;
   void *close_data;
   uv_idle_t kick;     /* hands idle connections to waiters, off the caller's stack */
   uv_timer_t unavail; /* fails waiters after unavailable_after_ms with nothing healthy */
@@ -162,7 +162,7 @@ const char *db_strerror(int code) {
 /* ---- handles and the end of the pool ---- */
 
 static void pool_finish(db_pool_t *p) {
-  void (*cb)(void *) = p->close_cb;
+  db_close_cb cb = p->close_cb;
   void *data = p->close_data;
   while (p->free_reqs) {
     db_req_t *r = p->free_reqs;
@@ -889,7 +889,7 @@ int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out) {
   return 0;
 }
 
-void db_pool_close(db_pool_t *p, void (*cb)(void *data), void *data) {
+void db_pool_close(db_pool_t *p, db_close_cb cb, void *data) {
   if (p->closing)
     return;
   p->closing = 1;
@@ -1010,8 +1010,8 @@ int db_conn_query(db_conn_t *c, int stmt, const char *const *params, int nparams
   return DB_EUNAVAIL;
 }
 
-int db_conn_pipeline(db_conn_t *c, const db_call_t *calls, int n,
-                     void (*done)(void *data, int status), void *data) {
+int db_conn_pipeline(db_conn_t *c, const db_call_t *calls, int n, db_done_cb done,
+                     void *data) {
   int rc = check_conn(c);
   if (rc != 0)
     return rc;

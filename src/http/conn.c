@@ -33,6 +33,24 @@ static llhttp_settings_t settings;
 static int settings_ready;
 
 static void close_conn(http_conn_t *c);
+
+/* The drained callback runs from the loop (an idle handle), as Redis's
+ * freeClientAsync defers: close_conn runs deep inside on_read -> feed, and
+ * a drained callback there may tear down what its caller still uses. */
+static void on_drained_idle(uv_idle_t *h) {
+  http_server_t *s = container_of(h, http_server_t, drained_idle);
+  uv_idle_stop(h);
+  if (s->connections != 0 || s->drained_cb == NULL)
+    return;
+  http_server_cb cb = s->drained_cb;
+  s->drained_cb = NULL;
+  cb(s);
+}
+
+static void maybe_drained(http_server_t *s) {
+  if (s->draining && s->connections == 0 && s->drained_cb)
+    uv_idle_start(&s->drained_idle, on_drained_idle);
+}
 static void flush(http_conn_t *c);
 static void fail(http_conn_t *c, int status, const char *code, const char *msg);
 static void feed(http_conn_t *c, const char *data, size_t len);
@@ -150,12 +168,7 @@ static void close_conn(http_conn_t *c) {
   unlink_conn(c);
   uv_close((uv_handle_t *)&c->tcp, on_handle_close);
   uv_close((uv_handle_t *)&c->timer, on_handle_close);
-  http_server_t *s = c->server;
-  if (s->draining && s->connections == 0 && s->drained_cb) {
-    void (*cb)(http_server_t *) = s->drained_cb;
-    s->drained_cb = NULL;
-    cb(s);
-  }
+  maybe_drained(c->server);
 }
 
 /* Timers: one per connection, re-armed for whatever it is waiting for. */
@@ -917,8 +930,21 @@ void http_server_init(http_server_t *s, uv_loop_t *loop, const http_server_opts_
   s->router = router;
   s->ctx = ctx;
   s->date_sec = -1;
+  uv_idle_init(loop, &s->drained_idle);
   if (!settings_ready)
     init_settings();
+}
+
+static void on_server_closed(uv_handle_t *h) {
+  http_server_t *s = container_of((uv_idle_t *)h, http_server_t, drained_idle);
+  if (s->close_cb)
+    s->close_cb(s);
+}
+
+void http_server_close(http_server_t *s, http_server_cb cb) {
+  s->close_cb = cb;
+  s->drained_cb = NULL;
+  uv_close((uv_handle_t *)&s->drained_idle, on_server_closed);
 }
 
 uv_tcp_t *http_server_tcp_new(http_server_t *s) {
@@ -962,7 +988,7 @@ void http_server_accept(http_server_t *s, uv_stream_t *listener) {
   http_server_serve(s, tcp);
 }
 
-void http_server_drain(http_server_t *s, void (*cb)(http_server_t *)) {
+void http_server_drain(http_server_t *s, http_server_cb cb) {
   s->draining = 1;
   s->drained_cb = cb;
   /* Nothing is closed here. A busy connection's next answer carries
@@ -980,8 +1006,5 @@ void http_server_drain(http_server_t *s, void (*cb)(http_server_t *)) {
     else
       arm(c, TIMER_DRAIN_IDLE, s->opts.drain_idle_grace);
   }
-  if (s->connections == 0 && s->drained_cb) {
-    s->drained_cb = NULL;
-    cb(s);
-  }
+  maybe_drained(s);
 }

@@ -22,6 +22,7 @@ typedef struct http_req_s http_req_t;
 typedef struct http_router_s http_router_t;
 
 typedef void (*http_handler_cb)(http_req_t *req);
+typedef void (*http_server_cb)(http_server_t *s);
 
 /* Methods the router knows (a subset of llhttp's). */
 typedef enum {
@@ -106,8 +107,10 @@ struct http_server_s {
   int draining;
   /* Private. */
   http_router_t *router;
-  void (*drained_cb)(http_server_t *);
-  http_conn_t *conns; /* intrusive list head */
+  http_server_cb drained_cb;
+  http_server_cb close_cb;
+  uv_idle_t drained_idle; /* calls drained_cb from the loop, never from a close */
+  http_conn_t *conns;     /* intrusive list head */
   uint64_t next_id;
   char read_buf[65536]; /* shared by every connection: llhttp consumes it
                            synchronously in the read callback */
@@ -115,8 +118,14 @@ struct http_server_s {
   int64_t date_sec;
 };
 
+/* The server owns one handle (drained_idle): close it with
+ * http_server_close once the server is drained. */
 void http_server_init(http_server_t *s, uv_loop_t *loop, const http_server_opts_t *opts,
                       http_router_t *router, void *ctx);
+/* Closes the server's own handle; cb (may be NULL) fires from the loop when
+ * it is closed. Only with no connection left (after the drained callback):
+ * the memory of s may go in cb. */
+void http_server_close(http_server_t *s, http_server_cb cb);
 
 /* Takes a connected stream (already accepted from a listener, or received
  * over an IPC pipe) and starts serving it. The server takes ownership of the
@@ -134,9 +143,9 @@ void http_server_accept(http_server_t *s, uv_stream_t *listener);
  * connection closes after its next response (which carries Connection:
  * close); an idle keep-alive one is answered the same way if a request
  * comes within opts.drain_idle_grace ms, and closed once it has stayed idle
- * that long with nothing unread. cb fires once when none is left (possibly
- * before this returns if there are none). */
-void http_server_drain(http_server_t *s, void (*cb)(http_server_t *));
+ * that long with nothing unread. cb fires once, from the loop (never
+ * inside this call or inside a connection's callbacks), when none is left. */
+void http_server_drain(http_server_t *s, http_server_cb cb);
 
 /* Ending a request. The body is req->out (empty for none). content_type may
  * be NULL (then no Content-Type). extra_headers is NULL or complete header

@@ -56,11 +56,10 @@ struct http_conn_s {
   unsigned no_more : 1;    /* nothing after the current request is parsed */
   unsigned lingering : 1;  /* write side shut, discarding input until EOF */
   unsigned in_message : 1; /* between message begin and complete */
-  unsigned te_bad : 1;
-  unsigned in_value : 1; /* a header value has started */
-  unsigned scanning : 1; /* inside a request head (request-line, bare-LF checks) */
-  unsigned hdr_pause : 1;
-  /* paused by on_headers_complete */ /* a Transfer-Encoding other than chunked */
+  unsigned te_bad : 1;     /* a Transfer-Encoding other than chunked */
+  unsigned in_value : 1;   /* a header value has started */
+  unsigned scanning : 1;   /* inside a request head (request-line, bare-LF checks) */
+  unsigned hdr_pause : 1;  /* paused by on_headers_complete */
   unsigned has_cl : 1;
   unsigned eof : 1; /* the peer shut its side */
   unsigned backpressure : 1;

@@ -51,8 +51,12 @@ int64_t xform_mean_c100(const int64_t *v, size_t n) {
   return xform_div_round(sum * 100, (int64_t)n);
 }
 
-static unsigned __int128 isqrt128(unsigned __int128 x) {
-  unsigned __int128 r = (unsigned __int128)sqrtl((long double)x);
+/* GCC's and clang's 128-bit integers (not ISO C: __extension__ says so). */
+__extension__ typedef __int128 i128_t;
+__extension__ typedef unsigned __int128 u128_t;
+
+static u128_t isqrt128(u128_t x) {
+  u128_t r = (u128_t)sqrtl((long double)x);
   while (r > 0 && r * r > x) r--;
   while ((r + 1) * (r + 1) <= x) r++;
   return r;
@@ -61,14 +65,14 @@ static unsigned __int128 isqrt128(unsigned __int128 x) {
 /* sigma in hundredths of a cent is sqrt(q) with q = 10^4 (n*sum(x^2) - sum(x)^2) / n^2;
  * rounding half up, floor(sqrt(q) + 1/2) = (isqrt(floor(4q)) + 1) / 2. */
 int64_t xform_stddev_c100(const int64_t *v, size_t n) {
-  __int128 sum = 0, sq = 0;
+  i128_t sum = 0, sq = 0;
   for (size_t i = 0; i < n; i++) {
     sum += v[i];
-    sq += (__int128)v[i] * v[i];
+    sq += (i128_t)v[i] * v[i];
   }
-  __int128 num = (__int128)n * sq - sum * sum;
-  __int128 q4 = num * 40000 / ((__int128)n * (__int128)n);
-  return (int64_t)((isqrt128((unsigned __int128)q4) + 1) / 2);
+  i128_t num = (i128_t)n * sq - sum * sum;
+  i128_t q4 = num * 40000 / ((i128_t)n * (i128_t)n);
+  return (int64_t)((isqrt128((u128_t)q4) + 1) / 2);
 }
 
 int64_t xform_percentile(const int64_t *sorted, size_t n, int p) {

@@ -62,7 +62,7 @@ START_TEST(month) {
   ck_assert_int_eq(api_put_month(&b, "2025-01-01", 10), 0);
   core_buf_putc(&b, '\0');
   ck_assert_str_eq(b.data, "\"2025-01\"");
-  ck_assert_int_eq(api_put_month(&b, "2025-01", 7), -1);
+  ck_assert_int_eq(api_put_month(&b, "2025-01", 7), API_EFORM);
   core_buf_free(&b);
 }
 END_TEST
@@ -94,19 +94,19 @@ START_TEST(queries_refused) {
   char err[256];
   db_stmt_t st[API_STMT__COUNT];
   ck_assert_int_eq(api_queries_parse("-- name: ping\nSELECT 1;\n", st, err, sizeof(err)),
-                   -1);
+                   API_EQUERIES);
   ck_assert_ptr_nonnull(strstr(err, "missing"));
   ck_assert_int_eq(api_queries_parse("-- name: nope\nSELECT 1;\n", st, err, sizeof(err)),
-                   -1);
+                   API_EQUERIES);
   ck_assert_ptr_nonnull(strstr(err, "unknown statement nope"));
   ck_assert_int_eq(
       api_queries_parse("-- name: ping\nSELECT 1;\n-- name: ping\nSELECT 2;\n", st, err,
                         sizeof(err)),
-      -1);
+      API_EQUERIES);
   ck_assert_ptr_nonnull(strstr(err, "twice"));
   ck_assert_int_eq(
       api_queries_parse("-- name: ping\n-- only a comment\n\n", st, err, sizeof(err)),
-      -1);
+      API_EQUERIES);
   ck_assert_ptr_nonnull(strstr(err, "empty"));
 }
 END_TEST

@@ -4,6 +4,11 @@
 
 #include "api/api.h"
 
+/* The answer's status for a validation result (0 when valid). */
+static int http_of(int rc) {
+  return rc == 0 ? 0 : api_http_status(rc);
+}
+
 static const http_span_t JSON_CT = {"application/json", 16};
 
 typedef struct {
@@ -69,8 +74,8 @@ START_TEST(table) {
   api_item_in_t in;
   char msg[256] = "";
   const char *code = NULL;
-  int st = api_item_validate(&JSON_CT, c->body, strlen(c->body), c->partial, &arena, &in,
-                             msg, sizeof(msg), &code);
+  int st = http_of(api_item_validate(&JSON_CT, c->body, strlen(c->body), c->partial,
+                                     &arena, &in, msg, sizeof(msg), &code));
   ck_assert_msg(st == c->status, "%s: status %d, want %d (%s)", c->body, st, c->status,
                 msg);
   if (c->msg)
@@ -96,16 +101,16 @@ START_TEST(lengths_count_characters) {
   char name[601] = "";
   for (int i = 0; i < 200; i++) strcat(name, "é"); /* 200 characters, 400 bytes */
   snprintf(body, sizeof(body), "{\"name\":\"%s\",\"price_cents\":0}", name);
-  ck_assert_int_eq(
-      api_item_validate(&JSON_CT, body, strlen(body), 0, &arena, &in, msg, 256, &code),
-      0);
+  ck_assert_int_eq(http_of(api_item_validate(&JSON_CT, body, strlen(body), 0, &arena, &in,
+                                             msg, 256, &code)),
+                   0);
   ck_assert_str_eq(in.name, name);
   ck_assert_str_eq(in.tags, "{}");
   strcat(name, "x");
   snprintf(body, sizeof(body), "{\"name\":\"%s\",\"price_cents\":0}", name);
-  ck_assert_int_eq(
-      api_item_validate(&JSON_CT, body, strlen(body), 0, &arena, &in, msg, 256, &code),
-      400);
+  ck_assert_int_eq(http_of(api_item_validate(&JSON_CT, body, strlen(body), 0, &arena, &in,
+                                             msg, 256, &code)),
+                   400);
   ck_assert_ptr_nonnull(strstr(msg, "more than 200"));
   core_arena_free(&arena);
 }
@@ -122,16 +127,20 @@ START_TEST(media_types) {
   http_span_t charset = {"application/json; charset=utf-8", 31},
               jsonx = {"application/jsonx", 17};
   ck_assert_int_eq(
-      api_item_validate(&text, b, strlen(b), 0, &arena, &in, msg, 256, &code), 415);
+      http_of(api_item_validate(&text, b, strlen(b), 0, &arena, &in, msg, 256, &code)),
+      415);
   ck_assert_str_eq(code, "FST_ERR_CTP_INVALID_MEDIA_TYPE");
   ck_assert_int_eq(
-      api_item_validate(&none, b, strlen(b), 0, &arena, &in, msg, 256, &code), 415);
+      http_of(api_item_validate(&none, b, strlen(b), 0, &arena, &in, msg, 256, &code)),
+      415);
   ck_assert_int_eq(
-      api_item_validate(&jsonx, b, strlen(b), 0, &arena, &in, msg, 256, &code), 415);
+      http_of(api_item_validate(&jsonx, b, strlen(b), 0, &arena, &in, msg, 256, &code)),
+      415);
   ck_assert_int_eq(
-      api_item_validate(&charset, b, strlen(b), 0, &arena, &in, msg, 256, &code), 0);
-  ck_assert_int_eq(api_item_validate(&JSON_CT, "", 0, 0, &arena, &in, msg, 256, &code),
-                   400);
+      http_of(api_item_validate(&charset, b, strlen(b), 0, &arena, &in, msg, 256, &code)),
+      0);
+  ck_assert_int_eq(
+      http_of(api_item_validate(&JSON_CT, "", 0, 0, &arena, &in, msg, 256, &code)), 400);
   ck_assert_str_eq(code, "FST_ERR_CTP_EMPTY_JSON_BODY");
   core_arena_free(&arena);
 }
@@ -147,7 +156,8 @@ START_TEST(tags_literal) {
       "{\"name\":\"a\",\"price_cents\":1,\"tags\":[\"x "
       "y\",\"q\\\"\\\\\",\"NULL\",\"{,}\"]}";
   ck_assert_int_eq(
-      api_item_validate(&JSON_CT, b, strlen(b), 0, &arena, &in, msg, 256, &code), 0);
+      http_of(api_item_validate(&JSON_CT, b, strlen(b), 0, &arena, &in, msg, 256, &code)),
+      0);
   ck_assert_str_eq(in.tags, "{\"x y\",\"q\\\"\\\\\",\"NULL\",\"{,}\"}");
   core_arena_free(&arena);
 }

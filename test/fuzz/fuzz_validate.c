@@ -18,7 +18,7 @@ static void check(const char *in, size_t n, int partial) {
   memset(&item, 0, sizeof(item));
   int rc =
       api_item_validate(&type, in, n, partial, &arena, &item, msg, sizeof(msg), &code);
-  if (rc != 0 && rc != 400 && rc != 415)
+  if (rc != 0 && rc != API_EBODY && rc != API_EMEDIA)
     abort();
   if (rc == 0) {
     /* Touch what it hands back, so ASan checks the strings. */
