@@ -61,6 +61,14 @@ function section(m, ctx) {
     ['finished', r.finished ?? f.DASH],
     ['interrupted', r.interrupted === true ? '**yes**: the run stopped early, figures below are partial' : r.interrupted === false ? 'no' : 'not recorded'],
   ]));
+  // Observations written into results.json by whoever ran it (a key
+  // `notes`: an array of strings), e.g. what else ran on the machine.
+  if (Array.isArray(r.notes) && r.notes.length) {
+    p('Notes on this run:');
+    p();
+    for (const n of r.notes) p(`- ${String(n)}`);
+    p();
+  }
   p('### Machine');
   p();
   L.push(f.table(['cores', 'cpu', 'memory', 'kernel', 'os'], [[
