@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -436,12 +437,6 @@ static void defaults(load_opts_t *o) {
   o->gen_cmd = dup("build/looplab-gen --seed {seed} --size {size}");
 }
 
-/* Flags that take no value. */
-static int is_switch(const char *name) {
-  return strcmp(name, "help") == 0 || strcmp(name, "version") == 0 ||
-         strcmp(name, "quiet") == 0;
-}
-
 static const char *long_name(const char *a) {
   static const struct {
     const char *s, *l;
@@ -455,6 +450,7 @@ static const char *long_name(const char *a) {
 
 static int apply(load_opts_t *o, const char *name, const char *v, int *seen, char *err,
                  size_t n);
+static int is_switch(const char *name);
 
 /* Flags seen, for the checks that span flags. */
 enum {
@@ -549,162 +545,291 @@ int load_opts_parse(load_opts_t *o, int argc, char **argv, char *err, size_t err
   return check(o, seen, err, errlen);
 }
 
+/* The flags, as core/config.c's table: a typed field (a string, a whole
+ * number in a range, a duration, a switch) is parsed by its type; what
+ * needs more than that has a function. IS() tells apart names that share
+ * one. */
+#define IS(s) (strcmp(name, s) == 0)
+static int opt_url(load_opts_t *o, const char *name, const char *v, int *seen, char *err,
+                   size_t n) {
+  *seen |= SEEN_URL;
+  return parse_url(o, v, err, n);
+}
+
+static int opt_header(load_opts_t *o, const char *name, const char *v, int *seen,
+                      char *err, size_t n) {
+  if (strchr(v, ':') == NULL || strpbrk(v, "\r\n") != NULL)
+    return bad(err, n, "--header: expected 'Name: value', got '%s'", v);
+  if (o->nheaders >= LOAD_MAX_HEADERS)
+    return bad(err, n, "--header: at most %d", LOAD_MAX_HEADERS);
+  o->headers[o->nheaders++] = dup(v);
+  return 0;
+}
+
+static int opt_vus(load_opts_t *o, const char *name, const char *v, int *seen, char *err,
+                   size_t n) {
+  uint64_t u;
+  if (parse_uint(v, 1000000, &u) != 0)
+    return bad(err, n, "--vus: expected a whole number up to 1000000, got '%s'", v);
+  o->vus = (unsigned)u;
+  o->vus_set = 1;
+  return 0;
+}
+
+static int opt_stages(load_opts_t *o, const char *name, const char *v, int *seen,
+                      char *err, size_t n) {
+  if (load_parse_stages(v, o->stages, LOAD_MAX_STAGES, &o->nstages) != 0)
+    return bad(err, n,
+               "--stages: expected DURATION:TARGET[,...] like 30s:100,1m:100,30s:0, "
+               "got '%s'",
+               v);
+  *seen |= SEEN_STAGES;
+  return 0;
+}
+
+static int opt_rate(load_opts_t *o, const char *name, const char *v, int *seen, char *err,
+                    size_t n) {
+  double d;
+  const char *p = v;
+  if (number(&p, &d) != 0 || (*p && strcmp(p, "/s") != 0) || d > 1e7)
+    return bad(err, n, "--rate: expected iterations per second, got '%s'", v);
+  o->rate = d;
+  *seen |= SEEN_RATE;
+  return 0;
+}
+
+static int opt_sleep(load_opts_t *o, const char *name, const char *v, int *seen,
+                     char *err, size_t n) {
+  const char *dash = strchr(v, '-');
+  char buf[64];
+  if (strlen(v) >= sizeof(buf))
+    return bad(err, n, "--sleep: bad value '%s'", v);
+  strcpy(buf, v);
+  if (dash)
+    buf[dash - v] = '\0';
+  if (load_parse_duration_ms(buf, &o->sleep_min_ms) != 0 ||
+      load_parse_duration_ms(dash ? dash + 1 : buf, &o->sleep_max_ms) != 0)
+    return bad(err, n, "--sleep: expected a duration or a range like 1s-3s, got '%s'", v);
+  return 0;
+}
+
+static int opt_scenario(load_opts_t *o, const char *name, const char *v, int *seen,
+                        char *err, size_t n) {
+  int i;
+  for (i = 0; i < LOAD_SC_COUNT; i++)
+    if (strcmp(v, scenario_names[i]) == 0)
+      break;
+  if (strcmp(v, "mixed") == 0) {
+    static const unsigned w[LOAD_SC_COUNT] = {0, 70, 20, 10};
+    memcpy(o->weights, w, sizeof(w));
+  } else if (i == LOAD_SC_COUNT) {
+    return bad(err, n,
+               "--scenario: expected get, crud, dashboard, transform or mixed, "
+               "got '%s'",
+               v);
+  } else {
+    memset(o->weights, 0, sizeof(o->weights));
+    o->weights[i] = 1;
+  }
+  *seen |= SEEN_SCENARIO;
+  return 0;
+}
+
+static int opt_mix(load_opts_t *o, const char *name, const char *v, int *seen, char *err,
+                   size_t n) {
+  if (parse_weights(v, scenario_names, LOAD_SC_COUNT, o->weights) != 0)
+    return bad(err, n,
+               "--mix: expected NAME=WEIGHT,... over get, crud, dashboard, "
+               "transform, got '%s'",
+               v);
+  *seen |= SEEN_MIX;
+  return 0;
+}
+
+static int opt_crud_mix(load_opts_t *o, const char *name, const char *v, int *seen,
+                        char *err, size_t n) {
+  if (parse_weights(v, op_names, LOAD_OP_COUNT, o->crud_mix) != 0)
+    return bad(err, n,
+               "--crud-mix: expected NAME=WEIGHT,... over create, read, update, "
+               "delete, list, got '%s'",
+               v);
+  return 0;
+}
+
+static int opt_items(load_opts_t *o, const char *name, const char *v, int *seen,
+                     char *err, size_t n) {
+  if (parse_range(v, IS("items") ? &o->items_lo : &o->customers_lo,
+                  IS("items") ? &o->items_hi : &o->customers_hi) != 0)
+    return bad(err, n, "--%s: expected an id range like 1-100000, got '%s'", name, v);
+  return 0;
+}
+
+static int opt_queries(load_opts_t *o, const char *name, const char *v, int *seen,
+                       char *err, size_t n) {
+  if (strcmp(v, "sequential") && strcmp(v, "parallel") && strcmp(v, "pipeline"))
+    return bad(err, n, "--queries: expected sequential, parallel or pipeline, got '%s'",
+               v);
+  set_str(&o->queries, v);
+  return 0;
+}
+
+static int opt_transform_mode(load_opts_t *o, const char *name, const char *v, int *seen,
+                              char *err, size_t n) {
+  if (strcmp(v, "loop") && strcmp(v, "pool"))
+    return bad(err, n, "--transform-mode: expected loop or pool, got '%s'", v);
+  set_str(&o->transform_mode, v);
+  return 0;
+}
+
+static int opt_body_file(load_opts_t *o, const char *name, const char *v, int *seen,
+                         char *err, size_t n) {
+  if (o->nbody_files + o->ntransform_sizes >= LOAD_MAX_BODIES)
+    return bad(err, n, "--body-file: at most %d bodies", LOAD_MAX_BODIES);
+  o->body_files[o->nbody_files++] = dup(v);
+  return 0;
+}
+
+static int opt_transform_sizes(load_opts_t *o, const char *name, const char *v, int *seen,
+                               char *err, size_t n) {
+  char buf[512], *save = NULL, *tok;
+  if (strlen(v) >= sizeof(buf))
+    return bad(err, n, "--transform-sizes: too long");
+  strcpy(buf, v);
+  for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (o->nbody_files + o->ntransform_sizes >= LOAD_MAX_BODIES ||
+        load_parse_size(tok, &o->transform_sizes[o->ntransform_sizes]) != 0 ||
+        o->transform_sizes[o->ntransform_sizes] == 0)
+      return bad(err, n, "--transform-sizes: expected sizes like 100k,500k, got '%s'", v);
+    o->ntransform_sizes++;
+  }
+  return 0;
+}
+
+static int opt_threshold(load_opts_t *o, const char *name, const char *v, int *seen,
+                         char *err, size_t n) {
+  if (o->nthresholds >= LOAD_MAX_THRESHOLDS)
+    return bad(err, n, "--threshold: at most %d", LOAD_MAX_THRESHOLDS);
+  if (load_parse_threshold(v, &o->thresholds[o->nthresholds]) != 0)
+    return bad(err, n,
+               "--threshold: cannot read '%s' (try 'p(99)<250ms' or "
+               "'http_req_failed<0.01')",
+               v);
+  o->nthresholds++;
+  return 0;
+}
+
+static int opt_server_pid(load_opts_t *o, const char *name, const char *v, int *seen,
+                          char *err, size_t n) {
+  uint64_t u;
+  if (parse_uint(v, 4194304, &u) != 0 || u == 0)
+    return bad(err, n, "--server-pid: expected a process id, got '%s'", v);
+  if (o->nserver_pids >= LOAD_MAX_PIDS)
+    return bad(err, n, "--server-pid: at most %d", LOAD_MAX_PIDS);
+  o->server_pids[o->nserver_pids++] = (int)u;
+  return 0;
+}
+#undef IS
+
+typedef enum { T_STR, T_UINT, T_INT, T_U64, T_MS, T_SWITCH, T_FN } opt_type_t;
+typedef int (*opt_fn)(load_opts_t *o, const char *name, const char *v, int *seen,
+                      char *err, size_t n);
+typedef struct opt_s {
+  const char *name;
+  opt_type_t type;
+  size_t off;         /* the field, for the typed ones */
+  uint64_t min, max;  /* T_UINT, T_INT, T_U64, T_MS */
+  int seen;           /* SEEN_* to set */
+  opt_fn fn;          /* T_FN */
+  const char *expect; /* "expected ..." in the error */
+} opt_t;
+
+#define OFF(f) offsetof(load_opts_t, f)
+#define FN(name, fn) \
+  { name, T_FN, 0, 0, 0, 0, fn, NULL }
+static const opt_t options[] = {
+    FN("url", opt_url),
+    FN("header", opt_header),
+    FN("vus", opt_vus),
+    {"max-vus", T_UINT, OFF(max_vus), 1, 1000000, SEEN_MAXVUS, NULL,
+     "a whole number 1..1000000"},
+    {"duration", T_MS, OFF(duration_ms), 0, UINT64_MAX, SEEN_DURATION, NULL,
+     "a duration like 30s or 1m30s"},
+    FN("stages", opt_stages),
+    FN("rate", opt_rate),
+    FN("sleep", opt_sleep),
+    {"graceful-stop", T_MS, OFF(graceful_stop_ms), 0, UINT64_MAX, 0, NULL, "a duration"},
+    {"graceful-ramp-down", T_MS, OFF(graceful_ramp_down_ms), 0, UINT64_MAX, 0, NULL,
+     "a duration"},
+    {"timeout", T_MS, OFF(timeout_ms), 1, UINT64_MAX, 0, NULL, "a duration"},
+    {"seed", T_U64, OFF(seed), 0, UINT64_MAX, 0, NULL, "a whole number"},
+    FN("scenario", opt_scenario),
+    FN("mix", opt_mix),
+    FN("crud-mix", opt_crud_mix),
+    FN("items", opt_items),
+    FN("customers", opt_items),
+    FN("queries", opt_queries),
+    FN("transform-mode", opt_transform_mode),
+    FN("body-file", opt_body_file),
+    FN("transform-sizes", opt_transform_sizes),
+    {"gen-cmd", T_STR, OFF(gen_cmd), 0, 0, 0, NULL, NULL},
+    {"expect-status", T_INT, OFF(expect_status), 100, 599, 0, NULL, "an HTTP status"},
+    FN("threshold", opt_threshold),
+    {"summary-json", T_STR, OFF(summary_json), 0, 0, 0, NULL, NULL},
+    {"timeline", T_STR, OFF(timeline), 0, 0, 0, NULL, NULL},
+    FN("server-pid", opt_server_pid),
+    {"quiet", T_SWITCH, OFF(quiet), 0, 0, 0, NULL, NULL},
+};
+#undef FN
+#undef OFF
+
+static const opt_t *find(const char *name) {
+  for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+    if (strcmp(name, options[i].name) == 0)
+      return &options[i];
+  return NULL;
+}
+
+/* Flags that take no value (help and version are answered before). */
+static int is_switch(const char *name) {
+  const opt_t *t = find(name);
+  return t ? t->type == T_SWITCH
+           : strcmp(name, "help") == 0 || strcmp(name, "version") == 0;
+}
+
 static int apply(load_opts_t *o, const char *name, const char *v, int *seen, char *err,
                  size_t n) {
+  const opt_t *t = find(name);
+  char *field;
   uint64_t u;
-  double d;
-
-#define IS(s) (strcmp(name, s) == 0)
-  if (IS("url")) {
-    *seen |= SEEN_URL;
-    return parse_url(o, v, err, n);
-  } else if (IS("header")) {
-    if (strchr(v, ':') == NULL || strpbrk(v, "\r\n") != NULL)
-      return bad(err, n, "--header: expected 'Name: value', got '%s'", v);
-    if (o->nheaders >= LOAD_MAX_HEADERS)
-      return bad(err, n, "--header: at most %d", LOAD_MAX_HEADERS);
-    o->headers[o->nheaders++] = dup(v);
-  } else if (IS("vus")) {
-    if (parse_uint(v, 1000000, &u) != 0)
-      return bad(err, n, "--vus: expected a whole number up to 1000000, got '%s'", v);
-    o->vus = (unsigned)u;
-    o->vus_set = 1;
-  } else if (IS("max-vus")) {
-    if (parse_uint(v, 1000000, &u) != 0 || u == 0)
-      return bad(err, n, "--max-vus: expected a whole number 1..1000000, got '%s'", v);
-    o->max_vus = (unsigned)u;
-    *seen |= SEEN_MAXVUS;
-  } else if (IS("duration")) {
-    if (load_parse_duration_ms(v, &o->duration_ms) != 0)
-      return bad(err, n, "--duration: expected a duration like 30s or 1m30s, got '%s'",
-                 v);
-    *seen |= SEEN_DURATION;
-  } else if (IS("stages")) {
-    if (load_parse_stages(v, o->stages, LOAD_MAX_STAGES, &o->nstages) != 0)
-      return bad(err, n,
-                 "--stages: expected DURATION:TARGET[,...] like 30s:100,1m:100,30s:0, "
-                 "got '%s'",
-                 v);
-    *seen |= SEEN_STAGES;
-  } else if (IS("rate")) {
-    const char *p = v;
-    if (number(&p, &d) != 0 || (*p && strcmp(p, "/s") != 0) || d > 1e7)
-      return bad(err, n, "--rate: expected iterations per second, got '%s'", v);
-    o->rate = d;
-    *seen |= SEEN_RATE;
-  } else if (IS("sleep")) {
-    const char *dash = strchr(v, '-');
-    char buf[64];
-    if (strlen(v) >= sizeof(buf))
-      return bad(err, n, "--sleep: bad value '%s'", v);
-    strcpy(buf, v);
-    if (dash)
-      buf[dash - v] = '\0';
-    if (load_parse_duration_ms(buf, &o->sleep_min_ms) != 0 ||
-        load_parse_duration_ms(dash ? dash + 1 : buf, &o->sleep_max_ms) != 0)
-      return bad(err, n, "--sleep: expected a duration or a range like 1s-3s, got '%s'",
-                 v);
-  } else if (IS("graceful-stop") || IS("graceful-ramp-down") || IS("timeout")) {
-    uint64_t *dst = IS("timeout")         ? &o->timeout_ms
-                    : IS("graceful-stop") ? &o->graceful_stop_ms
-                                          : &o->graceful_ramp_down_ms;
-    if (load_parse_duration_ms(v, dst) != 0 || (IS("timeout") && *dst == 0))
-      return bad(err, n, "--%s: expected a duration, got '%s'", name, v);
-  } else if (IS("seed")) {
-    if (parse_uint(v, UINT64_MAX, &o->seed) != 0)
-      return bad(err, n, "--seed: expected a whole number, got '%s'", v);
-  } else if (IS("scenario")) {
-    int i;
-    for (i = 0; i < LOAD_SC_COUNT; i++)
-      if (strcmp(v, scenario_names[i]) == 0)
-        break;
-    if (strcmp(v, "mixed") == 0) {
-      static const unsigned w[LOAD_SC_COUNT] = {0, 70, 20, 10};
-      memcpy(o->weights, w, sizeof(w));
-    } else if (i == LOAD_SC_COUNT) {
-      return bad(err, n,
-                 "--scenario: expected get, crud, dashboard, transform or mixed, "
-                 "got '%s'",
-                 v);
-    } else {
-      memset(o->weights, 0, sizeof(o->weights));
-      o->weights[i] = 1;
-    }
-    *seen |= SEEN_SCENARIO;
-  } else if (IS("mix")) {
-    if (parse_weights(v, scenario_names, LOAD_SC_COUNT, o->weights) != 0)
-      return bad(err, n,
-                 "--mix: expected NAME=WEIGHT,... over get, crud, dashboard, "
-                 "transform, got '%s'",
-                 v);
-    *seen |= SEEN_MIX;
-  } else if (IS("crud-mix")) {
-    if (parse_weights(v, op_names, LOAD_OP_COUNT, o->crud_mix) != 0)
-      return bad(err, n,
-                 "--crud-mix: expected NAME=WEIGHT,... over create, read, update, "
-                 "delete, list, got '%s'",
-                 v);
-  } else if (IS("items") || IS("customers")) {
-    if (parse_range(v, IS("items") ? &o->items_lo : &o->customers_lo,
-                    IS("items") ? &o->items_hi : &o->customers_hi) != 0)
-      return bad(err, n, "--%s: expected an id range like 1-100000, got '%s'", name, v);
-  } else if (IS("queries")) {
-    if (strcmp(v, "sequential") && strcmp(v, "parallel") && strcmp(v, "pipeline"))
-      return bad(err, n, "--queries: expected sequential, parallel or pipeline, got '%s'",
-                 v);
-    set_str(&o->queries, v);
-  } else if (IS("transform-mode")) {
-    if (strcmp(v, "loop") && strcmp(v, "pool"))
-      return bad(err, n, "--transform-mode: expected loop or pool, got '%s'", v);
-    set_str(&o->transform_mode, v);
-  } else if (IS("body-file")) {
-    if (o->nbody_files + o->ntransform_sizes >= LOAD_MAX_BODIES)
-      return bad(err, n, "--body-file: at most %d bodies", LOAD_MAX_BODIES);
-    o->body_files[o->nbody_files++] = dup(v);
-  } else if (IS("transform-sizes")) {
-    char buf[512], *save = NULL, *tok;
-    if (strlen(v) >= sizeof(buf))
-      return bad(err, n, "--transform-sizes: too long");
-    strcpy(buf, v);
-    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-      if (o->nbody_files + o->ntransform_sizes >= LOAD_MAX_BODIES ||
-          load_parse_size(tok, &o->transform_sizes[o->ntransform_sizes]) != 0 ||
-          o->transform_sizes[o->ntransform_sizes] == 0)
-        return bad(err, n, "--transform-sizes: expected sizes like 100k,500k, got '%s'",
-                   v);
-      o->ntransform_sizes++;
-    }
-  } else if (IS("gen-cmd")) {
-    set_str(&o->gen_cmd, v);
-  } else if (IS("expect-status")) {
-    if (parse_uint(v, 599, &u) != 0 || u < 100)
-      return bad(err, n, "--expect-status: expected an HTTP status, got '%s'", v);
-    o->expect_status = (int)u;
-  } else if (IS("threshold")) {
-    if (o->nthresholds >= LOAD_MAX_THRESHOLDS)
-      return bad(err, n, "--threshold: at most %d", LOAD_MAX_THRESHOLDS);
-    if (load_parse_threshold(v, &o->thresholds[o->nthresholds]) != 0)
-      return bad(err, n,
-                 "--threshold: cannot read '%s' (try 'p(99)<250ms' or "
-                 "'http_req_failed<0.01')",
-                 v);
-    o->nthresholds++;
-  } else if (IS("summary-json")) {
-    set_str(&o->summary_json, v);
-  } else if (IS("timeline")) {
-    set_str(&o->timeline, v);
-  } else if (IS("server-pid")) {
-    if (parse_uint(v, 4194304, &u) != 0 || u == 0)
-      return bad(err, n, "--server-pid: expected a process id, got '%s'", v);
-    if (o->nserver_pids >= LOAD_MAX_PIDS)
-      return bad(err, n, "--server-pid: at most %d", LOAD_MAX_PIDS);
-    o->server_pids[o->nserver_pids++] = (int)u;
-  } else if (IS("quiet")) {
-    o->quiet = 1;
-  } else {
+  if (t == NULL)
     return bad(err, n, "unknown option '--%s' (see --help)", name);
+  if (t->type == T_FN)
+    return t->fn(o, name, v, seen, err, n);
+  field = (char *)o + t->off;
+  switch (t->type) {
+    case T_STR:
+      set_str((char **)field, v);
+      break;
+    case T_SWITCH:
+      *(int *)field = 1;
+      break;
+    case T_MS:
+      if (load_parse_duration_ms(v, &u) != 0 || u < t->min)
+        return bad(err, n, "--%s: expected %s, got '%s'", name, t->expect, v);
+      *(uint64_t *)field = u;
+      break;
+    default: /* T_UINT, T_INT, T_U64 */
+      if (parse_uint(v, t->max, &u) != 0 || u < t->min)
+        return bad(err, n, "--%s: expected %s, got '%s'", name, t->expect, v);
+      if (t->type == T_UINT)
+        *(unsigned *)field = (unsigned)u;
+      else if (t->type == T_INT)
+        *(int *)field = (int)u;
+      else
+        *(uint64_t *)field = u;
+      break;
   }
-#undef IS
+  *seen |= t->seen;
   return 0;
 }
 
