@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 RUN_ARGS   ?=
 
-.PHONY: all deps build san run test test-fast test-san clean peers conformance \
+.PHONY: all deps build san run test test-fast test-san test-tsan clean peers conformance \
   fuzz-build fuzz test-fuzz bench bench-report format format-check
 
 all: build
@@ -61,6 +61,22 @@ test-san: san
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer (Debug) over what runs on more than one thread: the W3
+# pool mode (integration/transform, integration/blocking: uv_queue_work and
+# the pool's atomics) and the unit suite (the metrics histograms and merge,
+# the transform). The pg fixture comes with the integration tests. Every
+# entry of test/tsan.supp says why it is there.
+TSAN_BUILD ?= build-tsan
+test-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DLOOPLAB_TSAN=ON \
+	  -DLOOPLAB_LOADGEN=OFF $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target looplab looplab-unit looplab-testpg \
+	  it-transform it-blocking
+	cd $(TSAN_BUILD) && \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp" \
+	  LOOPLAB_TEST_SLOW=3 \
+	  ctest --output-on-failure -j $(JOBS) -R '^(unit|integration/transform|integration/blocking)$$'
+
 # libFuzzer harnesses (test/fuzz, docs/reliability.md "Fuzzing"): clang
 # with ASan+UBSan. CI= keeps -Werror off here: clang is not the compiler
 # CI's warnings are held to.
@@ -92,7 +108,7 @@ test-fuzz: fuzz-build
 	  then echo "fuzz_$$t: $$(tail -n 1 $$log)"; else cat $$log; exit 1; fi; \
 	done
 
-test: test-fast test-san test-fuzz
+test: test-fast test-san test-tsan test-fuzz
 
 # The committed .clang-format over every tracked C file. CI runs
 # format-check (.ci/run); `make format` rewrites the files in place.
