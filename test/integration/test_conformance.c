@@ -52,6 +52,7 @@ static void setup(void) {
 
 static void teardown(void) {
   th_server_stop(&srv, 5000);
+  TH_ASSERT_CLEAN(&srv, "conformance server");
 }
 
 int main(void) {

@@ -117,6 +117,7 @@ START_TEST(sigterm_during_seed_stops_database) {
             (int)pm);
   TH_ASSERT(postmaster_pid(data) == 0, "postmaster.pid left behind");
   th_server_stop(&s, 1000);
+  TH_ASSERT_CLEAN(&s, "SIGTERM during the seed");
   char cmd[700];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
@@ -176,6 +177,7 @@ static void take_over(const char *const args[], const char *data, pid_t *pm,
   kill(s.pid, SIGKILL);
   th_server_wait_exit(&s, 5000, NULL);
   th_server_stop(&s, 1000);
+  TH_ASSERT_NOTHING_LEFT(&s, what);
 }
 
 /* A second looplab on the same --data-dir is refused while the first runs
@@ -204,6 +206,7 @@ START_TEST(data_dir_owner_lock) {
   if (!exited || !said)
     th_server_dump_log(&b, 4000);
   th_server_stop(&b, 5000);
+  TH_ASSERT_NOTHING_LEFT(&b, "the refused second looplab");
   for (int i = 0; i < 10; i++) {
     int st = th_get_status(a.port, "/readyz", 2000);
     TH_ASSERT(st == 200, "the first looplab answers /readyz %d after the second started",
@@ -226,6 +229,7 @@ START_TEST(data_dir_owner_lock) {
   kill(a.pid, SIGKILL);
   th_server_wait_exit(&a, 5000, NULL);
   th_server_stop(&a, 1000);
+  TH_ASSERT_NOTHING_LEFT(&a, "the killed owner");
   TH_ASSERT(th_proc_state(pm) != 0, "the postmaster died with its looplab");
   take_over(args, data, &pm, "dead pid");
   /* A lock whose pid runs but started at another time: a reused pid. */
@@ -283,6 +287,7 @@ static int64_t busy_start(const char *data, int port, int *status) {
     th_sleep_ms(500);
   }
   th_server_stop(&s, 1000);
+  TH_ASSERT_NOTHING_LEFT(&s, "busy port");
   return exited ? ms : -1;
 }
 

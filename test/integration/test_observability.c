@@ -78,6 +78,7 @@ END_TEST
 START_TEST(lag_rises_while_blocked) {
   prom_doc_t d;
   th_server_stop(&srv, 5000);
+  TH_ASSERT_CLEAN(&srv, "the 2-worker server");
   const char *args[] = {"--workers", "0", "--debug-endpoints", NULL};
   th_server_start(&srv, args);
   scrape(&d); /* starts a fresh window */
@@ -89,14 +90,21 @@ START_TEST(lag_rises_while_blocked) {
   TH_ASSERT(max >= 0.5, "lag max %g after a 600 ms block", max);
   double p99 = prom_sum(&d, "looplab_eventloop_lag_p99_seconds", NULL, 0, &m);
   TH_ASSERT(p99 <= max + 1e-9, "p99 %g above max %g", p99, max);
+  /* The window since the first scrape is mostly the 600 ms spin, so every
+   * utilization series (merged and the process's own) must say busy. */
   double elu_min = 1;
+  int elu_series = 0;
   for (int i = 0; i < d.n; i++)
     if (!strcmp(d.samples[i].name, "looplab_eventloop_utilization")) {
       double v = d.samples[i].value;
       TH_ASSERT(v >= 0 && v <= 1, "utilization %g out of [0,1]", v);
+      elu_series++;
       if (v < elu_min)
         elu_min = v;
     }
+  TH_ASSERT(elu_series >= 1, "no looplab_eventloop_utilization series");
+  TH_ASSERT(elu_min >= 0.5, "utilization %g over a window spent mostly in a 600 ms spin",
+            elu_min);
   prom_free(&d);
 }
 END_TEST
@@ -134,6 +142,7 @@ static void setup(void) {
 
 static void teardown(void) {
   th_server_stop(&srv, 5000);
+  TH_ASSERT_CLEAN(&srv, "observability server");
 }
 
 int main(void) {

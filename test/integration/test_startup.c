@@ -192,6 +192,7 @@ START_TEST(busy_port_stops_startup) {
             workers, sched, errors);
   TH_ASSERT(!claims, "--workers %s --sched %s: logs that it listens", workers, sched);
   th_server_stop(&s, 1000);
+  TH_ASSERT_NOTHING_LEFT(&s, "after a failed bind");
   th_assert_gone(&s, NULL, 0, "after a failed bind");
 }
 END_TEST
@@ -257,6 +258,7 @@ START_TEST(bad_value_refused_first) {
   char cmd[700];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   TH_ASSERT(system(cmd) == 0, "rm -rf %s", dir);
+  TH_ASSERT_NOTHING_LEFT(&s, c->flag);
   TH_ASSERT(exited, "%s '%s': still running 2 s after start", c->flag, c->value);
   TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 2,
             "%s '%s': exit status 0x%x, want 2", c->flag, c->value, status);
@@ -297,6 +299,7 @@ START_TEST(refused_database_reason) {
   TH_ASSERT(strstr(msg, "Connection refused") != NULL && strstr(msg, "bad file") == NULL,
             "reported as: %s", msg);
   TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "refused database");
 }
 END_TEST
 

@@ -137,6 +137,13 @@ char th_proc_state(pid_t pid) {
   return read_stat(pid, &st, &pp) == 0 ? st : 0;
 }
 
+static int contains_pid(const pid_t *set, int n, pid_t p) {
+  for (int i = 0; i < n; i++)
+    if (set[i] == p)
+      return 1;
+  return 0;
+}
+
 static int cmp_pid(const void *a, const void *b) {
   pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
   return (x > y) - (x < y);
@@ -520,6 +527,7 @@ static int wait_ready(th_server_t *s, int flags, int timeout_ms, char *why,
                       size_t whylen) {
   int64_t deadline = th_now_ms() + timeout_ms;
   int live = 0, ready = 0, workers = 0;
+  pid_t unready = 0; /* a worker the log has not reported ready */
   while (th_now_ms() < deadline) {
     if (!th_server_alive(s)) {
       snprintf(why, whylen, "exited with status 0x%x", s->status);
@@ -533,18 +541,28 @@ static int wait_ready(th_server_t *s, int flags, int timeout_ms, char *why,
       pid_t w[64];
       int n = th_server_workers(s, w, 64);
       workers = n >= s->workers;
-      /* And, when the log says so (best effort: 2 s at most), ready. */
+      /* And each one ready by the log's word: a test that kills a worker
+       * before it is ready tests start-up failure, not what it means to. */
       for (int i = 0; workers && i < n && i < 64; i++)
-        th_worker_wait_ready(s, w[i], th_scale(2000));
+        if (!th_worker_wait_ready(s, w[i], th_scale(2000))) {
+          workers = 0;
+          unready = w[i];
+        }
     }
     if (live && (ready || !(flags & TH_WAIT_READY)) &&
         (workers || !(flags & TH_WAIT_WORKERS) || s->workers == 0))
       return 0;
     th_sleep_ms(20);
   }
+  char wstate[64];
+  if (workers)
+    snprintf(wstate, sizeof(wstate), "all ready");
+  else if (unready)
+    snprintf(wstate, sizeof(wstate), "worker %d never logged ready", (int)unready);
+  else
+    snprintf(wstate, sizeof(wstate), "missing");
   snprintf(why, whylen, "not ready within %d ms (livez %s, readyz %s, workers %s)",
-           timeout_ms, live ? "200" : "not 200", ready ? "200" : "not 200",
-           workers ? "all up" : "missing");
+           timeout_ms, live ? "200" : "not 200", ready ? "200" : "not 200", wstate);
   return -1;
 }
 
@@ -553,6 +571,7 @@ void th_server_start_ex(th_server_t *s, const char *const extra[], int flags) {
     flags = TH_WAIT_LIVE | TH_WAIT_READY | TH_WAIT_WORKERS;
   memset(s, 0, sizeof(*s));
   s->owner = getpid();
+  s->stop_status = -1; /* not clean until stopped and seen to exit 0 */
   s->workers = 0;
   for (int i = 0; extra != NULL && extra[i] != NULL; i++)
     if (strcmp(extra[i], "--workers") == 0 && extra[i + 1] != NULL)
@@ -593,6 +612,55 @@ void th_server_signal(th_server_t *s, int sig) {
     kill(s->pid, sig);
 }
 
+static int running(pid_t pid) {
+  char st = th_proc_state(pid);
+  return st != 0 && st != 'Z';
+}
+
+/* After the primary exited: its workers and anything else running with its
+ * port must be gone (given 2 s). What is not is killed, so nothing outlives
+ * the test, and counted, so the test fails (th_server_was_clean). */
+static int kill_leftovers(const th_server_t *s, const pid_t *w, int n) {
+  int64_t deadline = th_now_ms() + th_scale(2000);
+  int left = 0;
+  for (;;) {
+    pid_t stray[8];
+    int ns = th_procs_with_port(s->port, stray, 8);
+    left = 0;
+    for (int i = 0; i < n; i++) left += running(w[i]);
+    for (int i = 0; i < ns && i < 8; i++)
+      left += running(stray[i]) && !contains_pid(w, n, stray[i]);
+    if (left == 0 || th_now_ms() >= deadline)
+      break;
+    th_sleep_ms(10);
+  }
+  if (left == 0)
+    return 0;
+  pid_t stray[8];
+  int ns = th_procs_with_port(s->port, stray, 8);
+  for (int i = 0; i < n; i++)
+    if (running(w[i])) {
+      fprintf(stderr, "harness: worker %d outlived its primary %d; SIGKILL\n", (int)w[i],
+              (int)s->pid);
+      kill(w[i], SIGKILL);
+    }
+  for (int i = 0; i < ns && i < 8; i++)
+    if (running(stray[i])) {
+      fprintf(stderr, "harness: process %d still runs with --port %d; SIGKILL\n",
+              (int)stray[i], s->port);
+      kill(stray[i], SIGKILL);
+    }
+  /* SIGKILL is asynchronous: wait (1 s at most) until they are gone. */
+  for (int64_t until = th_now_ms() + 1000; th_now_ms() < until; th_sleep_ms(10)) {
+    int alive = 0;
+    for (int i = 0; i < n; i++) alive += running(w[i]);
+    for (int i = 0; i < ns && i < 8; i++) alive += running(stray[i]);
+    if (alive == 0)
+      break;
+  }
+  return left;
+}
+
 int th_server_stop(th_server_t *s, int timeout_ms) {
   int status = -1;
   if (!s->registered && s->exited)
@@ -612,15 +680,7 @@ int th_server_stop(th_server_t *s, int timeout_ms) {
     kill(s->pid, SIGKILL);
     th_server_wait_exit(s, 5000, &status);
   }
-  for (int i = 0; i < n && i < 64; i++) {
-    /* Workers must be gone with their primary; give them a moment. */
-    int64_t deadline = th_now_ms() + 2000;
-    while (th_proc_state(w[i]) != 0 && th_proc_state(w[i]) != 'Z' &&
-           th_now_ms() < deadline)
-      th_sleep_ms(10);
-    if (th_proc_state(w[i]) != 0 && th_proc_state(w[i]) != 'Z')
-      kill(w[i], SIGKILL);
-  }
+  s->leftover = kill_leftovers(s, w, n < 64 ? n : 64);
   s->stop_status = status;
   s->sanitizer = scan_sanitizer(s);
   rm_rf(s->dir);
@@ -628,12 +688,23 @@ int th_server_stop(th_server_t *s, int timeout_ms) {
   return status;
 }
 
-int th_server_was_clean(const th_server_t *s, const char *what) {
+int th_server_left_nothing(const th_server_t *s, const char *what) {
   if (s->sanitizer) {
     fprintf(stderr, "%s: the server log holds a sanitizer report (printed above)\n",
             what);
     return 0;
   }
+  if (s->leftover) {
+    fprintf(stderr, "%s: %d process(es) outlived the primary (killed)\n", what,
+            s->leftover);
+    return 0;
+  }
+  return 1;
+}
+
+int th_server_was_clean(const th_server_t *s, const char *what) {
+  if (!th_server_left_nothing(s, what))
+    return 0;
   if (!(WIFEXITED(s->stop_status) && WEXITSTATUS(s->stop_status) == 0)) {
     fprintf(stderr, "%s: the server's exit status was 0x%x, want exit 0\n", what,
             s->stop_status);

@@ -42,7 +42,8 @@ typedef struct th_server_s {
   int status; /* waitpid status once exited */
   int registered;
   int sanitizer;   /* set by th_server_stop: the log holds a sanitizer report */
-  int stop_status; /* set by th_server_stop: the waitpid status */
+  int stop_status; /* set by th_server_stop: the waitpid status (-1 before) */
+  int leftover;    /* set by th_server_stop: processes it had to kill */
 } th_server_t;
 
 /* Starts build/looplab ($LOOPLAB_BIN) with --host 127.0.0.1 --port <free>
@@ -52,22 +53,32 @@ typedef struct th_server_s {
  * Retries with another port if the server dies at start. A --port in extra
  * is used as is (then there is no retry). Aborts the test
  * with the log if it does not become ready within 15 s (th_scale'd). With
- * TH_WAIT_WORKERS it also waits (2 s at most) for the log to report each
- * worker ready. */
+ * TH_WAIT_WORKERS it also waits for the log to report each worker ready
+ * (the primary's info line: keep --log-level at info or below). */
 void th_server_start_ex(th_server_t *s, const char *const extra[], int flags);
 void th_server_start(th_server_t *s, const char *const extra[]);
 
-/* SIGTERM, then SIGKILL after timeout_ms; reaps it; removes the folder.
- * Returns the waitpid status (or -1 if already reaped elsewhere). */
+/* SIGTERM, then SIGKILL after timeout_ms; reaps it; then gives its workers
+ * and any process running with its --port 2 s to be gone, and kills and
+ * counts (leftover) those that are not; removes the folder. Returns the
+ * waitpid status (or -1 if already reaped elsewhere). Never fails the test
+ * itself: callers assert with TH_ASSERT_CLEAN or TH_ASSERT_NOTHING_LEFT. */
 int th_server_stop(th_server_t *s, int timeout_ms);
-/* After th_server_stop: 1 if the server exited 0 and its log holds no
- * AddressSanitizer/UBSan/LeakSanitizer report; otherwise prints why and
- * returns 0. For the suites' main(), whose fixtures run outside tests. */
+/* After th_server_stop: 1 if the server exited 0, its log holds no
+ * AddressSanitizer/UBSan/LeakSanitizer report and no process outlived it;
+ * otherwise prints why and returns 0. For the suites' main(), whose
+ * fixtures run outside tests. */
 int th_server_was_clean(const th_server_t *s, const char *what);
-/* The same as an assertion inside a test. */
+/* The same without the exit status, for a server a test killed or made
+ * fail on purpose: no sanitizer report, no process left. */
+int th_server_left_nothing(const th_server_t *s, const char *what);
+/* The same as assertions inside a test. */
 #define TH_ASSERT_CLEAN(s, what)                                                     \
   TH_ASSERT(th_server_was_clean((s), (what)), "%s: unclean server exit (see above)", \
             (what))
+#define TH_ASSERT_NOTHING_LEFT(s, what)          \
+  TH_ASSERT(th_server_left_nothing((s), (what)), \
+            "%s: a sanitizer report or a leftover process (see above)", (what))
 /* Sends sig to the server's primary. */
 void th_server_signal(th_server_t *s, int sig);
 /* Waits up to timeout_ms for the spawned process to exit. Returns 1 and
