@@ -162,6 +162,16 @@ static void wait_for_worker(primary_t *p, pending_conn_t *pc, int first) {
   p->waiting_tail = pc;
 }
 
+/* To the next ready worker, or into the queue for one (first: at its head,
+ * for a connection that was already waiting its turn). */
+static void place(primary_t *p, pending_conn_t *pc, int first) {
+  pworker_t *w = next_ready(p);
+  if (w)
+    hand_off(p, pc, w);
+  else
+    wait_for_worker(p, pc, first);
+}
+
 /* A handoff that failed (the worker died before the primary reaped it: its
  * pipe answers EPIPE, or the write was cancelled when the pipe closed) did
  * not move the connection: our copy is still the client's only one, so it
@@ -173,11 +183,7 @@ static void retry_handoff(primary_t *p, pending_conn_t *pc, pworker_t *failed) {
     uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
     return;
   }
-  pworker_t *w = next_ready(p);
-  if (w)
-    hand_off(p, pc, w);
-  else
-    wait_for_worker(p, pc, 1);
+  place(p, pc, 1);
 }
 
 /* The worker object outlives this callback: a closing pipe calls its write
@@ -272,11 +278,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     uv_close((uv_handle_t *)&pc->tcp, on_conn_closed);
     return;
   }
-  pworker_t *w = next_ready(p);
-  if (w)
-    hand_off(p, pc, w);
-  else
-    wait_for_worker(p, pc, 0);
+  place(p, pc, 0);
 }
 
 static void send_msg(pworker_t *w, char type, uv_stream_t *handle) {

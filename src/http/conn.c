@@ -1,38 +1,22 @@
-/* A connection: llhttp glue, the in-order response queue, timers, and the
- * close protocol.
+/* A connection's lifetime: the server's list, serving and accepting, the
+ * phase (internal.h) and its transitions (http__conn_set_phase: the only
+ * place the phase changes, and where the phase's timer is armed), the
+ * timers, reading and the pipelining bound, the lingering close, the
+ * drain, and the one teardown (http__conn_close).
  *
  * Lifetime: the connection is allocated by http_server_tcp_new and freed
  * when both of its handles (tcp, timer) have closed AND no request handed
  * to a handler is still unanswered (pending == 0). A handler may therefore
  * answer after the client has gone; its answer is dropped. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
 
 #include "internal.h"
 
-#define MAX_PIPELINED 32 /* requests queued before we stop parsing */
-#define MAX_URL 8192     /* longer request targets get 414 */
-#define MAX_FIELDS 100   /* more header fields get 431 */
-#define WRITE_HIGH_WATER (1 << 20)
 #define LINGER_MS 2000
 #define DRAIN_GRACE_MS 1000 /* for connections with no request yet */
-#define KEEP_BUF 65536      /* request buffers above this are freed on reuse */
-
-enum {
-  TIMER_NONE,
-  TIMER_HEADERS,
-  TIMER_REQUEST,
-  TIMER_KEEPALIVE,
-  TIMER_LINGER,
-  TIMER_DRAIN_IDLE
-};
-
-static llhttp_settings_t settings;
-static int settings_ready;
-
-static void close_conn(http_conn_t *c);
 
 /* The drained callback runs from the loop (an idle handle), as Redis's
  * freeClientAsync defers: close_conn runs deep inside on_read -> feed, and
@@ -51,77 +35,59 @@ static void maybe_drained(http_server_t *s) {
   if (s->draining && s->connections == 0 && s->drained_cb)
     uv_idle_start(&s->drained_idle, on_drained_idle);
 }
-static void flush(http_conn_t *c);
-static void fail(http_conn_t *c, int status, const char *code, const char *msg);
-static void feed(http_conn_t *c, const char *data, size_t len);
-
-/* Requests. */
-
-static http_req_t *req_new(http_conn_t *c) {
-  http_req_t *r = c->free_reqs;
-  if (r != NULL) {
-    c->free_reqs = r->next;
-  } else {
-    r = xcalloc(1, sizeof(*r));
-    core_arena_init(&r->arena, 4096);
-    core_buf_init(&r->out);
-    core_buf_init(&r->body_buf);
-  }
-  r->conn = c;
-  r->server = c->server;
-  r->next = NULL;
-  r->id = ++c->server->next_id;
-  r->start_ns = uv_hrtime();
-  return r;
-}
-
-static void trim_buf(core_buf_t *b) {
-  if (b->cap > KEEP_BUF)
-    core_buf_free(b);
-  core_buf_reset(b);
-}
-
-/* Resets every per-request field so the next request starts clean, keeping
- * the arena's first chunk and small buffers. */
-static void req_recycle(http_conn_t *c, http_req_t *r) {
-  core_arena_reset(&r->arena);
-  trim_buf(&r->out);
-  trim_buf(&r->body_buf);
-  core_arena_t arena = r->arena;
-  core_buf_t out = r->out, body = r->body_buf;
-  memset(r, 0, sizeof(*r));
-  r->arena = arena;
-  r->out = out;
-  r->body_buf = body;
-  r->next = c->free_reqs;
-  c->free_reqs = r;
-}
-
-static void req_destroy(http_req_t *r) {
-  core_arena_free(&r->arena);
-  core_buf_free(&r->out);
-  core_buf_free(&r->body_buf);
-  free(r);
-}
-
-static void enqueue(http_conn_t *c, http_req_t *r) {
-  if (c->queue_tail)
-    c->queue_tail->next = r;
-  else
-    c->queue_head = r;
-  c->queue_tail = r;
-  c->queued++;
-}
 
 /* Connection lifetime. */
 
-static void maybe_free(http_conn_t *c) {
+#ifndef NDEBUG
+/* The transitions of internal.h's table; checked in debug builds. */
+static int legal(conn_phase_t from, conn_phase_t to) {
+  switch (to) {
+    case PHASE_HEADERS:
+      return from == PHASE_IDLE;
+    case PHASE_BODY:
+      return from == PHASE_HEADERS;
+    case PHASE_IDLE:
+      return from == PHASE_HEADERS || from == PHASE_BODY;
+    case PHASE_LINGERING:
+      return from == PHASE_IDLE;
+    default: /* PHASE_CLOSING */
+      return from != PHASE_CLOSING;
+  }
+}
+#endif
+
+void http__conn_set_phase(http_conn_t *c, conn_phase_t to) {
+  assert(legal(c->phase, to));
+  const http_server_opts_t *o = &c->server->opts;
+  c->phase = to;
+  switch (to) {
+    case PHASE_HEADERS:
+      http__conn_arm(c, TIMER_HEADERS, o->headers_timeout);
+      break;
+    case PHASE_BODY: /* the request timeout counts from the first byte */
+      http__conn_arm(
+          c, TIMER_REQUEST,
+          o->request_timeout - (int64_t)((uv_hrtime() - c->cur->start_ns) / 1000000));
+      break;
+    case PHASE_IDLE:
+      uv_timer_stop(&c->timer);
+      c->timer_kind = TIMER_NONE;
+      break;
+    case PHASE_LINGERING:
+      http__conn_arm(c, TIMER_LINGER, LINGER_MS);
+      break;
+    case PHASE_CLOSING:
+      break; /* http__conn_close closes the handles */
+  }
+}
+
+void http__conn_maybe_free(http_conn_t *c) {
   if (c->handles_open > 0 || c->pending > 0)
     return;
   while (c->free_reqs) {
     http_req_t *r = c->free_reqs;
     c->free_reqs = r->next;
-    req_destroy(r);
+    http__req_destroy(r);
   }
   core_buf_free(&c->hbuf);
   core_buf_free(&c->leftover);
@@ -131,7 +97,7 @@ static void maybe_free(http_conn_t *c) {
 static void on_handle_close(uv_handle_t *h) {
   http_conn_t *c = h->data;
   c->handles_open--;
-  maybe_free(c);
+  http__conn_maybe_free(c);
 }
 
 static void on_discard_close(uv_handle_t *h) {
@@ -152,15 +118,15 @@ static void unlink_conn(http_conn_t *c) {
 /* Requests still with a handler stay alive (pending); the rest go back to
  * the free list now. The write in flight, if any, is cancelled by uv_close
  * and its callback recycles its batch. */
-static void close_conn(http_conn_t *c) {
-  if (c->state != CONN_OPEN)
+void http__conn_close(http_conn_t *c) {
+  if (!http__conn_open(c))
     return;
-  c->state = CONN_CLOSING;
+  http__conn_set_phase(c, PHASE_CLOSING);
   http_req_t *r = c->queue_head;
   while (r) {
     http_req_t *next = r->next;
     if (!r->dispatched || r->done)
-      req_recycle(c, r);
+      http__req_recycle(c, r);
     r = next;
   }
   c->queue_head = c->queue_tail = c->cur = NULL;
@@ -175,7 +141,7 @@ static void close_conn(http_conn_t *c) {
 
 static void on_timer(uv_timer_t *t);
 
-static void arm(http_conn_t *c, int kind, int64_t ms) {
+void http__conn_arm(http_conn_t *c, int kind, int64_t ms) {
   c->timer_kind = kind;
   uv_timer_start(&c->timer, on_timer, (uint64_t)(ms > 0 ? ms : 1), 0);
 }
@@ -192,401 +158,35 @@ static int unread(http_conn_t *c) {
 static void on_timer(uv_timer_t *t) {
   http_conn_t *c = container_of(t, http_conn_t, timer);
   if (c->timer_kind == TIMER_HEADERS || c->timer_kind == TIMER_REQUEST) {
-    if (c->in_message)
-      fail(c, 408, NULL, "Request timeout");
+    if (http__conn_in_message(c))
+      http__queue_fail(c, 408, NULL, "Request timeout");
     else
-      close_conn(c);
+      http__conn_close(c);
     return;
   }
   if (c->timer_kind == TIMER_DRAIN_IDLE && unread(c)) {
     /* A request is in the socket buffer and its read callback comes in this
      * loop turn: closing now would answer it with an RST. */
-    arm(c, TIMER_DRAIN_IDLE, c->server->opts.drain_idle_grace);
+    http__conn_arm(c, TIMER_DRAIN_IDLE, c->server->opts.drain_idle_grace);
     return;
   }
-  close_conn(c); /* keep-alive idle, drain grace over, or the linger period ended */
+  http__conn_close(c); /* keep-alive idle, drain grace over, or the linger period ended */
 }
 
 /* Idle: wait for the next request, for the keep-alive timeout, or during a
  * drain for the drain's idle grace (a request that comes in it is answered
  * with Connection: close). */
-static void arm_idle(http_conn_t *c) {
-  if (c->queue_head || c->in_message || c->writing)
+void http__conn_arm_idle(http_conn_t *c) {
+  if (c->queue_head || http__conn_in_message(c) || c->writing)
     return;
   if (c->no_more) {
-    close_conn(c);
+    http__conn_close(c);
     return;
   }
   if (c->server->draining)
-    arm(c, TIMER_DRAIN_IDLE, c->server->opts.drain_idle_grace);
+    http__conn_arm(c, TIMER_DRAIN_IDLE, c->server->opts.drain_idle_grace);
   else
-    arm(c, TIMER_KEEPALIVE, c->server->opts.keep_alive_timeout);
-}
-
-/* Failing a request: the answer goes in the queue after whatever came
- * before it, carries Connection: close, and nothing after it is parsed. */
-static void fail(http_conn_t *c, int status, const char *code, const char *msg) {
-  http_req_t *r = c->cur;
-  if (r == NULL) {
-    r = req_new(c);
-    r->method_str = "-";
-    enqueue(c, r);
-  }
-  c->cur = NULL;
-  c->in_message = 0;
-  c->no_more = 1;
-  if (c->reading) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = 0;
-  }
-  uv_timer_stop(&c->timer);
-  r->close = 1;
-  http_respond_error_code(r, status, code, "%s", msg);
-}
-
-/* llhttp callbacks. Each one that fails sets error_status first. */
-
-static int reject(http_conn_t *c, int status, const char *msg) {
-  c->error_status = status;
-  c->error_msg = msg;
-  c->error_code = NULL;
-  return -1;
-}
-
-/* The body limit: the one parser error Fastify gives a code. */
-static int too_large(http_conn_t *c) {
-  reject(c, 413, "Request body is too large");
-  c->error_code = "FST_ERR_CTP_BODY_TOO_LARGE";
-  return -1;
-}
-
-static int on_message_begin(llhttp_t *p) {
-  http_conn_t *c = p->data;
-  http_req_t *r = req_new(c);
-  enqueue(c, r);
-  c->cur = r;
-  c->in_message = 1;
-  c->messages++;
-  core_buf_reset(&c->hbuf);
-  c->url_len = 0;
-  c->header_bytes = 0;
-  c->header_fields = 0;
-  c->hosts = 0;
-  c->body_seen = 0;
-  c->te_bad = c->has_cl = c->in_value = c->scanning = c->hdr_pause = 0;
-  c->ext_bytes = 0;
-  c->version[0] = '\0';
-  arm(c, TIMER_HEADERS, c->server->opts.headers_timeout);
-  return 0;
-}
-
-/* Where scan_request_line is in the request line. */
-enum { LINE_METHOD, LINE_TARGET_START, LINE_TARGET, LINE_VERSION, LINE_DONE };
-
-/* The request head starts with the method's first byte (llhttp has
- * already skipped the empty lines RFC 9112 section 2.2 lets a server
- * ignore before it): from here feed() checks the raw bytes. */
-static int on_method(llhttp_t *p, const char *at, size_t len) {
-  http_conn_t *c = p->data;
-  (void)len;
-  if (!c->scanning) {
-    c->scanning = 1;
-    c->scan_from = at;
-    c->scan_prev = '\n';
-    c->line_state = LINE_METHOD;
-    c->line_ver = 0;
-  }
-  return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t len) {
-  http_conn_t *c = p->data;
-  if (c->hbuf.len + len > MAX_URL)
-    return reject(c, 414, "Request-URI Too Long");
-  core_buf_append(&c->hbuf, at, len);
-  return 0;
-}
-
-static int on_version(llhttp_t *p, const char *at, size_t len) {
-  http_conn_t *c = p->data;
-  size_t have = strlen(c->version);
-  if (have + len >= sizeof(c->version))
-    len = sizeof(c->version) - 1 - have;
-  memcpy(c->version + have, at, len);
-  c->version[have + len] = '\0';
-  return 0;
-}
-
-static int on_url_complete(llhttp_t *p) {
-  http_conn_t *c = p->data;
-  c->url_len = c->hbuf.len;
-  c->field_start = c->hbuf.len;
-  return 0;
-}
-
-static int count_header(http_conn_t *c, size_t len) {
-  c->header_bytes += len;
-  if (c->header_bytes > (size_t)c->server->opts.max_header_size)
-    return reject(c, 431, "Request Header Fields Too Large");
-  return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len) {
-  http_conn_t *c = p->data;
-  if (count_header(c, len))
-    return -1;
-  core_buf_append(&c->hbuf, at, len);
-  return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p) {
-  http_conn_t *c = p->data;
-  if (c->hbuf.len == c->field_start)
-    return reject(c, 400, "Empty header name");
-  if (++c->header_fields > MAX_FIELDS)
-    return reject(c, 431, "Too many header fields");
-  c->value_start = c->hbuf.len;
-  return count_header(c, 4); /* ": " and CRLF */
-}
-
-/* llhttp 8 accepts obs-fold even in strict mode: it reports the folded
- * line as a second span of the same value, after a gap (the CRLF) in the
- * input. Spans are compared by their offset in the connection's byte
- * stream, so a value merely split across two reads is not mistaken for a
- * fold. scan_header_bytes also catches folds in the header section; this
- * check is what covers chunked trailers, which come after it. */
-static int on_header_value(llhttp_t *p, const char *at, size_t len) {
-  http_conn_t *c = p->data;
-  uint64_t pos = c->feed_off + (uint64_t)(at - c->feed_base);
-  int gap = !c->in_value || pos != c->value_end;
-  /* llhttp strips the whitespace before a value, so a span that starts
-   * with SP/HT after a gap is a continuation line, even when the first
-   * line's value was empty. */
-  if ((c->in_value && gap) || (gap && len > 0 && (at[0] == ' ' || at[0] == '\t')))
-    return reject(c, 400, "Obsolete line folding is not allowed");
-  c->in_value = 1;
-  c->value_end = pos + len;
-  if (count_header(c, len))
-    return -1;
-  core_buf_append(&c->hbuf, at, len);
-  return 0;
-}
-
-static int name_is(const char *p, size_t n, const char *want) {
-  return strlen(want) == n && strncasecmp(p, want, n) == 0;
-}
-
-static void trim(const char **p, size_t *n) {
-  while (*n && ((*p)[0] == ' ' || (*p)[0] == '\t')) (*p)++, (*n)--;
-  while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) (*n)--;
-}
-
-static int on_header_value_complete(llhttp_t *p) {
-  http_conn_t *c = p->data;
-  c->in_value = 0;
-  http_req_t *r = c->cur;
-  const char *name = c->hbuf.data + c->field_start;
-  size_t nn = c->value_start - c->field_start;
-  const char *v = c->hbuf.data + c->value_start;
-  size_t vn = c->hbuf.len - c->value_start;
-  trim(&v, &vn);
-  if (name_is(name, nn, "content-type")) {
-    r->content_type.p = core_arena_strndup(&r->arena, v, vn);
-    r->content_type.n = vn;
-  } else if (name_is(name, nn, "host")) {
-    c->hosts++;
-  } else if (name_is(name, nn, "transfer-encoding")) {
-    if (!(vn == 7 && strncasecmp(v, "chunked", 7) == 0))
-      c->te_bad = 1;
-  } else if (name_is(name, nn, "content-length")) {
-    c->has_cl = 1;
-  } else if (name_is(name, nn, "expect")) {
-    if (vn == 12 && strncasecmp(v, "100-continue", 12) == 0)
-      r->expect_continue = 1;
-    else
-      return reject(c, 417, "Expectation Failed");
-  }
-  c->hbuf.len = c->field_start; /* only the URL is kept */
-  if (c->hbuf.data)
-    c->hbuf.data[c->hbuf.len] = '\0';
-  return 0;
-}
-
-static http_method_t map_method(uint8_t m) {
-  switch (m) {
-    case HTTP_GET:
-      return HTTP_M_GET;
-    case HTTP_HEAD:
-      return HTTP_M_HEAD;
-    case HTTP_POST:
-      return HTTP_M_POST;
-    case HTTP_PUT:
-      return HTTP_M_PUT;
-    case HTTP_PATCH:
-      return HTTP_M_PATCH;
-    case HTTP_DELETE:
-      return HTTP_M_DELETE;
-    case HTTP_OPTIONS:
-      return HTTP_M_OPTIONS;
-    default:
-      return HTTP_M_OTHER;
-  }
-}
-
-/* The path of an absolute-form target ("http://host/path", RFC 9112
- * section 3.2.2) is routed like the origin form, as Node does. */
-static size_t origin_offset(const char *t, size_t n) {
-  size_t skip = 0;
-  if (n > 7 && strncasecmp(t, "http://", 7) == 0)
-    skip = 7;
-  else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
-    skip = 8;
-  if (skip == 0)
-    return 0;
-  const char *slash = memchr(t + skip, '/', n - skip);
-  return slash ? (size_t)(slash - t) : 0;
-}
-
-static void set_target(http_req_t *r, const char *url, size_t n) {
-  char *t = core_arena_strndup(&r->arena, url, n);
-  size_t off = origin_offset(t, n);
-  r->target.p = t;
-  r->target.n = n;
-  t += off;
-  n -= off;
-  r->path.p = t;
-  r->path.n = n;
-  char *q = memchr(t, '?', n);
-  if (q != NULL) {
-    r->path.n = (size_t)(q - t);
-    r->query.p = q + 1;
-    r->query.n = n - r->path.n - 1;
-  }
-}
-
-static void send_continue(http_conn_t *c) {
-  static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
-  uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
-  uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* best effort: the client
-                                                  sends the body anyway */
-}
-
-static int on_headers_complete(llhttp_t *p) {
-  http_conn_t *c = p->data;
-  http_req_t *r = c->cur;
-  set_target(r, c->hbuf.data ? c->hbuf.data : "", c->url_len);
-  r->method = map_method(p->method);
-  r->method_str = llhttp_method_name((llhttp_method_t)p->method);
-  r->head_only = r->method == HTTP_M_HEAD;
-  if (p->http_major != 1 || p->http_minor > 1)
-    return reject(c, 505, "HTTP Version Not Supported");
-  if (c->te_bad) {
-    if (c->has_cl)
-      return reject(c, 400, "Both Transfer-Encoding and Content-Length");
-    return reject(c, 501, "Transfer-Encoding other than chunked is not supported");
-  }
-  if (p->http_minor == 1 && c->hosts == 0)
-    return reject(c, 400, "Missing Host header");
-  if (c->hosts > 1)
-    return reject(c, 400, "Multiple Host headers");
-  if ((p->flags & F_CONTENT_LENGTH) &&
-      p->content_length > (uint64_t)c->server->opts.body_limit)
-    return too_large(c);
-  int has_body =
-      (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
-  if (r->expect_continue && has_body && p->http_minor == 1 && c->queue_head == r)
-    send_continue(c);
-  int64_t spent = (int64_t)((uv_hrtime() - r->start_ns) / 1000000);
-  arm(c, TIMER_REQUEST, c->server->opts.request_timeout - spent);
-  c->hdr_pause = 1; /* feed() learns where the headers end, for the LF check */
-  return HPE_PAUSED;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t len) {
-  http_conn_t *c = p->data;
-  c->body_seen += (int64_t)len;
-  if (c->body_seen > c->server->opts.body_limit)
-    return too_large(c);
-  core_buf_append(&c->cur->body_buf, at, len);
-  return 0;
-}
-
-/* Chunk extensions carry nothing looplab uses; like Node, at most 16 KiB
- * of them per request. */
-static int on_chunk_ext(llhttp_t *p, const char *at, size_t len) {
-  http_conn_t *c = p->data;
-  c->ext_bytes += len;
-  if (c->ext_bytes > 16384)
-    return reject(c, 413, "Chunk extensions are too large");
-  return 0;
-}
-
-static void dispatch(http_conn_t *c, http_req_t *r) {
-  http_match_t m;
-  int rc = http_router_match(c->server->router, r->method, r->path.p, r->path.n, &m);
-  r->route = m.route;
-  r->route_id = m.route_id;
-  r->dispatched = 1;
-  c->pending++;
-  if (rc == HTTP_ROUTE_NOT_FOUND) {
-    http_respond_error(r, 404, NULL, "Route %s:%.*s not found", r->method_str,
-                       (int)r->path.n, r->path.p);
-    return;
-  }
-  if (rc == HTTP_ROUTE_BAD_METHOD) {
-    char allow[128];
-    snprintf(allow, sizeof(allow), "Allow: %s\r\n", m.allow);
-    http_respond_error(r, 405, allow, "Method %s is not allowed on %.*s", r->method_str,
-                       (int)r->path.n, r->path.p);
-    return;
-  }
-  memcpy(r->params, m.params, sizeof(m.params));
-  r->nparams = m.nparams;
-  for (int i = 0; i < r->nparams; i++) /* Fastify decodes path parameters */
-    if (memchr(r->params[i].p, '%', r->params[i].n))
-      r->params[i].p =
-          http_percent_decode(&r->arena, r->params[i].p, r->params[i].n, &r->params[i].n);
-  m.cb(r);
-}
-
-static int on_message_complete(llhttp_t *p) {
-  http_conn_t *c = p->data;
-  http_req_t *r = c->cur;
-  c->cur = NULL;
-  c->in_message = 0;
-  uv_timer_stop(&c->timer);
-  r->body.p = r->body_buf.data ? r->body_buf.data : "";
-  r->body.n = r->body_buf.len;
-  r->keep_alive = llhttp_should_keep_alive(p) != 0;
-  if (!r->keep_alive)
-    c->no_more = 1;
-  dispatch(c, r);
-  if (c->state != CONN_OPEN || c->no_more)
-    return HPE_PAUSED;
-  if (c->queued >= MAX_PIPELINED) {
-    c->paused = 1;
-    return HPE_PAUSED;
-  }
-  return 0;
-}
-
-static void init_settings(void) {
-  llhttp_settings_init(&settings);
-  settings.on_message_begin = on_message_begin;
-  settings.on_method = on_method;
-  settings.on_url = on_url;
-  settings.on_url_complete = on_url_complete;
-  settings.on_version = on_version;
-  settings.on_header_field = on_header_field;
-  settings.on_header_field_complete = on_header_field_complete;
-  settings.on_header_value = on_header_value;
-  settings.on_header_value_complete = on_header_value_complete;
-  settings.on_headers_complete = on_headers_complete;
-  settings.on_body = on_body;
-  settings.on_chunk_extension_name = on_chunk_ext;
-  settings.on_chunk_extension_value = on_chunk_ext;
-  settings.on_message_complete = on_message_complete;
-  settings_ready = 1;
+    http__conn_arm(c, TIMER_KEEPALIVE, c->server->opts.keep_alive_timeout);
 }
 
 /* Reading. */
@@ -599,162 +199,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
-static void start_reading(http_conn_t *c) {
-  if (c->reading || c->state != CONN_OPEN)
+void http__conn_start_reading(http_conn_t *c) {
+  if (c->reading || !http__conn_open(c))
     return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = 1;
 }
 
-static void stop_reading(http_conn_t *c) {
+void http__conn_stop_reading(http_conn_t *c) {
   if (!c->reading)
     return;
   uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
-}
-
-static int parse_error_status(http_conn_t *c, llhttp_errno_t err) {
-  if (c->error_status)
-    return c->error_status;
-  if (err == HPE_INVALID_TRANSFER_ENCODING && !c->has_cl)
-    return 501;
-  const char *v = c->version, *why = llhttp_get_error_reason(&c->parser);
-  /* A well-formed but unsupported version is 505; a malformed one, 400. */
-  if (err == HPE_INVALID_VERSION && why && strcmp(why, "Invalid HTTP version") == 0 &&
-      strlen(v) == 3 && v[1] == '.' && v[0] >= '0' && v[0] <= '9' && v[2] >= '0' &&
-      v[2] <= '9')
-    return 505;
-  return 400;
-}
-
-static int is_tchar(unsigned char b) {
-  return (b >= '0' && b <= '9') || (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') ||
-         (b != '\0' && strchr("!#$%&'*+-.^_`|~", b) != NULL);
-}
-
-/* One byte of "HTTP/" DIGIT "." DIGIT CRLF, at position i. */
-static int version_byte_ok(unsigned i, unsigned char b) {
-  if (i == 5 || i == 7)
-    return b >= '0' && b <= '9';
-  return b == "HTTP/d.d\r\n"[i];
-}
-
-/* The request line exactly as RFC 9112 section 3 has it: method SP
- * request-target SP HTTP-version CRLF, one SP each, nothing before or
- * after. llhttp 8 accepts several SP between the parts and a line without
- * a version (HTTP/0.9), so the raw bytes are checked here, across reads,
- * from the method's first byte. Advances *from past the line's LF once
- * the line is complete. Returns NULL or the reason to refuse the request. */
-static const char *scan_request_line(http_conn_t *c, const char **from, const char *to) {
-  const char *q = *from;
-  for (; q < to && c->line_state != LINE_DONE; q++) {
-    unsigned char b = (unsigned char)*q;
-    switch (c->line_state) {
-      case LINE_METHOD:
-        if (b == ' ')
-          c->line_state = LINE_TARGET_START;
-        else if (!is_tchar(b))
-          return "Invalid request line: bad method";
-        break;
-      case LINE_TARGET_START:
-      case LINE_TARGET:
-        if (b == ' ' && c->line_state == LINE_TARGET)
-          c->line_state = LINE_VERSION;
-        else if (b == '\r' || b == '\n')
-          return "Invalid request line: no HTTP version";
-        else if (b <= ' ' || b >= 0x7f)
-          return "Invalid request line: bad separator or target";
-        else
-          c->line_state = LINE_TARGET;
-        break;
-      default: /* LINE_VERSION */
-        if (!version_byte_ok(c->line_ver, b))
-          return "Invalid request line: bad HTTP version";
-        if (++c->line_ver == 10)
-          c->line_state = LINE_DONE;
-        break;
-    }
-  }
-  *from = q;
-  return NULL;
-}
-
-/* The raw header bytes are checked here, because llhttp 8 accepts two
- * things even in strict mode that looplab refuses (a proxy in front may
- * not agree on where a header or the header section ends):
- *  - a bare LF as a line end (RFC 9112 section 2.2 makes it optional);
- *  - obs-fold, a line that begins with SP or HT (section 5.2), which
- *    llhttp even reads as plain whitespace when the first line's value is
- *    empty ("Content-Length:\r\n 34" is then no Content-Length at all).
- * Returns NULL or the reason to refuse the request. */
-static const char *scan_header_bytes(http_conn_t *c, const char *from, const char *to) {
-  if (c->line_state != LINE_DONE) {
-    const char *why = scan_request_line(c, &from, to);
-    if (why != NULL || c->line_state != LINE_DONE)
-      return why;
-    c->scan_prev = '\n'; /* the request line's LF */
-  }
-  if (from >= to)
-    return NULL;
-  if (c->scan_prev == '\n' && (from[0] == ' ' || from[0] == '\t'))
-    return "Obsolete line folding is not allowed";
-  char prev = c->scan_prev;
-  for (const char *q = from; (q = memchr(q, '\n', (size_t)(to - q))) != NULL; q++) {
-    if ((q == from ? prev : q[-1]) != '\r')
-      return "Bare LF in the header section";
-    if (q + 1 < to && (q[1] == ' ' || q[1] == '\t'))
-      return "Obsolete line folding is not allowed";
-  }
-  c->scan_prev = to[-1];
-  return NULL;
-}
-
-static void feed(http_conn_t *c, const char *data, size_t len) {
-  /* Nothing after a final request; a fresh connection during a drain still
-   * gets its one request. */
-  if (c->no_more && !c->in_message && c->messages > 0)
-    return;
-  const char *end = data + len;
-  llhttp_errno_t err;
-  for (;;) {
-    c->error_status = 0;
-    c->feed_base = data;
-    if (c->scanning)
-      c->scan_from = data;
-    err = llhttp_execute(&c->parser, data, (size_t)(end - data));
-    const char *stop = err == HPE_OK ? end : llhttp_get_error_pos(&c->parser);
-    c->feed_off += (uint64_t)(stop - data);
-    if (c->state != CONN_OPEN)
-      return;
-    const char *why = c->scanning ? scan_header_bytes(c, c->scan_from, stop) : NULL;
-    if (why != NULL) {
-      c->scanning = 0;
-      fail(c, 400, NULL, why);
-      return;
-    }
-    if (err != HPE_PAUSED || !c->hdr_pause)
-      break;
-    c->hdr_pause = 0; /* headers are complete and clean: go on with the body */
-    c->scanning = 0;
-    llhttp_resume(&c->parser);
-    data = stop;
-  }
-  if (err == HPE_OK)
-    return;
-  if (err == HPE_PAUSED) {
-    if (c->no_more) {
-      stop_reading(c);
-      return;
-    }
-    const char *pos = llhttp_get_error_pos(&c->parser);
-    core_buf_append(&c->leftover, pos, (size_t)(end - pos));
-    stop_reading(c);
-    return;
-  }
-  int status = parse_error_status(c, err);
-  const char *msg = c->error_status ? c->error_msg : llhttp_get_error_reason(&c->parser);
-  fail(c, status, c->error_status ? c->error_code : NULL,
-       msg && *msg ? msg : "Bad Request");
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -762,19 +218,20 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0)
     return;
   if (nread < 0) {
-    stop_reading(c);
+    http__conn_stop_reading(c);
     c->eof = 1;
-    if (c->lingering || !c->queue_head || nread != UV_EOF || c->in_message)
-      close_conn(c);
+    if (c->phase == PHASE_LINGERING || !c->queue_head || nread != UV_EOF ||
+        http__conn_in_message(c))
+      http__conn_close(c);
     return;
   }
-  if (c->lingering)
+  if (c->phase == PHASE_LINGERING)
     return; /* discarding: we answered and shut our side */
-  feed(c, buf->base, (size_t)nread);
+  http__parse_feed(c, buf->base, (size_t)nread);
 }
 
 /* Resumes a parser paused by the pipelining bound, on the bytes it kept. */
-static void resume(http_conn_t *c) {
+void http__conn_resume(http_conn_t *c) {
   if (!c->paused || c->no_more || c->queued >= MAX_PIPELINED / 2)
     return;
   c->paused = 0;
@@ -782,7 +239,7 @@ static void resume(http_conn_t *c) {
   core_buf_t data = c->leftover;
   core_buf_init(&c->leftover);
   if (data.len)
-    feed(c, data.data, data.len);
+    http__parse_feed(c, data.data, data.len);
   if (c->leftover.len == 0 && c->leftover.data == NULL) {
     c->leftover = data; /* keep the memory */
     core_buf_reset(&c->leftover);
@@ -790,11 +247,8 @@ static void resume(http_conn_t *c) {
     core_buf_free(&data);
   }
   if (!c->paused && !c->no_more && !c->backpressure)
-    start_reading(c);
+    http__conn_start_reading(c);
 }
-
-/* Writing: every response ready at the head of the queue goes out in one
- * uv_write (one writev), in order. */
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   (void)req;
@@ -804,120 +258,13 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 /* After a final response: shut our side and read (discarding) until the
  * peer closes or LINGER_MS passes, so a client still sending does not get
  * an RST that would destroy the response before it reads it. */
-static void linger(http_conn_t *c) {
-  c->lingering = 1;
+void http__conn_linger(http_conn_t *c) {
   if (c->eof || uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-    close_conn(c);
+    http__conn_close(c);
     return;
   }
-  arm(c, TIMER_LINGER, LINGER_MS);
-  start_reading(c);
-}
-
-static void on_write(uv_write_t *w, int status) {
-  http_conn_t *c = container_of(w, http_conn_t, write_req);
-  int final = 0;
-  http_req_t *r = c->writing;
-  while (r) {
-    http_req_t *next = r->next;
-    final |= r->close;
-    req_recycle(c, r);
-    r = next;
-  }
-  c->writing = NULL;
-  if (c->state != CONN_OPEN)
-    return;
-  if (status < 0) {
-    close_conn(c);
-    return;
-  }
-  if (final) {
-    linger(c);
-    return;
-  }
-  if (c->backpressure) {
-    c->backpressure = 0;
-    if (!c->paused && !c->no_more)
-      start_reading(c);
-  }
-  resume(c);
-  flush(c);
-}
-
-static void flush(http_conn_t *c) {
-  if (c->writing || c->state != CONN_OPEN)
-    return;
-  int n = 0;
-  http_req_t *r = c->queue_head, *last = NULL;
-  while (r && r->done && n + 2 <= (int)ARRAY_SIZE(c->bufs)) {
-    c->bufs[n++] = uv_buf_init(r->head, (unsigned)r->head_len);
-    if (r->out.len && !r->head_only)
-      c->bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
-    last = r;
-    c->queued--;
-    if (r->close)
-      break;
-    r = r->next;
-  }
-  if (last == NULL) {
-    if (c->eof && !c->queue_head)
-      close_conn(c);
-    else
-      arm_idle(c);
-    return;
-  }
-  c->writing = c->queue_head;
-  c->queue_head = last->next;
-  if (c->queue_head == NULL)
-    c->queue_tail = NULL;
-  last->next = NULL;
-  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, c->bufs, (unsigned)n, on_write) !=
-      0) {
-    close_conn(c);
-    return;
-  }
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
-    c->backpressure = 1;
-    stop_reading(c);
-  }
-}
-
-static void log_request(http_req_t *r, uint64_t ns) {
-  char fields[256];
-  snprintf(fields, sizeof(fields),
-           "\"reqId\":\"req-%llu\",\"req\":{\"method\":\"%s\",\"url\":\"%.*s\"},"
-           "\"res\":{\"statusCode\":%d},\"responseTime\":%.3f",
-           (unsigned long long)r->id, r->method_str ? r->method_str : "-",
-           (int)(r->path.n > 120 ? 120 : r->path.n), r->path.p ? r->path.p : "",
-           r->status, (double)ns / 1e6);
-  core_log_write(CORE_LOG_INFO, fields, "request completed");
-}
-
-void http_conn_respond(http_req_t *r, int status, const char *content_type,
-                       const char *extra_headers) {
-  http_conn_t *c = r->conn;
-  http_server_t *s = r->server;
-  uint64_t ns = uv_hrtime() - r->start_ns;
-  r->status = status;
-  s->requests++;
-  if (s->observe)
-    s->observe(r, status, ns);
-  if (s->opts.log_requests)
-    log_request(r, ns);
-  if (r->dispatched)
-    c->pending--;
-  if (c->state != CONN_OPEN) { /* the client went away: drop the answer */
-    req_recycle(c, r);
-    maybe_free(c);
-    return;
-  }
-  if (s->draining)
-    c->no_more = 1; /* every answer during a drain is the last */
-  if (c->no_more && r == c->queue_tail && !c->in_message)
-    r->close = 1;
-  http_req_build_head(r, status, content_type, extra_headers, r->out.len);
-  r->done = 1;
-  flush(c);
+  http__conn_set_phase(c, PHASE_LINGERING);
+  http__conn_start_reading(c);
 }
 
 /* The server side. */
@@ -931,8 +278,6 @@ void http_server_init(http_server_t *s, uv_loop_t *loop, const http_server_opts_
   s->ctx = ctx;
   s->date_sec = -1;
   uv_idle_init(loop, &s->drained_idle);
-  if (!settings_ready)
-    init_settings();
 }
 
 static void on_server_closed(uv_handle_t *h) {
@@ -964,8 +309,8 @@ void http_server_serve(http_server_t *s, uv_tcp_t *tcp) {
   uv_timer_init(s->loop, &c->timer);
   c->timer.data = c;
   c->handles_open = 2;
-  c->state = CONN_OPEN;
-  llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+  c->phase = PHASE_IDLE;
+  llhttp_init(&c->parser, HTTP_REQUEST, http__parse_settings());
   c->parser.data = c;
   core_buf_init(&c->hbuf);
   core_buf_init(&c->leftover);
@@ -975,8 +320,8 @@ void http_server_serve(http_server_t *s, uv_tcp_t *tcp) {
   s->conns = c;
   s->connections++;
   uv_tcp_nodelay(tcp, 1);
-  arm(c, TIMER_HEADERS, s->opts.headers_timeout);
-  start_reading(c);
+  http__conn_arm(c, TIMER_HEADERS, s->opts.headers_timeout);
+  http__conn_start_reading(c);
 }
 
 void http_server_accept(http_server_t *s, uv_stream_t *listener) {
@@ -992,19 +337,19 @@ void http_server_drain(http_server_t *s, http_server_cb cb) {
   s->draining = 1;
   s->drained_cb = cb;
   /* Nothing is closed here. A busy connection's next answer carries
-   * Connection: close (http_conn_respond). An idle keep-alive one may have a
+   * Connection: close (http_respond). An idle keep-alive one may have a
    * request in its socket buffer or on the wire: it is answered, with
    * Connection: close, if it comes within the idle grace, and only a
    * connection idle for the whole grace is closed. */
   for (http_conn_t *c = s->conns; c; c = c->next) {
-    if (c->queue_head || c->in_message || c->writing)
+    if (c->queue_head || http__conn_in_message(c) || c->writing)
       continue;
     /* A connection handed over just before the drain has not sent its
      * first request yet: give it a moment rather than drop it. */
     if (c->messages == 0)
-      arm(c, TIMER_HEADERS, DRAIN_GRACE_MS);
+      http__conn_arm(c, TIMER_HEADERS, DRAIN_GRACE_MS);
     else
-      arm(c, TIMER_DRAIN_IDLE, s->opts.drain_idle_grace);
+      http__conn_arm(c, TIMER_DRAIN_IDLE, s->opts.drain_idle_grace);
   }
   maybe_drained(s);
 }

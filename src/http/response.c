@@ -119,11 +119,6 @@ void http_req_build_head(http_req_t *req, int status, const char *content_type,
   req->head_len = (size_t)(p - req->head);
 }
 
-void http_respond(http_req_t *req, int status, const char *content_type,
-                  const char *extra_headers) {
-  http_conn_respond(req, status, content_type, extra_headers);
-}
-
 void http_error_body_code(core_buf_t *b, int status, const char *code,
                           const char *message) {
   core_buf_puts(b, "{\"statusCode\":");
@@ -142,31 +137,6 @@ void http_error_body_code(core_buf_t *b, int status, const char *code,
 
 void http_error_body(core_buf_t *b, int status, const char *message) {
   http_error_body_code(b, status, NULL, message);
-}
-
-static void respond_error(http_req_t *req, int status, const char *code,
-                          const char *extra_headers, const char *fmt, va_list ap) {
-  char msg[512];
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  core_buf_reset(&req->out);
-  http_error_body_code(&req->out, status, code, msg);
-  http_respond(req, status, "application/json; charset=utf-8", extra_headers);
-}
-
-void http_respond_error(http_req_t *req, int status, const char *extra_headers,
-                        const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  respond_error(req, status, NULL, extra_headers, fmt, ap);
-  va_end(ap);
-}
-
-void http_respond_error_code(http_req_t *req, int status, const char *code,
-                             const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  respond_error(req, status, code, NULL, fmt, ap);
-  va_end(ap);
 }
 
 static int hexval(char c) {

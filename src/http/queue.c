@@ -1,0 +1,223 @@
+/* The response queue: request objects (reused from a per-connection free
+ * list), the queue in arrival order, answering (http_respond*), and
+ * writing every answer ready at the head of the queue in one uv_write (one
+ * writev), with back-pressure on the reading side. An error found while
+ * parsing (http__queue_fail) is answered through the same queue, after
+ * what came before it. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define KEEP_BUF 65536 /* request buffers above this are freed on reuse */
+#define WRITE_HIGH_WATER (1 << 20)
+
+/* Requests. */
+
+http_req_t *http__req_new(http_conn_t *c) {
+  http_req_t *r = c->free_reqs;
+  if (r != NULL) {
+    c->free_reqs = r->next;
+  } else {
+    r = xcalloc(1, sizeof(*r));
+    core_arena_init(&r->arena, 4096);
+    core_buf_init(&r->out);
+    core_buf_init(&r->body_buf);
+  }
+  r->conn = c;
+  r->server = c->server;
+  r->next = NULL;
+  r->id = ++c->server->next_id;
+  r->start_ns = uv_hrtime();
+  return r;
+}
+
+static void trim_buf(core_buf_t *b) {
+  if (b->cap > KEEP_BUF)
+    core_buf_free(b);
+  core_buf_reset(b);
+}
+
+/* Resets every per-request field so the next request starts clean, keeping
+ * the arena's first chunk and small buffers. */
+void http__req_recycle(http_conn_t *c, http_req_t *r) {
+  core_arena_reset(&r->arena);
+  trim_buf(&r->out);
+  trim_buf(&r->body_buf);
+  core_arena_t arena = r->arena;
+  core_buf_t out = r->out, body = r->body_buf;
+  memset(r, 0, sizeof(*r));
+  r->arena = arena;
+  r->out = out;
+  r->body_buf = body;
+  r->next = c->free_reqs;
+  c->free_reqs = r;
+}
+
+void http__req_destroy(http_req_t *r) {
+  core_arena_free(&r->arena);
+  core_buf_free(&r->out);
+  core_buf_free(&r->body_buf);
+  free(r);
+}
+
+void http__queue_push(http_conn_t *c, http_req_t *r) {
+  if (c->queue_tail)
+    c->queue_tail->next = r;
+  else
+    c->queue_head = r;
+  c->queue_tail = r;
+  c->queued++;
+}
+
+/* Failing a request: the answer goes in the queue after whatever came
+ * before it, carries Connection: close, and nothing after it is parsed. */
+void http__queue_fail(http_conn_t *c, int status, const char *code, const char *msg) {
+  http_req_t *r = c->cur;
+  if (r == NULL) {
+    r = http__req_new(c);
+    r->method_str = "-";
+    http__queue_push(c, r);
+  }
+  c->cur = NULL;
+  if (http__conn_in_message(c))
+    http__conn_set_phase(c, PHASE_IDLE);
+  c->no_more = 1;
+  http__conn_stop_reading(c);
+  uv_timer_stop(&c->timer);
+  r->close = 1;
+  http_respond_error_code(r, status, code, "%s", msg);
+}
+
+static void on_write(uv_write_t *w, int status) {
+  http_conn_t *c = container_of(w, http_conn_t, write_req);
+  int final = 0;
+  http_req_t *r = c->writing;
+  while (r) {
+    http_req_t *next = r->next;
+    final |= r->close;
+    http__req_recycle(c, r);
+    r = next;
+  }
+  c->writing = NULL;
+  if (!http__conn_open(c))
+    return;
+  if (status < 0) {
+    http__conn_close(c);
+    return;
+  }
+  if (final) {
+    http__conn_linger(c);
+    return;
+  }
+  if (c->backpressure) {
+    c->backpressure = 0;
+    if (!c->paused && !c->no_more)
+      http__conn_start_reading(c);
+  }
+  http__conn_resume(c);
+  http__queue_flush(c);
+}
+
+void http__queue_flush(http_conn_t *c) {
+  if (c->writing || !http__conn_open(c))
+    return;
+  int n = 0;
+  http_req_t *r = c->queue_head, *last = NULL;
+  while (r && r->done && n + 2 <= (int)ARRAY_SIZE(c->bufs)) {
+    c->bufs[n++] = uv_buf_init(r->head, (unsigned)r->head_len);
+    if (r->out.len && !r->head_only)
+      c->bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
+    last = r;
+    c->queued--;
+    if (r->close)
+      break;
+    r = r->next;
+  }
+  if (last == NULL) {
+    if (c->eof && !c->queue_head)
+      http__conn_close(c);
+    else
+      http__conn_arm_idle(c);
+    return;
+  }
+  c->writing = c->queue_head;
+  c->queue_head = last->next;
+  if (c->queue_head == NULL)
+    c->queue_tail = NULL;
+  last->next = NULL;
+  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, c->bufs, (unsigned)n, on_write) !=
+      0) {
+    http__conn_close(c);
+    return;
+  }
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
+    c->backpressure = 1;
+    http__conn_stop_reading(c);
+  }
+}
+
+static void log_request(http_req_t *r, uint64_t ns) {
+  char fields[256];
+  snprintf(fields, sizeof(fields),
+           "\"reqId\":\"req-%llu\",\"req\":{\"method\":\"%s\",\"url\":\"%.*s\"},"
+           "\"res\":{\"statusCode\":%d},\"responseTime\":%.3f",
+           (unsigned long long)r->id, r->method_str ? r->method_str : "-",
+           (int)(r->path.n > 120 ? 120 : r->path.n), r->path.p ? r->path.p : "",
+           r->status, (double)ns / 1e6);
+  core_log_write(CORE_LOG_INFO, fields, "request completed");
+}
+
+void http_respond(http_req_t *r, int status, const char *content_type,
+                  const char *extra_headers) {
+  http_conn_t *c = r->conn;
+  http_server_t *s = r->server;
+  uint64_t ns = uv_hrtime() - r->start_ns;
+  r->status = status;
+  s->requests++;
+  if (s->observe)
+    s->observe(r, status, ns);
+  if (s->opts.log_requests)
+    log_request(r, ns);
+  if (r->dispatched)
+    c->pending--;
+  if (!http__conn_open(c)) { /* the client went away: drop the answer */
+    http__req_recycle(c, r);
+    http__conn_maybe_free(c);
+    return;
+  }
+  if (s->draining)
+    c->no_more = 1; /* every answer during a drain is the last */
+  if (c->no_more && r == c->queue_tail && !http__conn_in_message(c))
+    r->close = 1;
+  http_req_build_head(r, status, content_type, extra_headers, r->out.len);
+  r->done = 1;
+  http__queue_flush(c);
+}
+
+static void respond_error(http_req_t *req, int status, const char *code,
+                          const char *extra_headers, const char *fmt, va_list ap) {
+  char msg[512];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  core_buf_reset(&req->out);
+  http_error_body_code(&req->out, status, code, msg);
+  http_respond(req, status, "application/json; charset=utf-8", extra_headers);
+}
+
+void http_respond_error(http_req_t *req, int status, const char *extra_headers,
+                        const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  respond_error(req, status, NULL, extra_headers, fmt, ap);
+  va_end(ap);
+}
+
+void http_respond_error_code(http_req_t *req, int status, const char *code,
+                             const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  respond_error(req, status, code, NULL, fmt, ap);
+  va_end(ap);
+}
