@@ -15,6 +15,17 @@ static int wants_embedded(const core_config_t *cfg) {
 }
 
 int main(int argc, char **argv) {
+  /* Held from the first line until the loop's handlers exist
+   * (cluster_signals_start): a SIGTERM while the embedded database starts
+   * or seeds then drains and stops it, instead of leaving it running. Only
+   * the dynamic loader's few milliseconds before this keep the default
+   * action. */
+  sigset_t held;
+  sigemptyset(&held);
+  sigaddset(&held, SIGTERM);
+  sigaddset(&held, SIGINT);
+  sigaddset(&held, SIGHUP);
+  sigprocmask(SIG_BLOCK, &held, NULL);
   core_config_t cfg;
   char err[512];
   int rc = core_config_parse(&cfg, argc, argv, err, sizeof(err));
@@ -48,15 +59,6 @@ int main(int argc, char **argv) {
     core_config_free(&cfg);
     return 0;
   }
-  /* Held until the loop's handlers exist (cluster_signals_start): a
-   * SIGTERM while the embedded database starts or seeds then drains and
-   * stops it, instead of leaving it running. */
-  sigset_t held;
-  sigemptyset(&held);
-  sigaddset(&held, SIGTERM);
-  sigaddset(&held, SIGINT);
-  sigaddset(&held, SIGHUP);
-  sigprocmask(SIG_BLOCK, &held, NULL);
   const char *id = getenv(CLUSTER_WORKER_ENV);
   int worker_id = id ? atoi(id) : 0;
   core_log_init(cfg.log_level, NULL);
