@@ -438,6 +438,26 @@ static pid_t spawn(th_server_t *s, const char *const extra[], int flags) {
   return pid;
 }
 
+/* What the primary's exit status does not show: a worker that exited by
+ * itself with a non-zero code (its loop closed with handles open in a debug
+ * build, say), or any process's "handles open" line (every build logs it).
+ * Returns the offending line's first bytes in out, or "" if none. */
+static void scan_worker_exits(const th_server_t *s, char *out, size_t outlen) {
+  out[0] = '\0';
+  FILE *f = fopen(s->log_path, "r");
+  if (f == NULL)
+    return;
+  char line[4096];
+  while (out[0] == '\0' && fgets(line, sizeof(line), f) != NULL) {
+    const char *code = strstr(line, "\"code\":");
+    int bad = strstr(line, "the loop closed with handles open") != NULL ||
+              (strstr(line, "\"workerPid\":") && code && atoi(code + 7) != 0);
+    if (bad)
+      snprintf(out, outlen, "%.*s", (int)strcspn(line, "\n"), line);
+  }
+  fclose(f);
+}
+
 /* 1 if the log holds a sanitizer report; then prints the log. */
 static int scan_sanitizer(const th_server_t *s) {
   static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
@@ -683,6 +703,7 @@ int th_server_stop(th_server_t *s, int timeout_ms) {
   s->leftover = kill_leftovers(s, w, n < 64 ? n : 64);
   s->stop_status = status;
   s->sanitizer = scan_sanitizer(s);
+  scan_worker_exits(s, s->worker_exit, sizeof(s->worker_exit));
   rm_rf(s->dir);
   unregister(s);
   return status;
@@ -708,6 +729,11 @@ int th_server_was_clean(const th_server_t *s, const char *what) {
   if (!(WIFEXITED(s->stop_status) && WEXITSTATUS(s->stop_status) == 0)) {
     fprintf(stderr, "%s: the server's exit status was 0x%x, want exit 0\n", what,
             s->stop_status);
+    return 0;
+  }
+  if (s->worker_exit[0]) {
+    fprintf(stderr, "%s: the server exited 0, but its log says: %s\n", what,
+            s->worker_exit);
     return 0;
   }
   return 1;

@@ -41,9 +41,10 @@ typedef struct th_server_s {
   int exited;
   int status; /* waitpid status once exited */
   int registered;
-  int sanitizer;   /* set by th_server_stop: the log holds a sanitizer report */
-  int stop_status; /* set by th_server_stop: the waitpid status (-1 before) */
-  int leftover;    /* set by th_server_stop: processes it had to kill */
+  int sanitizer;         /* set by th_server_stop: the log holds a sanitizer report */
+  int stop_status;       /* set by th_server_stop: the waitpid status (-1 before) */
+  int leftover;          /* set by th_server_stop: processes it had to kill */
+  char worker_exit[240]; /* set by th_server_stop: a worker's failed exit, or "" */
 } th_server_t;
 
 /* Starts build/looplab ($LOOPLAB_BIN) with --host 127.0.0.1 --port <free>
@@ -64,7 +65,9 @@ void th_server_start(th_server_t *s, const char *const extra[]);
  * waitpid status (or -1 if already reaped elsewhere). Never fails the test
  * itself: callers assert with TH_ASSERT_CLEAN or TH_ASSERT_NOTHING_LEFT. */
 int th_server_stop(th_server_t *s, int timeout_ms);
-/* After th_server_stop: 1 if the server exited 0, its log holds no
+/* After th_server_stop: 1 if the server exited 0, no worker exited with a
+ * non-zero code and no process logged that its loop closed with handles
+ * open (the primary's status does not carry its workers'), its log holds no
  * AddressSanitizer/UBSan/LeakSanitizer report and no process outlived it;
  * otherwise prints why and returns 0. For the suites' main(), whose
  * fixtures run outside tests. */
