@@ -536,7 +536,17 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int term_signal) 
   snprintf(f, sizeof(f), "\"worker\":%d,\"workerPid\":%d,\"code\":%d,\"signal\":%d",
            w->slot + 1, proc->pid, (int)status, term_signal);
   if (p->shutting_down || was == W_RETIRING || (!was_cur && !was_next)) {
-    LOG_INFO(f, "worker %d exited", w->slot + 1);
+    /* A worker that fails its own exit (a forced drain, or in a debug
+     * build a handle left open) fails the primary's too: the supervisor
+     * sees the primary only. */
+    int failed = status != 0 || term_signal != 0;
+    if (failed && p->shutting_down)
+      p->exit_code = 1;
+    if (failed)
+      LOG_WARN(f, "worker %d exited with code %d, signal %d", w->slot + 1, (int)status,
+               term_signal);
+    else
+      LOG_INFO(f, "worker %d exited", w->slot + 1);
     maybe_finish(p);
     return;
   }
