@@ -21,13 +21,6 @@
 
 #define MAXW 16
 
-static int contains(const pid_t *set, int n, pid_t p) {
-  for (int i = 0; i < n; i++)
-    if (set[i] == p)
-      return 1;
-  return 0;
-}
-
 /* POST /items with Content-Length whose body is half sent. */
 static th_conn_t *start_slow_post(int port, const char *name, char *rest,
                                   size_t restlen) {
@@ -139,9 +132,9 @@ START_TEST(worker_sigkill_replaced) {
     if (replaced_at == 0) {
       int n = th_server_workers(&s, now, MAXW);
       for (int i = 0; i < n && i < MAXW; i++)
-        if (!contains(before, nb, now[i]))
+        if (!th_pid_in(before, nb, now[i]))
           fresh = now[i];
-      if (n == 2 && fresh != 0 && !contains(now, n, victim))
+      if (n == 2 && fresh != 0 && !th_pid_in(now, n, victim))
         replaced_at = th_now_ms();
     }
     if (replaced_at != 0 && ok >= 20)
@@ -340,11 +333,7 @@ START_TEST(sighup_rolls_workers) {
       int st = th_get_status(s.port, "/livez", th_scale(3000));
       TH_ASSERT(st == 200, "a new connection during SIGHUP: %d", st);
     }
-    int n = th_server_workers(&s, now, MAXW);
-    int all_new = n == 2;
-    for (int i = 0; i < n && i < MAXW; i++)
-      if (contains(before, nb, now[i]))
-        all_new = 0;
+    int all_new = th_workers_all_new(&s, before, nb, 2, now, MAXW) == 2;
     if (all_new && rolled_at == 0)
       rolled_at = th_now_ms();
     if (rolled_at != 0 && th_now_ms() - rolled_at > 300)
@@ -413,7 +402,7 @@ START_TEST(crash_loop_exits_nonzero) {
     pid_t w[MAXW];
     int n = th_server_workers(&s, w, MAXW);
     for (int i = 0; i < n && i < MAXW; i++) {
-      if (contains(killed, kills, w[i]) || th_proc_state(w[i]) == 'Z')
+      if (th_pid_in(killed, kills, w[i]) || th_proc_state(w[i]) == 'Z')
         continue;
       /* Unready at the end only if the primary gave up meanwhile. */
       TH_ASSERT(th_worker_wait_ready(&s, w[i], th_scale(2000)) || !th_server_alive(&s),

@@ -20,13 +20,6 @@
 #define MAXW 16
 #define CLIENTS 32
 
-static int contains(const pid_t *set, int n, pid_t p) {
-  for (int i = 0; i < n; i++)
-    if (set[i] == p)
-      return 1;
-  return 0;
-}
-
 /* ---- keep-alive load: CLIENTS threads, one connection each ----
  *
  * Each client sends GET /livez on its connection and waits for the answer,
@@ -127,12 +120,8 @@ static int wait_rolled(th_server_t *s, const pid_t *old, int nold, int want,
                        int timeout_ms, pid_t *now) {
   int64_t t0 = th_now_ms();
   while (th_now_ms() - t0 < timeout_ms) {
-    int n = th_server_workers(s, now, MAXW);
-    int fresh = n == want;
-    for (int i = 0; i < n && i < MAXW; i++)
-      if (contains(old, nold, now[i]))
-        fresh = 0;
-    if (fresh)
+    int n = th_workers_all_new(s, old, nold, want, now, MAXW);
+    if (n >= 0)
       return n;
     th_sleep_ms(10);
   }
@@ -250,7 +239,7 @@ START_TEST(worker_sigkill_under_keepalive_load) {
     if (replaced_at == 0 && wait_rolled(&s, &victim, 1, 2, 1, now) == 2) {
       int fresh = 0;
       for (int i = 0; i < 2; i++)
-        if (!contains(before, nb, now[i]))
+        if (!th_pid_in(before, nb, now[i]))
           fresh = 1;
       if (fresh)
         replaced_at = th_now_ms();
@@ -315,7 +304,7 @@ START_TEST(worker_killed_during_roll) {
   while (fresh == 0 && th_now_ms() - t < 2000) {
     int n = th_server_workers(&s, now, MAXW);
     for (int i = 0; i < n && i < MAXW; i++)
-      if (!contains(before, nb, now[i]))
+      if (!th_pid_in(before, nb, now[i]))
         fresh = now[i];
   }
   TH_ASSERT(fresh != 0, "%s: no replacement appeared", victim_kind);
@@ -332,7 +321,7 @@ START_TEST(worker_killed_during_roll) {
     n = th_server_workers(&s, now, MAXW);
     int settled = n == 2;
     for (int i = 0; i < n && i < MAXW; i++)
-      if (contains(old, nb + 1, now[i]))
+      if (th_pid_in(old, nb + 1, now[i]))
         settled = 0;
     if (!settled)
       stable_since = 0;

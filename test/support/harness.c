@@ -172,6 +172,24 @@ int th_server_workers(const th_server_t *s, pid_t *pids, int max) {
   return n;
 }
 
+int th_pid_in(const pid_t *set, int n, pid_t p) {
+  for (int i = 0; i < n; i++)
+    if (set[i] == p)
+      return 1;
+  return 0;
+}
+
+int th_workers_all_new(const th_server_t *s, const pid_t *old, int nold, int want,
+                       pid_t *now, int max) {
+  int n = th_server_workers(s, now, max);
+  if (n != want)
+    return -1;
+  for (int i = 0; i < n && i < max; i++)
+    if (th_pid_in(old, nold, now[i]))
+      return -1;
+  return n;
+}
+
 int th_procs_with_port(int port, pid_t *pids, int max) {
   const char *bin = getenv("LOOPLAB_BIN");
   char want_port[16];

@@ -94,6 +94,13 @@ void th_server_dump_log(const th_server_t *s, size_t max);
 /* The children of the primary (its workers), from /proc. Returns the count
  * (at most max pids are stored, sorted ascending). */
 int th_server_workers(const th_server_t *s, pid_t *pids, int max);
+/* 1 if p is one of set[0..n). */
+int th_pid_in(const pid_t *set, int n, pid_t p);
+/* The server's workers now (into now[max]); their count when it is exactly
+ * want and none of them is in old[0..nold) (a roll or a replacement is
+ * done), -1 otherwise. */
+int th_workers_all_new(const th_server_t *s, const pid_t *old, int nold, int want,
+                       pid_t *now, int max);
 /* Waits up to timeout_ms for the log to report worker pid ready (a line
  * with "workerPid":<pid> and "ready"). Returns 1 if seen. The primary
  * treats a worker that dies before it is ready as a start-up failure, so
