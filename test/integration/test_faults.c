@@ -280,6 +280,67 @@ START_TEST(worker_sigkill_under_keepalive_load) {
 }
 END_TEST
 
+/* ---- a fork that fails: the slot is retried, not left empty ----
+ * The server runs from a copy of the binary; with the copy moved away a
+ * killed worker cannot be re-spawned (uv_spawn: ENOENT). The primary must
+ * keep running and retry with its back-off, and serve with both slots once
+ * the binary is back. */
+static int log_has(const th_server_t *s, const char *needle) {
+  FILE *f = fopen(s->log_path, "r");
+  char line[4096];
+  int found = 0;
+  if (f == NULL)
+    return 0;
+  while (!found && fgets(line, sizeof(line), f)) found = strstr(line, needle) != NULL;
+  fclose(f);
+  return found;
+}
+
+START_TEST(respawn_after_failed_spawn) {
+  char dir[] = "/tmp/looplab-spawn-XXXXXX", bin[128], away[160], cmd[512];
+  TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+  snprintf(bin, sizeof(bin), "%s/looplab", dir);
+  snprintf(away, sizeof(away), "%s/looplab.away", dir);
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", getenv("LOOPLAB_BIN"), bin);
+  TH_ASSERT(system(cmd) == 0, "cannot copy the binary");
+  setenv("LOOPLAB_BIN", bin, 1);
+  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  pid_t before[MAXW], now[MAXW];
+  int nb = th_server_workers(&s, before, MAXW);
+  TH_ASSERT(nb == 2, "%d workers, want 2", nb);
+  TH_ASSERT(rename(bin, away) == 0, "rename: %s", strerror(errno));
+  kill(before[0], SIGKILL);
+  int64_t t0 = th_now_ms();
+  while (!log_has(&s, "cannot spawn a worker") && th_now_ms() - t0 < th_scale(5000))
+    th_sleep_ms(20);
+  TH_ASSERT(log_has(&s, "cannot spawn a worker"), "no failed spawn was logged");
+  th_sleep_ms(800); /* a few retries fail too */
+  TH_ASSERT(th_server_alive(&s), "the primary exited after a failed spawn");
+  TH_ASSERT(rename(away, bin) == 0, "rename back: %s", strerror(errno));
+  int64_t t1 = th_now_ms();
+  pid_t victim[1] = {before[0]};
+  int n = -1;
+  while (n < 0 && th_now_ms() - t1 < th_scale(15000)) {
+    n = th_workers_all_new(&s, victim, 1, 2, now, MAXW);
+    if (n < 0)
+      th_sleep_ms(20);
+  }
+  TH_ASSERT(n == 2, "the empty slot was not filled within 15 s of the binary's return");
+  int fresh = th_pid_in(before, nb, now[0]) ? now[1] : now[0];
+  TH_ASSERT(th_worker_wait_ready(&s, fresh, th_scale(5000)),
+            "the re-spawned worker %d never got ready", (int)fresh);
+  fprintf(stderr, "faults/spawn: slot re-filled %lld ms after the binary came back\n",
+          (long long)(th_now_ms() - t1));
+  int status = th_server_stop(&s, th_scale(10000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "after the failed spawn");
+  unlink(bin);
+  rmdir(dir);
+}
+END_TEST
+
 /* ---- bug 6: a worker killed during a roll ---- */
 
 /* Whom the test kills right after SIGHUP: the old worker of the slot being
@@ -365,6 +426,7 @@ static Suite *faults_suite(void) {
   tcase_add_test(tc, sighup_under_keepalive_load);
   tcase_add_test(tc, worker_sigkill_under_keepalive_load);
   tcase_add_loop_test(tc, worker_killed_during_roll, 0, 3);
+  tcase_add_test(tc, respawn_after_failed_spawn);
   suite_add_tcase(s, tc);
   return s;
 }
