@@ -49,8 +49,23 @@ void core_log_write(int level, const char *fields, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  int full = vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  /* A message cut to the buffer must not end inside a UTF-8 sequence:
+   * drop the lead byte and continuation bytes of a split last character,
+   * so the line stays valid UTF-8 for whatever reads it (pino-pretty,
+   * jq). */
+  size_t len = strlen(msg);
+  if (full > 0 && (size_t)full > len) {
+    size_t end = len;
+    while (end > 0 && ((unsigned char)msg[end - 1] & 0xC0) == 0x80) end--;
+    if (end > 0 && (unsigned char)msg[end - 1] >= 0xC0) {
+      unsigned char lead = (unsigned char)msg[end - 1];
+      size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+      if (len - (end - 1) < need)
+        msg[end - 1] = '\0';
+    }
+  }
 
   char head[512];
   int n = snprintf(head, sizeof(head),

@@ -141,6 +141,27 @@ START_TEST(long_message_truncated) {
 }
 END_TEST
 
+/* Cut inside a two-byte character (1022 x "a", then "é"), the line keeps
+ * no half of it: it ends in the 1022nd "a". */
+START_TEST(long_message_cut_on_a_character) {
+  core_log_init(CORE_LOG_INFO, NULL);
+  char big[1100];
+  memset(big, 'a', 1022);
+  strcpy(big + 1022, "\xc3\xa9 and more");
+  capture();
+  core_log_write(CORE_LOG_INFO, NULL, "%s", big);
+  size_t len;
+  char *out = captured(&len);
+  const char *msg = strstr(out, "\"msg\":\"");
+  ck_assert_ptr_nonnull(msg);
+  msg += 7;
+  ck_assert_uint_eq(strspn(msg, "a"), 1022);
+  ck_assert_str_eq(msg + 1022, "\"}\n");
+  ck_assert_int_ge(core_utf8_count(out, len), 0);
+  free(out);
+}
+END_TEST
+
 START_TEST(level_filter) {
   core_log_init(CORE_LOG_WARN, NULL);
   ck_assert(!core_log_enabled(CORE_LOG_INFO));
@@ -184,6 +205,7 @@ Suite *core_log_suite(void) {
   tcase_add_test(tc, optional_members);
   tcase_add_test(tc, message_escaped);
   tcase_add_test(tc, long_message_truncated);
+  tcase_add_test(tc, long_message_cut_on_a_character);
   tcase_add_test(tc, level_filter);
   tcase_add_test(tc, level_names);
   suite_add_tcase(s, tc);
