@@ -119,6 +119,13 @@ START_TEST(message_escaped) {
 }
 END_TEST
 
+/* The value of the line's "msg" member (up to the end of the line). */
+static const char *msg_of(const char *out) {
+  const char *msg = strstr(out, "\"msg\":\"");
+  ck_assert_ptr_nonnull(msg);
+  return msg + 7;
+}
+
 /* A message longer than the line buffer is cut, and the line stays one
  * complete JSON object. */
 START_TEST(long_message_truncated) {
@@ -130,9 +137,7 @@ START_TEST(long_message_truncated) {
   core_log_write(CORE_LOG_INFO, NULL, "%s", big);
   size_t len;
   char *out = captured(&len);
-  const char *msg = strstr(out, "\"msg\":\"");
-  ck_assert_ptr_nonnull(msg);
-  msg += 7;
+  const char *msg = msg_of(out);
   ck_assert_uint_eq(strspn(msg, "x"), 1023);
   ck_assert_str_eq(msg + 1023, "\"}\n");
   ck_assert(xform_json_valid(out, len, 1));
@@ -152,9 +157,7 @@ START_TEST(long_message_cut_on_a_character) {
   core_log_write(CORE_LOG_INFO, NULL, "%s", big);
   size_t len;
   char *out = captured(&len);
-  const char *msg = strstr(out, "\"msg\":\"");
-  ck_assert_ptr_nonnull(msg);
-  msg += 7;
+  const char *msg = msg_of(out);
   ck_assert_uint_eq(strspn(msg, "a"), 1022);
   ck_assert_str_eq(msg + 1022, "\"}\n");
   ck_assert_int_ge(core_utf8_count(out, len), 0);

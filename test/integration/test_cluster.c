@@ -101,12 +101,9 @@ END_TEST
 /* ---- (b) a worker killed with SIGKILL ---- */
 
 START_TEST(worker_sigkill_replaced) {
-  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
   th_server_t s;
-  th_server_start(&s, args);
   pid_t before[MAXW], now[MAXW];
-  int nb = th_server_workers(&s, before, MAXW);
-  TH_ASSERT(nb == 2, "%d workers, want 2", nb);
+  int nb = th_cluster_start2(&s, before, MAXW);
   pid_t victim = before[0];
   int64_t t0 = th_now_ms();
   kill(victim, SIGKILL);
@@ -289,12 +286,9 @@ END_TEST
 /* ---- (e) SIGHUP: rolling replacement without a lost request ---- */
 
 START_TEST(sighup_rolls_workers) {
-  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
   th_server_t s;
-  th_server_start(&s, args);
   pid_t before[MAXW], now[MAXW];
-  int nb = th_server_workers(&s, before, MAXW);
-  TH_ASSERT(nb == 2, "%d workers", nb);
+  int nb = th_cluster_start2(&s, before, MAXW);
   th_conn_t *c = th_conn_open(s.port);
   int fresh_conn = 1, requests = 0, boundary_closes = 0, server_closes = 0;
   int64_t t0 = th_now_ms(), rolled_at = 0;

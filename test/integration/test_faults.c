@@ -133,12 +133,9 @@ static int wait_rolled(th_server_t *s, const pid_t *old, int nold, int want,
 #define ROLLS 20
 
 START_TEST(sighup_under_keepalive_load) {
-  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
   th_server_t s;
-  th_server_start(&s, args);
   pid_t cur[MAXW], now[MAXW];
-  int n = th_server_workers(&s, cur, MAXW);
-  TH_ASSERT(n == 2, "%d workers, want 2", n);
+  int n = th_cluster_start2(&s, cur, MAXW);
   load_t *l = calloc(1, sizeof(*l));
   load_start(l, s.port);
   th_sleep_ms(200);
@@ -208,12 +205,9 @@ static int burst(int port, int n, char *why, size_t whylen) {
 }
 
 START_TEST(worker_sigkill_under_keepalive_load) {
-  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
   th_server_t s;
-  th_server_start(&s, args);
   pid_t before[MAXW], now[MAXW];
-  int nb = th_server_workers(&s, before, MAXW);
-  TH_ASSERT(nb == 2, "%d workers, want 2", nb);
+  int nb = th_cluster_start2(&s, before, MAXW);
   load_t *l = calloc(1, sizeof(*l));
   load_start(l, s.port);
   th_sleep_ms(200);
@@ -304,12 +298,9 @@ START_TEST(respawn_after_failed_spawn) {
   snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", getenv("LOOPLAB_BIN"), bin);
   TH_ASSERT(system(cmd) == 0, "cannot copy the binary");
   setenv("LOOPLAB_BIN", bin, 1);
-  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
   th_server_t s;
-  th_server_start(&s, args);
   pid_t before[MAXW], now[MAXW];
-  int nb = th_server_workers(&s, before, MAXW);
-  TH_ASSERT(nb == 2, "%d workers, want 2", nb);
+  int nb = th_cluster_start2(&s, before, MAXW);
   TH_ASSERT(rename(bin, away) == 0, "rename: %s", strerror(errno));
   kill(before[0], SIGKILL);
   int64_t t0 = th_now_ms();
@@ -350,12 +341,9 @@ static const char *const roll_victims[] = {"replaced", "replacement", "waiting"}
 
 START_TEST(worker_killed_during_roll) {
   const char *victim_kind = roll_victims[_i];
-  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
   th_server_t s;
-  th_server_start(&s, args);
   pid_t before[MAXW], now[MAXW];
-  int nb = th_server_workers(&s, before, MAXW);
-  TH_ASSERT(nb == 2, "%d workers, want 2", nb);
+  int nb = th_cluster_start2(&s, before, MAXW);
   /* Slot 1 is spawned first: the lower pid. */
   th_server_signal(&s, SIGHUP);
   /* The kill comes once the roll has begun: slot 1's replacement exists

@@ -172,6 +172,14 @@ int th_server_workers(const th_server_t *s, pid_t *pids, int max) {
   return n;
 }
 
+int th_cluster_start2(th_server_t *s, pid_t *pids, int max) {
+  const char *const args[] = {"--workers", "2", "--pool", "2", NULL};
+  th_server_start(s, args);
+  int n = th_server_workers(s, pids, max);
+  TH_ASSERT(n == 2, "%d workers, want 2", n);
+  return n;
+}
+
 int th_pid_in(const pid_t *set, int n, pid_t p) {
   for (int i = 0; i < n; i++)
     if (set[i] == p)

@@ -94,6 +94,9 @@ void th_server_dump_log(const th_server_t *s, size_t max);
 /* The children of the primary (its workers), from /proc. Returns the count
  * (at most max pids are stored, sorted ascending). */
 int th_server_workers(const th_server_t *s, pid_t *pids, int max);
+/* Starts a 2-worker cluster (--workers 2 --pool 2), its workers' pids in
+ * pids[max]; fails the test unless there are exactly 2. Returns 2. */
+int th_cluster_start2(th_server_t *s, pid_t *pids, int max);
 /* 1 if p is one of set[0..n). */
 int th_pid_in(const pid_t *set, int n, pid_t p);
 /* The server's workers now (into now[max]); their count when it is exactly
