@@ -1,10 +1,11 @@
 /* W2: GET /customers/:id/dashboard. Six queries: the customer first (404
  * if none), then five sections, run by one of three strategies:
- *   sequential  one after another on one connection;
- *   parallel    after the first, the five at once on five pool connections
- *               (Promise.all);
- *   pipeline    after the first, the five in one libpq pipeline on one
- *               connection.
+ *   sequential  one after another on one held connection;
+ *   parallel    after the first, the five at once (Promise.all): five
+ *               units, each with its own sync point, on whichever pool
+ *               connections have room (idle ones first, then pipelined);
+ *   pipeline    after the first, the five as one unit with one sync point
+ *               on one connection.
  * Each section is rendered to JSON as its result arrives (the PGresult is
  * only lent to the callback) and kept in the request's arena; the body is
  * assembled in a fixed order at the end, so every strategy produces the
@@ -19,7 +20,7 @@
 
 typedef struct dash_s {
   http_req_t *req;
-  db_conn_t *conn; /* sequential and pipeline */
+  db_conn_t *conn; /* sequential */
   const char *params[1];
   core_queries_t strategy;
   int next;        /* sequential: the next section to run */
@@ -306,7 +307,8 @@ static void run_pipeline(dash_t *d) {
     refs[i].i = i;
     calls[i] = (db_call_t){section_stmt[i], d->params, 1, after_pipelined, &refs[i]};
   }
-  int rc = db_conn_pipeline(d->conn, calls, NSECTIONS, after_pipeline, d);
+  api_ctx_t *ctx = d->req->server->ctx;
+  int rc = db_pipeline(ctx->db, calls, NSECTIONS, after_pipeline, d);
   if (rc != 0) {
     d->status = rc;
     finish(d);
@@ -389,8 +391,11 @@ void api_dashboard(http_req_t *req) {
   if (strategy(req, &d->strategy))
     return;
   d->params[0] = id;
+  /* Sequential holds one connection for its six statements; parallel and
+   * pipeline send units on the shared, pipelined connections (five units
+   * with a sync point each, or one unit of five). */
   int rc =
-      d->strategy == CORE_QUERIES_PARALLEL
+      d->strategy != CORE_QUERIES_SEQUENTIAL
           ? db_query(ctx->db, API_STMT_DASH_CUSTOMER, d->params, 1, after_customer, d)
           : db_pool_acquire(ctx->db, after_acquire, d);
   if (rc != 0)

@@ -97,6 +97,7 @@ void cluster_wmetrics_snapshot(metrics_snap_t *out) {
     wm.snap.db_waiting = st.waiting;
     wm.snap.db_healthy = st.healthy;
     wm.snap.db_size = st.size;
+    metrics_depth_fill(&wm.snap.db_depth, st.depth, DB_DEPTH_SLOTS);
   }
   tp_sample(&wm.snap);
   metrics_process_sample(&wm.snap);

@@ -326,7 +326,8 @@ static int start(worker_t *w, const char *conninfo) {
                        .stmts = api_stmts,
                        .nstmts = API_STMT__COUNT,
                        .connect_timeout_ms = 1000,
-                       .unavailable_after_ms = 1000};
+                       .unavailable_after_ms = 1000,
+                       .pipeline_depth = cfg->db_pipeline_depth};
   int rc;
   w->router = http_router_new();
   api_routes(w->router, cfg->debug_endpoints);

@@ -49,6 +49,10 @@ static const opt_t opts[] = {
      "libpq connection string or URI; none = embedded PostgreSQL"},
     {"--pool", "PG_POOL_SIZE", OPT_INT, OFF(pool), 1, 1000, NULL, "8",
      "PostgreSQL connections per worker"},
+    /* 8: measured (docs/architecture.md, "Pipelining"). */
+    {"--db-pipeline-depth", "LOOPLAB_DB_PIPELINE_DEPTH", OPT_INT, OFF(db_pipeline_depth),
+     0, 256, NULL, "8",
+     "requests in flight per PostgreSQL connection when none is idle; 0 = off"},
     {"--queries", "LOOPLAB_QUERIES", OPT_ENUM, OFF(queries), 0, 0, queries_names,
      "parallel", "W2 strategy: sequential | parallel | pipeline"},
     {"--transform", "LOOPLAB_TRANSFORM", OPT_ENUM, OFF(transform), 0, 0, transform_names,

@@ -1,7 +1,8 @@
 /* db: PostgreSQL for an event loop. A pool of non-blocking libpq
- * connections per worker, statements prepared once per connection, a FIFO
- * wait queue, reconnection with back-off; and, for start-up only, the
- * embedded PostgreSQL and the schema/seed loader.
+ * connections per worker, statements prepared once per connection,
+ * automatic pipelining with a sync point per request, a FIFO wait queue,
+ * reconnection with back-off; and, for start-up only, the embedded
+ * PostgreSQL and the schema/seed loader.
  *
  * Loop rule: nothing in the pool ever blocks. Only PQconnectStartParams,
  * PQconnectPoll, PQsendPrepare, PQsendQueryPrepared, PQconsumeInput,
@@ -11,6 +12,7 @@
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 typedef struct db_pool_s db_pool_t;
@@ -43,7 +45,12 @@ typedef struct db_pool_opts_s {
   int connect_timeout_ms;   /* per attempt; default 1000 */
   int unavailable_after_ms; /* waiters fail with DB_EUNAVAIL after this
                                long with no healthy connection; default 1000 */
-  int query_timeout_ms;     /* 0: none */
+  int query_timeout_ms;     /* 0: none; the oldest unit in flight on a
+                               connection that passes it breaks the
+                               connection, failing every unit on it */
+  int pipeline_depth;       /* units (one request's statements and their
+                               sync point) in flight per connection when
+                               none is idle; 0 or 1: no pipelining */
 } db_pool_opts_t;
 
 /* Creates the pool and starts connecting all connections at once; returns
@@ -59,13 +66,18 @@ int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out);
 typedef void (*db_close_cb)(void *data);
 void db_pool_close(db_pool_t *pool, db_close_cb cb, void *data);
 
-/* Statistics, for /metrics and /readyz. */
+/* Statistics, for /metrics and /readyz. depth[i] counts the units sent
+ * while i + 1 were in flight on their connection, themselves included
+ * (the last slot: DB_DEPTH_SLOTS or more); since the pool started. */
+#define DB_DEPTH_SLOTS 64
 typedef struct db_pool_stats_s {
   int size;
   int healthy;              /* connected and prepared */
-  int in_use;               /* acquired */
+  int in_use;               /* acquired, or with units in flight */
   int waiting;              /* in the FIFO queue */
+  int inflight;             /* units sent and not yet at their sync point */
   unsigned long reconnects; /* connection attempts after each slot's first */
+  uint64_t depth[DB_DEPTH_SLOTS];
 } db_pool_stats_t;
 void db_pool_stats(const db_pool_t *pool, db_pool_stats_t *out);
 
@@ -74,11 +86,13 @@ void db_pool_stats(const db_pool_t *pool, db_pool_stats_t *out);
  * DB_EQUERY with the error res, or another negative code with res NULL. */
 typedef void (*db_result_cb)(void *data, int status, PGresult *res);
 
-/* One query on any connection: acquire, send, call cb once, release.
- * params are NUL-terminated text or NULL for SQL NULL; they are copied
- * before this returns. Returns 0 (cb will fire exactly once, never from
- * inside this call) or a negative code (cb will not fire): DB_EUNAVAIL when
- * the pool is known to be down (every connection's last attempt failed),
+/* One query on any connection, as its own unit: sent on an idle connection,
+ * else pipelined on the shared connection with the fewest units in flight
+ * (below pipeline_depth), else queued. cb fires once, at the query's sync
+ * point: a write it reports DB_OK has committed. params are NUL-terminated
+ * text or NULL for SQL NULL; they are copied before this returns. Returns 0 (cb will fire
+ * exactly once, never from inside this call) or a negative code (cb will not fire):
+ * DB_EUNAVAIL when the pool is known to be down (every connection's last attempt failed),
  * DB_ECLOSING, UV_EINVAL for a bad statement id or parameter count.
  * Waiters are served in FIFO order; with no healthy connection a waiter
  * gets DB_EUNAVAIL within unavailable_after_ms. A query in flight on a
@@ -86,7 +100,16 @@ typedef void (*db_result_cb)(void *data, int status, PGresult *res);
 int db_query(db_pool_t *pool, int stmt, const char *const *params, int nparams,
              db_result_cb cb, void *data);
 
-/* Several queries on one connection (sequential strategies). cb fires once,
+/* Several queries as one unit on any shared connection, with one sync
+ * point after the last (the W2 pipeline strategy): as db_query, and the
+ * calls' and done's rules of db_conn_pipeline. calls is copied. */
+typedef struct db_call_s db_call_t;
+typedef void (*db_done_cb)(void *data, int status);
+int db_pipeline(db_pool_t *pool, const db_call_t *calls, int n, db_done_cb done,
+                void *data);
+
+/* A connection of one's own (sequential strategies): nothing else is sent
+ * on it while it is held. cb fires once,
  * always from the loop (never inside this call), with a connection or with
  * a negative status and conn NULL. The holder must call db_pool_release
  * exactly once. Same return codes as db_query, and the same rule for
@@ -105,21 +128,20 @@ int db_conn_query(db_conn_t *conn, int stmt, const char *const *params, int npar
                   db_result_cb cb, void *data);
 void db_pool_release(db_conn_t *conn);
 
-/* Pipeline mode (libpq >= 14): the n calls are sent in one pipeline with
- * one PQpipelineSync; cb fires once per call, in order, then done fires
- * once with the first non-OK status (or DB_OK). After a call fails, the
- * rest of that pipeline is not run: their cb get DB_EQUERY with a
- * PGRES_PIPELINE_ABORTED res. calls is copied; each params array must
- * stay valid only until this returns. Returns 0 or a negative code (no
- * callback fires), as db_conn_query. */
-typedef struct db_call_s {
+/* The n calls in one unit with one sync point; cb fires once per call, in
+ * order, as each statement ends, then done fires once at the sync point
+ * with the first non-OK status (or DB_OK). After a call fails, the rest of
+ * the unit is not run: their cb get DB_EQUERY with a PGRES_PIPELINE_ABORTED
+ * res. calls is copied; each params array must stay valid only until this
+ * returns. Returns 0 or a negative code (no callback fires), as
+ * db_conn_query. */
+struct db_call_s {
   int stmt;
   const char *const *params;
   int nparams;
   db_result_cb cb;
   void *data;
-} db_call_t;
-typedef void (*db_done_cb)(void *data, int status);
+};
 int db_conn_pipeline(db_conn_t *conn, const db_call_t *calls, int n, db_done_cb done,
                      void *data);
 

@@ -1,20 +1,35 @@
 /* The connection pool: `size` non-blocking libpq connections driven by the
- * loop, a FIFO queue of waiters, reconnection with back-off.
+ * loop, a FIFO queue of waiters, automatic pipelining, reconnection with
+ * back-off.
  *
  * A connection slot (db_conn_t) lives as long as the pool; the PGconn inside
  * it comes and goes. A slot is DOWN (no PGconn: waiting for its back-off
  * timer), CONNECTING (PQconnectPoll steps), PREPARING (the statements, one
- * after another) or READY; READY slots are either idle (on the idle list) or
- * held (by db_query or an acquirer). A slot that breaks while held stays
- * held, DOWN, until its holder releases it; then it reconnects.
+ * after another) or READY. A READY slot is in libpq's pipeline mode for
+ * good and is either shared or held (by an acquirer). A slot that breaks
+ * while held stays held, DOWN, until its holder releases it; then it
+ * reconnects.
  *
- * Handles: each slot owns a timer (connect timeout, back-off or query
- * timeout: its states never need two at once) and two poll handles. The
- * socket can change between connect steps (libpq tries the next address, or
- * retries without SSL), and a closed poll handle is only reusable after its
- * close callback, so the slot alternates between the two: the old one
- * closes while the new one watches. The pool frees itself in the last
- * close callback, once every holder has released its connection. */
+ * Pipelining (docs/architecture.md, "Pipelining"). Every request's
+ * statements are one unit that ends with its own sync point (Sync), so each
+ * is its own implicit transaction exactly as without pipelining and a
+ * failing statement never aborts another request's. A shared slot carries
+ * up to depth_cap units in flight: a request goes to the shared slot with
+ * the fewest, and waits in the FIFO queue when every slot is at the cap.
+ * The results of a single-statement unit are handed over at its sync
+ * point, so a write is answered only once it has committed. What the
+ * callbacks of one loop iteration queue leaves in one flush, from a
+ * prepare handle, just before the loop waits (with libpq < 17,
+ * PQpipelineSync itself flushes each unit: see the architecture notes).
+ *
+ * Handles: each slot owns a timer (connect timeout, back-off or the oldest
+ * unit's query timeout: its states never need two at once) and two poll
+ * handles. The socket can change between connect steps (libpq tries the
+ * next address, or retries without SSL), and a closed poll handle is only
+ * reusable after its close callback, so the slot alternates between the
+ * two: the old one closes while the new one watches. The pool frees itself
+ * in the last close callback, once every holder has released its
+ * connection. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +45,6 @@ typedef enum {
   CONN_READY,
   CONN_CLOSED
 } conn_state_t;
-typedef enum { OP_NONE, OP_PREPARE, OP_QUERY, OP_PIPELINE } op_t;
 typedef enum { WATCH_FREE, WATCH_ACTIVE, WATCH_CLOSING } watch_state_t;
 typedef enum { REQ_QUERY, REQ_ACQUIRE } req_kind_t;
 
@@ -42,23 +56,34 @@ typedef struct watch_s {
   int events;
 } watch_t;
 
-/* A waiter in the FIFO queue. Taken from the pool's free list, never
- * freed before the pool: the list grows to the peak queue length and then
+/* A request: statements that end with their own sync point (one, or
+ * several for db_pipeline / db_conn_pipeline), or an acquire. It waits in
+ * the pool's FIFO queue, then (statements) rides on a connection until its
+ * sync point, then returns to the pool's free list: requests are never
+ * freed before the pool, so the list grows to the peak in flight and then
  * stops allocating. */
 typedef struct db_req_s db_req_t;
 struct db_req_s {
   db_req_t *next;
   req_kind_t kind;
-  uint64_t enqueued; /* uv_now */
-  db_result_cb result_cb;
-  db_acquire_cb acquire_cb;
+  uint64_t at; /* uv_now: queued, then sent (the query timeout's start) */
+  /* The statements. params is the caller's while sending from inside a
+   * call, the copies below when sent from the queue; stale after. */
+  db_call_t *calls;
+  int ncalls, cap_calls;
+  int many;        /* calls[i].cb at each statement's end, done at the sync */
+  int idx;         /* many: statements whose result was handed over */
+  int status;      /* many: the first non-OK status */
+  db_result_cb cb; /* one statement: at the sync point */
   void *data;
-  int stmt;
-  int nparams;
-  core_buf_t text;   /* the params' bytes, each NUL-terminated */
-  int *offsets;      /* into text, or -1 for SQL NULL */
-  const char **vals; /* filled from offsets when sent */
-  int cap;
+  db_done_cb done;
+  void *done_data;
+  db_acquire_cb acquire_cb;
+  /* A waiting request's parameters, copied: each NUL-terminated. */
+  core_buf_t text;
+  int *offsets; /* into text, or -1 for SQL NULL */
+  const char **vals;
+  int cap_vals;
 };
 
 struct db_conn_s {
@@ -66,30 +91,28 @@ struct db_conn_s {
   PGconn *pg;
   conn_state_t state;
   int held;
+  int release;  /* held, released with units in flight: return after them */
   int failed;   /* the last connect attempt failed */
   int attempts; /* consecutive failed attempts: the back-off exponent */
   int started;  /* an attempt was made before: the next one is a reconnect */
   /* A send that failed inside a caller's call: the break (and the failed
-   * operation's callbacks) wait for the timer, so they come from the loop. */
+   * units' callbacks) wait for the timer, so they come from the loop. */
   int break_status;
   char break_why[160];
   uv_timer_t timer;
   watch_t watch[2];
-  int active; /* index of the watching poll handle, or -1 */
-  db_conn_t *next_idle;
-  /* The operation in flight. */
-  op_t op;
-  int prepared;     /* PREPARING: statements done */
-  int auto_release; /* a db_query: release when it completes */
-  db_result_cb cb;
-  void *data;
-  /* The first result of the current query, kept until the NULL that ends
-   * it; the drain loop that obtained it clears it after the callback. */
+  int active;    /* index of the watching poll handle, or -1 */
+  int preparing; /* PREPARING: a PQsendPrepare in flight */
+  int prepared;  /* PREPARING: statements done */
+  /* The units in flight, in the order they were sent (and are answered). */
+  db_req_t *head, *tail;
+  int depth;
+  /* The current statement's first result (for a one-statement unit, kept
+   * to the sync point), and whether a result came since the last end. */
   PGresult *res;
-  db_call_t *calls; /* OP_PIPELINE: a copy of the caller's array */
-  int ncalls, cap_calls, call_idx, pstatus;
-  db_done_cb done;
-  void *done_data;
+  int got;
+  int dirty; /* queued output not yet flushed: on the pool's dirty list */
+  db_conn_t *next_dirty;
 };
 
 struct db_pool_s {
@@ -101,24 +124,28 @@ struct db_pool_s {
   int connect_timeout_ms;
   int unavailable_after_ms;
   int query_timeout_ms;
+  int depth_cap; /* units in flight per shared connection, >= 1 */
   /* private */
   int closing;
   int nhandles; /* open handles: the pool is freed when none is left */
   int nheld;
-  int healthy; /* READY slots, held or idle */
+  int healthy; /* READY slots, held or shared */
   int nfailed; /* slots whose last attempt failed */
   int down;    /* every slot's last attempt failed: fail fast */
+  int inflight;
   unsigned long reconnects;
+  uint64_t depth_hist[DB_DEPTH_SLOTS];
   uint32_t rng;
   uint64_t unhealthy_since;
   db_close_cb close_cb;
   void *close_data;
-  uv_idle_t kick;     /* hands idle connections to waiters, off the caller's stack */
+  uv_idle_t kick;     /* serves waiters, off the caller's stack */
   uv_timer_t unavail; /* fails waiters after unavailable_after_ms with nothing healthy */
-  db_req_t *head, *tail;
+  uv_prepare_t flusher; /* flushes what the iteration queued, before the loop waits */
+  db_conn_t *dirty;
+  db_req_t *head, *tail; /* the FIFO queue */
   int waiting;
   db_req_t *free_reqs;
-  db_conn_t *idle;
   db_conn_t conns[];
 };
 
@@ -139,6 +166,7 @@ static void on_poll(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
 static void arm_unavail(db_pool_t *p);
 static void kick(db_pool_t *p);
+static void serve(db_pool_t *p);
 
 const char *db_strerror(int code) {
   switch (code) {
@@ -161,18 +189,22 @@ const char *db_strerror(int code) {
 
 /* ---- handles and the end of the pool ---- */
 
+static void req_free(db_req_t *r) {
+  core_buf_free(&r->text);
+  free(r->offsets);
+  free(r->vals);
+  free(r->calls);
+  free(r);
+}
+
 static void pool_finish(db_pool_t *p) {
   db_close_cb cb = p->close_cb;
   void *data = p->close_data;
   while (p->free_reqs) {
     db_req_t *r = p->free_reqs;
     p->free_reqs = r->next;
-    core_buf_free(&r->text);
-    free(r->offsets);
-    free(r->vals);
-    free(r);
+    req_free(r);
   }
-  for (int i = 0; i < p->size; i++) free(p->conns[i].calls);
   free(p->conninfo);
   free(p);
   if (cb)
@@ -241,10 +273,25 @@ static int watch(db_conn_t *c, int events, int force) {
   return uv_poll_start(&w->handle, events, on_poll);
 }
 
-/* Drops the PGconn and everything tied to it; the slot stays. */
+static void undirty(db_conn_t *c) {
+  if (!c->dirty)
+    return;
+  c->dirty = 0;
+  for (db_conn_t **pp = &c->pool->dirty; *pp; pp = &(*pp)->next_dirty)
+    if (*pp == c) {
+      *pp = c->next_dirty;
+      return;
+    }
+}
+
+/* Drops the PGconn and everything tied to it; the slot (and its units,
+ * which the caller fails) stays. */
 static void teardown(db_conn_t *c) {
   uv_timer_stop(&c->timer);
   c->break_status = 0;
+  c->preparing = 0;
+  c->got = 0;
+  undirty(c);
   unwatch(c); /* before PQfinish closes the descriptor under the poll handle */
   if (c->res) {
     PQclear(c->res);
@@ -280,22 +327,25 @@ static void set_failed(db_conn_t *c, int failed) {
   c->pool->nfailed += failed ? 1 : -1;
 }
 
-static void idle_push(db_conn_t *c) {
-  c->next_idle = c->pool->idle;
-  c->pool->idle = c;
+/* The shared slot that takes the next unit: the one with the fewest in
+ * flight, below the cap; with empty, only one with none (an acquire). */
+static db_conn_t *pick(db_pool_t *p, int empty) {
+  db_conn_t *best = NULL;
+  for (int i = 0; i < p->size; i++) {
+    db_conn_t *c = &p->conns[i];
+    if (c->state != CONN_READY || c->held || c->break_status)
+      continue;
+    if (c->depth == 0)
+      return c;
+    if (!empty && c->depth < p->depth_cap && (!best || c->depth < best->depth))
+      best = c;
+  }
+  return best;
 }
 
-static void idle_remove(db_conn_t *c) {
-  for (db_conn_t **pp = &c->pool->idle; *pp; pp = &(*pp)->next_idle)
-    if (*pp == c) {
-      *pp = c->next_idle;
-      return;
-    }
-}
+/* ---- requests and the wait queue ---- */
 
-/* ---- the wait queue ---- */
-
-static db_req_t *req_get(db_pool_t *p) {
+static db_req_t *req_get(db_pool_t *p, req_kind_t kind, int ncalls) {
   db_req_t *r = p->free_reqs;
   if (r) {
     p->free_reqs = r->next;
@@ -303,7 +353,16 @@ static db_req_t *req_get(db_pool_t *p) {
     r = xcalloc(1, sizeof(*r));
     core_buf_init(&r->text);
   }
+  if (ncalls > r->cap_calls) {
+    r->calls = xrealloc(r->calls, (size_t)ncalls * sizeof(*r->calls));
+    r->cap_calls = ncalls;
+  }
   r->next = NULL;
+  r->kind = kind;
+  r->ncalls = ncalls;
+  r->many = 0;
+  r->idx = 0;
+  r->status = DB_OK;
   return r;
 }
 
@@ -312,18 +371,58 @@ static void req_put(db_pool_t *p, db_req_t *r) {
   p->free_reqs = r;
 }
 
+/* Copies the parameters of a request about to wait: the caller's arrays
+ * are valid only during its call. */
+static void req_copy_params(db_req_t *r) {
+  int n = 0;
+  for (int i = 0; i < r->ncalls; i++) n += r->calls[i].nparams;
+  if (n > r->cap_vals) {
+    r->offsets = xrealloc(r->offsets, (size_t)n * sizeof(*r->offsets));
+    r->vals = xrealloc(r->vals, (size_t)n * sizeof(*r->vals));
+    r->cap_vals = n;
+  }
+  core_buf_reset(&r->text);
+  int k = 0;
+  for (int i = 0; i < r->ncalls; i++)
+    for (int j = 0; j < r->calls[i].nparams; j++, k++) {
+      const char *v = r->calls[i].params[j];
+      r->offsets[k] = v ? (int)r->text.len : -1;
+      if (v)
+        core_buf_append(&r->text, v, strlen(v) + 1);
+    }
+}
+
+/* Points each statement's params at the copies (text no longer moves). */
+static void req_resolve_params(db_req_t *r) {
+  int k = 0;
+  for (int i = 0; i < r->ncalls; i++) {
+    r->calls[i].params = r->vals + k;
+    for (int j = 0; j < r->calls[i].nparams; j++, k++)
+      r->vals[k] = r->offsets[k] < 0 ? NULL : r->text.data + r->offsets[k];
+  }
+}
+
 static void enqueue(db_pool_t *p, db_req_t *r) {
-  r->enqueued = uv_now(p->loop);
+  if (r->kind == REQ_QUERY)
+    req_copy_params(r);
+  r->at = uv_now(p->loop);
   if (p->tail)
     p->tail->next = r;
   else
     p->head = r;
   p->tail = r;
   p->waiting++;
-  if (p->idle)
-    kick(p);
+  kick(p);
   if (p->healthy == 0)
     arm_unavail(p);
+}
+
+static void requeue_head(db_pool_t *p, db_req_t *r) {
+  r->next = p->head;
+  p->head = r;
+  if (!p->tail)
+    p->tail = r;
+  p->waiting++;
 }
 
 static db_req_t *dequeue(db_pool_t *p) {
@@ -337,22 +436,38 @@ static db_req_t *dequeue(db_pool_t *p) {
   return r;
 }
 
-/* Fails the waiter r (already dequeued) with status; its callback fires. */
-static void req_fail(db_pool_t *p, db_req_t *r, int status) {
-  req_kind_t kind = r->kind;
-  db_result_cb rcb = r->result_cb;
-  db_acquire_cb acb = r->acquire_cb;
-  void *data = r->data;
+/* Ends request r (no longer queued or in flight) with status and, for one
+ * statement, its result: the callbacks fire, and r is back on the free
+ * list before the last of them. */
+static void req_finish(db_pool_t *p, db_req_t *r, int status, PGresult *res) {
+  if (r->kind == REQ_ACQUIRE) {
+    db_acquire_cb cb = r->acquire_cb;
+    void *data = r->data;
+    req_put(p, r);
+    cb(data, status, NULL);
+    return;
+  }
+  if (!r->many) {
+    db_result_cb cb = r->cb;
+    void *data = r->data;
+    req_put(p, r);
+    cb(data, status, res);
+    return;
+  }
+  for (; r->idx < r->ncalls; r->idx++)
+    r->calls[r->idx].cb(r->calls[r->idx].data, status, NULL);
+  if (status != DB_OK && r->status == DB_OK)
+    r->status = status;
+  db_done_cb done = r->done;
+  void *data = r->done_data;
+  int st = r->status;
   req_put(p, r);
-  if (kind == REQ_QUERY)
-    rcb(data, status, NULL);
-  else
-    acb(data, status, NULL);
+  done(data, st);
 }
 
 static void fail_waiters(db_pool_t *p, int status) {
   db_req_t *r;
-  while ((r = dequeue(p)) != NULL) req_fail(p, r, status);
+  while ((r = dequeue(p)) != NULL) req_finish(p, r, status, NULL);
 }
 
 /* The unavailable timer runs only while waiters wait and no connection is
@@ -361,11 +476,10 @@ static void on_unavail(uv_timer_t *t) {
   db_pool_t *p = container_of(t, db_pool_t, unavail);
   uint64_t now = uv_now(p->loop);
   while (p->head && p->healthy == 0 && !p->closing) {
-    uint64_t since =
-        p->head->enqueued > p->unhealthy_since ? p->head->enqueued : p->unhealthy_since;
+    uint64_t since = p->head->at > p->unhealthy_since ? p->head->at : p->unhealthy_since;
     if (since + (uint64_t)p->unavailable_after_ms > now)
       break;
-    req_fail(p, dequeue(p), DB_EUNAVAIL);
+    req_finish(p, dequeue(p), DB_EUNAVAIL, NULL);
   }
   arm_unavail(p);
 }
@@ -375,20 +489,22 @@ static void arm_unavail(db_pool_t *p) {
     uv_timer_stop(&p->unavail);
     return;
   }
-  uint64_t since =
-      p->head->enqueued > p->unhealthy_since ? p->head->enqueued : p->unhealthy_since;
+  uint64_t since = p->head->at > p->unhealthy_since ? p->head->at : p->unhealthy_since;
   uint64_t due = since + (uint64_t)p->unavailable_after_ms, now = uv_now(p->loop);
   uv_timer_start(&p->unavail, on_unavail, due > now ? due - now : 0, 0);
 }
 
 /* ---- sending ---- */
 
-/* Breaks the connection from the loop, not now: the operation just set up
- * belongs to a caller still inside db_query / db_conn_query /
- * db_conn_pipeline, which has told it 0, so its callbacks must come later
- * (db.h; libuv defers a failed connect the same way). The slot's timer
- * carries it: in READY it is otherwise only the query timeout. */
+/* Breaks the connection from the loop, not now: the units already in
+ * flight on it belong to other callers, and the caller still inside
+ * db_query / db_conn_query / db_pipeline / db_conn_pipeline must not see
+ * their callbacks fire on its stack (db.h; libuv defers a failed connect
+ * the same way). The slot's timer carries it: in READY it is otherwise
+ * only the query timeout. pick() skips the slot meanwhile. */
 static void break_later(db_conn_t *c, const char *why) {
+  if (c->break_status)
+    return;
   c->break_status = DB_EUNAVAIL;
   snprintf(c->break_why, sizeof(c->break_why), "%s", why ? why : "");
   uv_timer_start(&c->timer, on_timer, 0, 0);
@@ -396,38 +512,100 @@ static void break_later(db_conn_t *c, const char *why) {
 
 /* Flushes what libpq buffered and watches for what comes next: always
  * readable (results, or the server closing an idle connection), writable
- * too while output is pending. In a caller's call (sending) a failure is
- * deferred; from the loop (io) it breaks the connection at once. */
-static void flush_and_watch(db_conn_t *c, int sending) {
+ * too while output is pending. From the loop only: a failure breaks the
+ * connection at once. */
+static void flush_and_watch(db_conn_t *c) {
   int r = PQflush(c->pg);
   int rc = r < 0 ? UV_EIO : watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0), 0);
-  if (rc == 0)
+  if (rc != 0)
+    conn_break(c, DB_EUNAVAIL, r < 0 ? PQerrorMessage(c->pg) : uv_strerror(rc));
+}
+
+/* Every connection something was queued on since the loop last waited;
+ * callbacks that run from here may queue more, which leaves in the same
+ * turn. */
+static void on_flush(uv_prepare_t *h) {
+  db_pool_t *p = container_of(h, db_pool_t, flusher);
+  db_conn_t *c;
+  while ((c = p->dirty) != NULL) {
+    p->dirty = c->next_dirty;
+    c->dirty = 0;
+    if (c->pg && c->state == CONN_READY)
+      flush_and_watch(c);
+  }
+  uv_prepare_stop(h);
+}
+
+static void mark_dirty(db_conn_t *c) {
+  db_pool_t *p = c->pool;
+  if (c->dirty)
     return;
-  const char *why = r < 0 ? PQerrorMessage(c->pg) : uv_strerror(rc);
-  if (sending)
-    break_later(c, why);
-  else
-    conn_break(c, DB_EUNAVAIL, why);
+  c->dirty = 1;
+  c->next_dirty = p->dirty;
+  p->dirty = c;
+  uv_prepare_start(&p->flusher, on_flush);
 }
 
 static void start_query_timer(db_conn_t *c) {
-  if (c->pool->query_timeout_ms > 0)
-    uv_timer_start(&c->timer, on_timer, (uint64_t)c->pool->query_timeout_ms, 0);
+  db_pool_t *p = c->pool;
+  if (p->query_timeout_ms <= 0 || c->break_status)
+    return;
+  if (!c->head) {
+    uv_timer_stop(&c->timer);
+    return;
+  }
+  uint64_t due = c->head->at + (uint64_t)p->query_timeout_ms, now = uv_now(p->loop);
+  uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
-/* Sends one prepared statement. On failure nothing was sent and the
- * connection is unusable: the caller breaks it. */
-static int send_query(db_conn_t *c, int stmt, const char *const *vals, int n,
-                      db_result_cb cb, void *data, int auto_release) {
-  if (!PQsendQueryPrepared(c->pg, c->pool->stmts[stmt].name, n, vals, NULL, NULL, 0))
+/* The sync point: libpq 17 can queue it without flushing, so the flusher
+ * sends the whole iteration at once; older libpq flushes each. */
+static int pipeline_sync(PGconn *pg) {
+#ifdef LIBPQ_HAS_SEND_PIPELINE_SYNC
+  return PQsendPipelineSync(pg);
+#else
+  return PQpipelineSync(pg);
+#endif
+}
+
+/* Queues r's statements and its own sync point on c; r joins c's units.
+ * 0, or DB_EUNAVAIL when libpq refused: the connection cannot be trusted
+ * any more, and r is not on it (nothing of it was committed: its sync
+ * point never left). */
+static int send_unit(db_conn_t *c, db_req_t *r) {
+  db_pool_t *p = c->pool;
+  for (int i = 0; i < r->ncalls; i++) {
+    const db_call_t *k = &r->calls[i];
+    if (!PQsendQueryPrepared(c->pg, p->stmts[k->stmt].name, k->nparams, k->params, NULL,
+                             NULL, 0))
+      return DB_EUNAVAIL;
+  }
+  if (!pipeline_sync(c->pg))
     return DB_EUNAVAIL;
-  c->op = OP_QUERY;
-  c->cb = cb;
-  c->data = data;
-  c->auto_release = auto_release;
-  start_query_timer(c);
-  flush_and_watch(c, 1);
+  r->next = NULL;
+  r->at = uv_now(p->loop);
+  if (c->tail)
+    c->tail->next = r;
+  else
+    c->head = r;
+  c->tail = r;
+  c->depth++;
+  p->inflight++;
+  p->depth_hist[c->depth < DB_DEPTH_SLOTS ? c->depth - 1 : DB_DEPTH_SLOTS - 1]++;
+  if (c->depth == 1)
+    start_query_timer(c);
+  mark_dirty(c);
   return 0;
+}
+
+static db_req_t *unit_pop(db_conn_t *c) {
+  db_req_t *r = c->head;
+  c->head = r->next;
+  if (!c->head)
+    c->tail = NULL;
+  c->depth--;
+  c->pool->inflight--;
+  return r;
 }
 
 static void hold(db_conn_t *c) {
@@ -435,40 +613,48 @@ static void hold(db_conn_t *c) {
   c->pool->nheld++;
 }
 
+/* A held connection released while its units were in flight goes back
+ * once the last is answered (or failed). */
+static void maybe_release(db_conn_t *c) {
+  if (c->held && c->release && c->depth == 0) {
+    c->release = 0;
+    db_pool_release(c);
+  }
+}
+
+/* Gives waiter r (dequeued) to c, from the loop. */
 static void grant(db_pool_t *p, db_conn_t *c, db_req_t *r) {
-  hold(c);
   if (r->kind == REQ_ACQUIRE) {
     db_acquire_cb cb = r->acquire_cb;
     void *data = r->data;
     req_put(p, r);
+    hold(c);
     cb(data, DB_OK, c);
     return;
   }
-  for (int i = 0; i < r->nparams; i++)
-    r->vals[i] = r->offsets[i] < 0 ? NULL : r->text.data + r->offsets[i];
-  if (send_query(c, r->stmt, r->vals, r->nparams, r->result_cb, r->data, 1) == 0) {
-    req_put(p, r);
+  req_resolve_params(r);
+  if (send_unit(c, r) == 0)
     return;
-  }
-  /* The connection broke: the request goes back to the head of the queue
-   * and this slot to reconnecting. */
-  r->next = p->head;
-  p->head = r;
-  if (!p->tail)
-    p->tail = r;
-  p->waiting++;
+  /* Nothing of r left: it goes back to the head of the queue, and the
+   * slot to reconnecting. */
+  requeue_head(p, r);
   conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
-  db_pool_release(c);
+}
+
+/* Hands waiters, in order, to slots that can take them. From the loop. */
+static void serve(db_pool_t *p) {
+  while (!p->closing && p->head) {
+    db_conn_t *c = pick(p, p->head->kind == REQ_ACQUIRE);
+    if (!c)
+      return;
+    grant(p, c, dequeue(p));
+  }
 }
 
 static void on_kick(uv_idle_t *h) {
   db_pool_t *p = container_of(h, db_pool_t, kick);
   uv_idle_stop(h);
-  while (!p->closing && p->head && p->idle) {
-    db_conn_t *c = p->idle;
-    p->idle = c->next_idle;
-    grant(p, c, dequeue(p));
-  }
+  serve(p);
 }
 
 static void kick(db_pool_t *p) {
@@ -530,14 +716,18 @@ static void ready(db_conn_t *c) {
     p->down = 0;
     LOG_INFO(NULL, "PostgreSQL available again");
   }
-  idle_push(c);
   kick(p);
 }
 
+/* The statements one after another, then pipeline mode for good. */
 static void prepare_next(db_conn_t *c) {
   db_pool_t *p = c->pool;
   if (c->prepared == p->nstmts) {
-    c->op = OP_NONE;
+    c->preparing = 0;
+    if (!PQenterPipelineMode(c->pg)) {
+      attempt_failed(c, PQerrorMessage(c->pg));
+      return;
+    }
     ready(c);
     return;
   }
@@ -546,7 +736,7 @@ static void prepare_next(db_conn_t *c) {
     attempt_failed(c, PQerrorMessage(c->pg));
     return;
   }
-  c->op = OP_PREPARE;
+  c->preparing = 1;
   int r = PQflush(c->pg);
   int rc = r < 0 ? UV_EIO : watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0), 0);
   if (rc != 0)
@@ -644,69 +834,79 @@ static int result_status(const PGresult *r) {
   return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK ? DB_OK : DB_EQUERY;
 }
 
-static void query_done(db_conn_t *c) {
-  PGresult *res = c->res;
-  c->res = NULL;
-  db_result_cb cb = c->cb;
-  void *data = c->data;
-  int release = c->auto_release;
-  c->op = OP_NONE;
-  uv_timer_stop(&c->timer);
-  if (!res) {
-    cb(data, DB_EUNAVAIL, NULL);
+/* Keeps a statement's first result; an error after it (a commit failing
+ * at the sync point) replaces a success. */
+static void keep(db_conn_t *c, PGresult *r) {
+  if (!c->res) {
+    c->res = r;
+  } else if (result_status(r) != DB_OK && result_status(c->res) == DB_OK) {
+    PQclear(c->res);
+    c->res = r;
   } else {
-    cb(data, result_status(res), res);
-    PQclear(res);
+    PQclear(r);
   }
-  if (release)
-    db_pool_release(c);
 }
 
-static void pipeline_done(db_conn_t *c) {
-  if (!PQexitPipelineMode(c->pg)) {
-    conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg)); /* it calls done */
+/* The end of one statement's results. Several statements: its callback
+ * fires now. One: the result waits for the sync point. */
+static void statement_end(db_conn_t *c) {
+  db_req_t *r = c->head;
+  if (!r->many || r->idx >= r->ncalls || !c->res)
     return;
+  PGresult *res = c->res;
+  c->res = NULL;
+  int st = result_status(res);
+  if (st != DB_OK && r->status == DB_OK)
+    r->status = st;
+  db_call_t *k = &r->calls[r->idx++];
+  k->cb(k->data, st, res);
+  PQclear(res);
+}
+
+/* The head unit's sync point: it is over, committed if it wrote. */
+static void unit_done(db_conn_t *c) {
+  db_pool_t *p = c->pool;
+  db_req_t *r = unit_pop(c);
+  PGresult *res = c->res;
+  c->res = NULL;
+  c->got = 0;
+  start_query_timer(c);
+  if (!r->many) {
+    req_finish(p, r, res ? result_status(res) : DB_EUNAVAIL, res);
+  } else {
+    if (res && result_status(res) != DB_OK && r->status == DB_OK)
+      r->status = result_status(res);
+    req_finish(p, r, r->idx < r->ncalls ? DB_EUNAVAIL : DB_OK, NULL);
   }
-  c->op = OP_NONE;
-  uv_timer_stop(&c->timer);
-  int release = c->auto_release;
-  c->done(c->done_data, c->pstatus);
-  if (release)
-    db_pool_release(c);
+  if (res)
+    PQclear(res);
+  maybe_release(c);
 }
 
 /* Returns 1 when there is nothing more to read for now. */
-static int on_pipeline_result(db_conn_t *c, PGresult *r) {
-  if (r && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+static int on_result(db_conn_t *c, PGresult *r) {
+  if (!r) {
+    if (!c->got)
+      return 1; /* a NULL that ends nothing */
+    c->got = 0;
+    statement_end(c);
+    return 0;
+  }
+  if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
     PQclear(r);
-    pipeline_done(c);
+    unit_done(c);
     return 0;
   }
-  if (r) {
-    if (!c->res)
-      c->res = r;
-    else
-      PQclear(r);
-    return 0;
-  }
-  if (!c->res || c->call_idx >= c->ncalls)
-    return 1; /* a NULL that ends nothing */
-  PGresult *res = c->res;
-  c->res = NULL;
-  db_call_t *call = &c->calls[c->call_idx++];
-  int st = result_status(res);
-  if (st != DB_OK && c->pstatus == DB_OK)
-    c->pstatus = st;
-  call->cb(call->data, st, res);
-  PQclear(res);
+  c->got = 1;
+  keep(c, r);
   return 0;
 }
 
 /* Reads every result that is complete. User callbacks run from here and may
- * issue the next query, release the connection or close the pool, so the
- * loop re-checks the connection on every turn. */
+ * send more, release the connection or close the pool, so the loop
+ * re-checks the connection on every turn. */
 static void drain(db_conn_t *c) {
-  while (c->pg && c->op != OP_NONE && !PQisBusy(c->pg)) {
+  while (c->pg && (c->preparing || c->head) && !PQisBusy(c->pg)) {
     PGresult *r = PQgetResult(c->pg);
     if (r && PQresultStatus(r) == PGRES_FATAL_ERROR && conn_lost(c->pg, r)) {
       char why[256];
@@ -715,42 +915,27 @@ static void drain(db_conn_t *c) {
       conn_break(c, DB_EUNAVAIL, why);
       return;
     }
-    switch (c->op) {
-      case OP_PREPARE:
-        on_prepared(c, r);
-        break;
-      case OP_QUERY:
-        if (!r)
-          query_done(c);
-        else if (!c->res)
-          c->res = r;
-        else
-          PQclear(r);
-        break;
-      case OP_PIPELINE:
-        if (on_pipeline_result(c, r))
-          return;
-        break;
-      default:
-        PQclear(r);
-    }
+    if (c->preparing)
+      on_prepared(c, r);
+    else if (on_result(c, r))
+      return;
   }
 }
 
 static void io(db_conn_t *c, int events) {
-  if (events & UV_READABLE) {
-    if (!PQconsumeInput(c->pg)) {
-      conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
-      return;
-    }
-  }
-  if (PQstatus(c->pg) == CONNECTION_BAD) {
+  db_pool_t *p = c->pool;
+  if ((events & UV_READABLE) && !PQconsumeInput(c->pg)) {
     conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
-    return;
+  } else if (PQstatus(c->pg) == CONNECTION_BAD) {
+    conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
+  } else {
+    drain(c);
+    /* A dirty slot is flushed by the flusher, with the rest of the turn. */
+    if (c->pg && (c->state == CONN_READY || c->state == CONN_PREPARING) && !c->dirty)
+      flush_and_watch(c);
   }
-  drain(c);
-  if (c->pg && (c->state == CONN_READY || c->state == CONN_PREPARING))
-    flush_and_watch(c, 0);
+  /* Answers freed room on this slot: waiters take it now, not a turn later. */
+  serve(p);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -786,9 +971,9 @@ static void on_timer(uv_timer_t *t) {
       attempt_failed(c, "connect timeout");
       break;
     case CONN_READY:
-      if (c->op != OP_NONE && c->break_status != 0)
+      if (c->break_status != 0)
         conn_break(c, c->break_status, c->break_why);
-      else if (c->op != OP_NONE)
+      else if (c->head)
         conn_break(c, DB_ETIMEDOUT, "query timeout");
       break;
     default:
@@ -798,33 +983,16 @@ static void on_timer(uv_timer_t *t) {
 
 /* ---- breaking ---- */
 
-/* Fails the operation in flight (its callbacks fire) with status. */
-static void fail_op(db_conn_t *c, int status) {
-  op_t op = c->op;
-  c->op = OP_NONE;
-  if (op == OP_QUERY) {
-    int release = c->auto_release;
-    c->cb(c->data, status, NULL);
-    if (release)
-      db_pool_release(c);
-  } else if (op == OP_PIPELINE) {
-    for (; c->call_idx < c->ncalls; c->call_idx++) {
-      db_call_t *call = &c->calls[c->call_idx];
-      call->cb(call->data, status, NULL);
-    }
-    if (c->pstatus == DB_OK)
-      c->pstatus = status;
-    int release = c->auto_release;
-    c->done(c->done_data, c->pstatus);
-    if (release)
-      db_pool_release(c);
-  }
+/* Fails every unit in flight on c (their callbacks fire) with status. */
+static void fail_units(db_conn_t *c, int status) {
+  while (c->head) req_finish(c->pool, unit_pop(c), status, NULL);
+  maybe_release(c);
 }
 
 /* The connection is lost (or abandoned after a query timeout): drop it,
- * fail what was in flight, and reconnect at once if nobody holds it (a
- * holder's release does it otherwise). A query is never retried: it may
- * have written. */
+ * fail every unit in flight on it, and reconnect at once if nobody holds
+ * it (a holder's release does it otherwise). A unit is never retried: it
+ * may have written. */
 static void conn_break(db_conn_t *c, int status, const char *why) {
   db_pool_t *p = c->pool;
   if (c->state == CONN_CONNECTING || c->state == CONN_PREPARING) {
@@ -836,19 +1004,17 @@ static void conn_break(db_conn_t *c, int status, const char *why) {
   char msg[256];
   oneline(msg, sizeof(msg), why);
   LOG_WARN(NULL, "PostgreSQL connection lost: %s", msg);
-  if (!c->held)
-    idle_remove(c);
   teardown(c);
   set_state(c, p->closing ? CONN_CLOSED : CONN_DOWN);
   if (!c->held && !p->closing)
     uv_timer_start(&c->timer, on_timer, 0, 0);
-  fail_op(c, status);
+  fail_units(c, status);
 }
 
 /* ---- the public API ---- */
 
 int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out) {
-  if (!opts->conninfo || opts->size < 1 || opts->nstmts < 0)
+  if (!opts->conninfo || opts->size < 1 || opts->nstmts < 0 || opts->pipeline_depth < 0)
     return UV_EINVAL;
   char *perr = NULL;
   PQconninfoOption *parsed = PQconninfoParse(opts->conninfo, &perr);
@@ -871,11 +1037,13 @@ int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out) {
   p->unavailable_after_ms =
       opts->unavailable_after_ms > 0 ? opts->unavailable_after_ms : 1000;
   p->query_timeout_ms = opts->query_timeout_ms;
+  p->depth_cap = opts->pipeline_depth > 1 ? opts->pipeline_depth : 1;
   p->rng = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16)) | 1u;
   p->unhealthy_since = uv_now(loop);
   uv_idle_init(loop, &p->kick);
   uv_timer_init(loop, &p->unavail);
-  p->nhandles = 2;
+  uv_prepare_init(loop, &p->flusher);
+  p->nhandles = 3;
   for (int i = 0; i < p->size; i++) {
     db_conn_t *c = &p->conns[i];
     c->pool = p;
@@ -896,15 +1064,15 @@ void db_pool_close(db_pool_t *p, db_close_cb cb, void *data) {
   p->close_cb = cb;
   p->close_data = data;
   fail_waiters(p, DB_ECLOSING);
-  p->idle = NULL;
   for (int i = 0; i < p->size; i++) {
     db_conn_t *c = &p->conns[i];
     teardown(c);
     set_state(c, CONN_CLOSED);
-    fail_op(c, DB_ECLOSING);
+    fail_units(c, DB_ECLOSING);
     close_handle(p, (uv_handle_t *)&c->timer, on_handle_closed);
   }
   close_handle(p, (uv_handle_t *)&p->unavail, on_handle_closed);
+  close_handle(p, (uv_handle_t *)&p->flusher, on_handle_closed);
   /* The kick handle stays open until every holder has released, so a late
    * db_pool_release never touches freed memory. */
   if (p->nheld == 0)
@@ -914,9 +1082,13 @@ void db_pool_close(db_pool_t *p, db_close_cb cb, void *data) {
 void db_pool_stats(const db_pool_t *p, db_pool_stats_t *out) {
   out->size = p->size;
   out->healthy = p->healthy;
-  out->in_use = p->nheld;
+  out->in_use = 0;
+  for (int i = 0; i < p->size; i++)
+    out->in_use += p->conns[i].held || p->conns[i].depth > 0;
   out->waiting = p->waiting;
+  out->inflight = p->inflight;
   out->reconnects = p->reconnects;
+  memcpy(out->depth, p->depth_hist, sizeof(out->depth));
 }
 
 static int check_stmt(db_pool_t *p, int stmt, int nparams) {
@@ -925,21 +1097,29 @@ static int check_stmt(db_pool_t *p, int stmt, int nparams) {
   return 0;
 }
 
-static void copy_params(db_req_t *r, const char *const *params, int n) {
-  if (n > r->cap) {
-    r->offsets = xrealloc(r->offsets, (size_t)n * sizeof(*r->offsets));
-    r->vals = xrealloc(r->vals, (size_t)n * sizeof(*r->vals));
-    r->cap = n;
-  }
-  core_buf_reset(&r->text);
+static int check_calls(db_pool_t *p, const db_call_t *calls, int n) {
+  if (n < 1)
+    return UV_EINVAL;
   for (int i = 0; i < n; i++) {
-    if (!params[i]) {
-      r->offsets[i] = -1;
-      continue;
-    }
-    r->offsets[i] = (int)r->text.len;
-    core_buf_append(&r->text, params[i], strlen(params[i]) + 1);
+    int rc = check_stmt(p, calls[i].stmt, calls[i].nparams);
+    if (rc != 0)
+      return rc;
   }
+  return 0;
+}
+
+/* Sends r on the shared slot with the fewest units in flight, or queues
+ * it: behind any waiter, so the queue stays FIFO. A slot that refuses the
+ * send is broken from the loop (break_later) and the next one tried. */
+static int submit(db_pool_t *p, db_req_t *r) {
+  db_conn_t *c;
+  while (!p->head && (c = pick(p, 0)) != NULL) {
+    if (send_unit(c, r) == 0)
+      return 0;
+    break_later(c, PQerrorMessage(c->pg));
+  }
+  enqueue(p, r);
+  return 0;
 }
 
 int db_query(db_pool_t *p, int stmt, const char *const *params, int nparams,
@@ -951,26 +1131,28 @@ int db_query(db_pool_t *p, int stmt, const char *const *params, int nparams,
     return rc;
   if (p->down)
     return DB_EUNAVAIL;
-  while (!p->head && p->idle) {
-    db_conn_t *c = p->idle;
-    p->idle = c->next_idle;
-    hold(c);
-    if (send_query(c, stmt, params, nparams, cb, data, 1) == 0)
-      return 0;
-    conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
-    db_pool_release(c);
-  }
+  db_req_t *r = req_get(p, REQ_QUERY, 1);
+  r->calls[0] = (db_call_t){stmt, params, nparams, NULL, NULL};
+  r->cb = cb;
+  r->data = data;
+  return submit(p, r);
+}
+
+int db_pipeline(db_pool_t *p, const db_call_t *calls, int n, db_done_cb done,
+                void *data) {
+  if (p->closing)
+    return DB_ECLOSING;
+  int rc = check_calls(p, calls, n);
+  if (rc != 0)
+    return rc;
   if (p->down)
     return DB_EUNAVAIL;
-  db_req_t *r = req_get(p);
-  r->kind = REQ_QUERY;
-  r->result_cb = cb;
-  r->data = data;
-  r->stmt = stmt;
-  r->nparams = nparams;
-  copy_params(r, params, nparams);
-  enqueue(p, r);
-  return 0;
+  db_req_t *r = req_get(p, REQ_QUERY, n);
+  memcpy(r->calls, calls, (size_t)n * sizeof(*calls));
+  r->many = 1;
+  r->done = done;
+  r->done_data = data;
+  return submit(p, r);
 }
 
 int db_pool_acquire(db_pool_t *p, db_acquire_cb cb, void *data) {
@@ -978,11 +1160,9 @@ int db_pool_acquire(db_pool_t *p, db_acquire_cb cb, void *data) {
     return DB_ECLOSING;
   if (p->down)
     return DB_EUNAVAIL;
-  db_req_t *r = req_get(p);
-  r->kind = REQ_ACQUIRE;
+  db_req_t *r = req_get(p, REQ_ACQUIRE, 0);
   r->acquire_cb = cb;
   r->data = data;
-  r->nparams = 0;
   enqueue(p, r);
   return 0;
 }
@@ -990,11 +1170,21 @@ int db_pool_acquire(db_pool_t *p, db_acquire_cb cb, void *data) {
 static int check_conn(db_conn_t *c) {
   if (c->pool->closing)
     return DB_ECLOSING;
-  if (!c->held || c->state != CONN_READY)
+  if (!c->held || c->state != CONN_READY || c->break_status)
     return DB_EUNAVAIL;
-  if (c->op != OP_NONE)
+  if (c->depth > 0)
     return DB_EBUSY;
   return 0;
+}
+
+/* On a held slot nothing else is in flight, so a refused send breaks it at
+ * once without firing anyone's callback. */
+static int send_held(db_conn_t *c, db_req_t *r) {
+  if (send_unit(c, r) == 0)
+    return 0;
+  req_put(c->pool, r);
+  conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
+  return DB_EUNAVAIL;
 }
 
 int db_conn_query(db_conn_t *c, int stmt, const char *const *params, int nparams,
@@ -1004,74 +1194,48 @@ int db_conn_query(db_conn_t *c, int stmt, const char *const *params, int nparams
     rc = check_stmt(c->pool, stmt, nparams);
   if (rc != 0)
     return rc;
-  if (send_query(c, stmt, params, nparams, cb, data, 0) == 0)
-    return 0;
-  conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
-  return DB_EUNAVAIL;
+  db_req_t *r = req_get(c->pool, REQ_QUERY, 1);
+  r->calls[0] = (db_call_t){stmt, params, nparams, NULL, NULL};
+  r->cb = cb;
+  r->data = data;
+  return send_held(c, r);
 }
 
 int db_conn_pipeline(db_conn_t *c, const db_call_t *calls, int n, db_done_cb done,
                      void *data) {
   int rc = check_conn(c);
+  if (rc == 0)
+    rc = check_calls(c->pool, calls, n);
   if (rc != 0)
     return rc;
-  if (n < 1)
-    return UV_EINVAL;
-  for (int i = 0; i < n; i++)
-    if ((rc = check_stmt(c->pool, calls[i].stmt, calls[i].nparams)) != 0)
-      return rc;
-  if (!PQenterPipelineMode(c->pg))
-    goto broken;
-  for (int i = 0; i < n; i++)
-    if (!PQsendQueryPrepared(c->pg, c->pool->stmts[calls[i].stmt].name, calls[i].nparams,
-                             calls[i].params, NULL, NULL, 0))
-      goto broken;
-  if (!PQpipelineSync(c->pg))
-    goto broken;
-  if (n > c->cap_calls) {
-    c->calls = xrealloc(c->calls, (size_t)n * sizeof(*c->calls));
-    c->cap_calls = n;
-  }
-  memcpy(c->calls, calls, (size_t)n * sizeof(*calls));
-  c->ncalls = n;
-  c->call_idx = 0;
-  c->pstatus = DB_OK;
-  c->done = done;
-  c->done_data = data;
-  c->auto_release = 0;
-  c->op = OP_PIPELINE;
-  start_query_timer(c);
-  flush_and_watch(c, 1);
-  return 0;
-
-broken:
-  /* Part of the pipeline may be buffered: the connection cannot be trusted
-   * any more. Nothing fires; the holder releases it as usual. */
-  conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
-  return DB_EUNAVAIL;
+  db_req_t *r = req_get(c->pool, REQ_QUERY, n);
+  memcpy(r->calls, calls, (size_t)n * sizeof(*calls));
+  r->many = 1;
+  r->done = done;
+  r->done_data = data;
+  return send_held(c, r);
 }
 
 void db_pool_release(db_conn_t *c) {
   db_pool_t *p = c->pool;
   if (!c->held)
     return;
-  if (c->op != OP_NONE) {
-    /* Released with a query in flight: its callback still fires, and the
-     * connection returns to the pool after it. */
-    c->auto_release = 1;
+  if (c->depth > 0) {
+    /* Released with units in flight: their callbacks still fire, and the
+     * connection returns to the pool after the last. */
+    c->release = 1;
     return;
   }
   c->held = 0;
+  c->release = 0;
   p->nheld--;
   if (p->closing) {
     if (p->nheld == 0)
       close_handle(p, (uv_handle_t *)&p->kick, on_handle_closed);
     return;
   }
-  if (c->state == CONN_READY) {
-    idle_push(c);
+  if (c->state == CONN_READY)
     kick(p);
-  } else if (c->state == CONN_DOWN && !uv_is_active((uv_handle_t *)&c->timer)) {
+  else if (c->state == CONN_DOWN && !uv_is_active((uv_handle_t *)&c->timer))
     uv_timer_start(&c->timer, on_timer, 0, 0);
-  }
 }

@@ -10,6 +10,23 @@
 const double metrics_dur_bounds[METRICS_DUR_BUCKETS] = {
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
+const double metrics_depth_bounds[METRICS_DUR_BUCKETS] = {1,  2,  3,  4,  6,  8,
+                                                          12, 16, 24, 32, 48, 64};
+
+void metrics_depth_fill(metrics_hist_t *h, const uint64_t *by_depth, int n) {
+  memset(h, 0, sizeof(*h));
+  for (int i = 0; i < n; i++) {
+    if (!by_depth[i])
+      continue;
+    int b = 0;
+    while (b < METRICS_DUR_BUCKETS && (double)(i + 1) > metrics_depth_bounds[b]) b++;
+    if (b < METRICS_DUR_BUCKETS)
+      h->buckets[b] += by_depth[i];
+    h->count += by_depth[i];
+    h->sum += (double)(i + 1) * (double)by_depth[i];
+  }
+}
+
 void metrics_ll_reset(metrics_ll_t *h) {
   memset(h, 0, sizeof(*h));
 }

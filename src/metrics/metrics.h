@@ -42,6 +42,11 @@ typedef struct metrics_hist_s {
 } metrics_hist_t;
 extern const double metrics_dur_bounds[METRICS_DUR_BUCKETS];
 void metrics_hist_record(metrics_hist_t *h, const double *bounds, double seconds);
+/* Pipeline depths (1, 2, 3, 4, 6, 8 ... 64), and the histogram of counts
+ * by depth: by_depth[i] units were sent at depth i + 1 (the last: n or
+ * more). The pool counts since it started, so this replaces h. */
+extern const double metrics_depth_bounds[METRICS_DUR_BUCKETS];
+void metrics_depth_fill(metrics_hist_t *h, const uint64_t *by_depth, int n);
 
 /* One worker's snapshot. Plain data: it crosses the IPC pipe as bytes. */
 typedef struct metrics_snap_s {
@@ -55,6 +60,7 @@ typedef struct metrics_snap_s {
   int64_t tp_queue_depth;
   metrics_hist_t tp_wait;
   int64_t db_in_use, db_waiting, db_healthy, db_size;
+  metrics_hist_t db_depth; /* since the worker started */
   int64_t connections;
   uint64_t requests_total;
   int64_t rss_bytes;

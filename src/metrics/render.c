@@ -2,6 +2,7 @@
  * HELP, TYPE, the merged series (no worker label), then one series per
  * worker (worker="N"), so skew between workers shows. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -102,7 +103,7 @@ static void scalar(ctx_t *c, const char *name, const char *type, const char *hel
 }
 
 static void hist_series(ctx_t *c, const char *name, const char *labels, int worker,
-                        const metrics_hist_t *h) {
+                        const metrics_hist_t *h, const double *bounds) {
   char key[256], lab[192];
   uint64_t cum = 0;
   snprintf(key, sizeof(key), "%s_bucket", name);
@@ -113,7 +114,7 @@ static void hist_series(ctx_t *c, const char *name, const char *labels, int work
       cum = h->count;
     char le[32];
     if (b < METRICS_DUR_BUCKETS)
-      snprintf(le, sizeof(le), "%g", metrics_dur_bounds[b]);
+      snprintf(le, sizeof(le), "%g", bounds[b]);
     else
       strcpy(le, "+Inf");
     snprintf(lab, sizeof(lab), "%s%sle=\"%s\"", labels ? labels : "", labels ? "," : "",
@@ -186,22 +187,26 @@ static void durations(ctx_t *c) {
     if (m.count == 0)
       continue;
     snprintf(lab, sizeof(lab), "route=\"%s\"", route_name(c, r));
-    hist_series(c, name, lab, -1, &m);
+    hist_series(c, name, lab, -1, &m, metrics_dur_bounds);
     for (int i = 0; i < c->n; i++)
       if (c->snaps[i]->duration[r].count)
-        hist_series(c, name, lab, c->snaps[i]->worker, &c->snaps[i]->duration[r]);
+        hist_series(c, name, lab, c->snaps[i]->worker, &c->snaps[i]->duration[r],
+                    metrics_dur_bounds);
   }
 }
 
-static void tp_wait(ctx_t *c) {
-  const char *name = "looplab_threadpool_wait_seconds";
-  family(c, name, "histogram", "Time work waited in the libuv thread pool's queue.");
+/* A histogram family without labels: merged, then each worker's. */
+static void plain_hist(ctx_t *c, const char *name, const char *help, size_t off,
+                       const double *bounds) {
+  family(c, name, "histogram", help);
   metrics_hist_t m;
   memset(&m, 0, sizeof(m));
-  for (int i = 0; i < c->n; i++) hist_merge(&m, &c->snaps[i]->tp_wait);
-  hist_series(c, name, NULL, -1, &m);
   for (int i = 0; i < c->n; i++)
-    hist_series(c, name, NULL, c->snaps[i]->worker, &c->snaps[i]->tp_wait);
+    hist_merge(&m, (const metrics_hist_t *)((const char *)c->snaps[i] + off));
+  hist_series(c, name, NULL, -1, &m, bounds);
+  for (int i = 0; i < c->n; i++)
+    hist_series(c, name, NULL, c->snaps[i]->worker,
+                (const metrics_hist_t *)((const char *)c->snaps[i] + off), bounds);
 }
 
 /* The lag gauges of prom-client's nodejs_eventloop_lag_*, from one
@@ -301,7 +306,13 @@ void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
   scalar(&c, "looplab_threadpool_queue_depth", "gauge",
          "Work queued for the libuv thread pool and not yet started.", get_tp_queue_depth,
          0);
-  tp_wait(&c);
+  plain_hist(&c, "looplab_threadpool_wait_seconds",
+             "Time work waited in the libuv thread pool's queue.",
+             offsetof(metrics_snap_t, tp_wait), metrics_dur_bounds);
+  plain_hist(&c, "looplab_db_pipeline_depth",
+             "Requests in flight on their PostgreSQL connection when sent, themselves "
+             "included (1: not pipelined).",
+             offsetof(metrics_snap_t, db_depth), metrics_depth_bounds);
   scalar(&c, "looplab_db_pool_in_use", "gauge", "PostgreSQL connections lent out.",
          get_db_in_use, 0);
   scalar(&c, "looplab_db_pool_waiting", "gauge",

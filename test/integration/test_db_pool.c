@@ -14,7 +14,7 @@
 #include "core/core.h"
 #include "db/db.h"
 
-enum { S_ONE, S_SLEEP, S_PID, S_TERM, S_DIV, S_COUNT, S_ECHO };
+enum { S_ONE, S_SLEEP, S_PID, S_TERM, S_DIV, S_COUNT, S_ECHO, S_INS, S_ROWS };
 static const db_stmt_t stmts[] = {
     {"one", "select $1::int + 1", 1},
     {"sleep", "select pg_sleep($1::float8)", 1},
@@ -23,6 +23,8 @@ static const db_stmt_t stmts[] = {
     {"div", "select 1 / $1::int", 1},
     {"count", "select count(*) from customers", 0},
     {"echo", "select $1::text", 1},
+    {"ins", "insert into looplab_pipe_test (k) values ($1::int) returning k", 1},
+    {"rows", "select count(*) from looplab_pipe_test", 0},
 };
 
 static char conninfo[1200];
@@ -38,6 +40,16 @@ static void read_conninfo(void) {
   ck_assert(fgets(conninfo, sizeof(conninfo), f) != NULL);
   fclose(f);
   conninfo[strcspn(conninfo, "\n")] = '\0';
+  /* The pipelining tests' table: every pool prepares "ins" on connect. */
+  PGconn *c = PQconnectdb(conninfo);
+  ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+  PGresult *r =
+      PQexec(c,
+             "set client_min_messages = warning;"
+             "create table if not exists looplab_pipe_test (k int primary key)");
+  ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+  PQclear(r);
+  PQfinish(c);
 }
 
 static db_pool_t *new_pool(uv_loop_t *loop, const char *ci, int size) {
@@ -128,10 +140,13 @@ static void on_result(void *data, int status, PGresult *res) {
   }
 }
 
-/* ---- a send that fails inside the call ----
+/* ---- a send that fails after the call accepted it ----
  * The test binary is linked with --wrap=PQflush: while fail_flush is set,
- * the pool's flushes fail as a broken socket's would. db.h's rule: a call
- * that returned 0 calls back later, from the loop, exactly once. */
+ * the pool's flushes fail as a broken socket's would. The pool flushes
+ * what a loop iteration queued just before the loop waits, so the failure
+ * comes after the call returned 0. db.h's rule: that call calls back
+ * later, from the loop, exactly once. fail_flush stays set until the
+ * callback (the reconnect's own flushes must work). */
 
 int __real_PQflush(PGconn *conn);
 static int fail_flush;
@@ -144,6 +159,7 @@ static int fired_in_call;
 static void on_result_outside(void *data, int status, PGresult *res) {
   if (in_call)
     fired_in_call++;
+  fail_flush = 0;
   on_result(data, status, res);
 }
 
@@ -163,6 +179,7 @@ static int pipe_status;
 static void on_pipe_done(void *data, int status) {
   if (in_call)
     fired_in_call++;
+  fail_flush = 0;
   pipe_fired++;
   pipe_status = status;
 }
@@ -183,7 +200,6 @@ START_TEST(t_send_failure_deferred) {
   in_call = 1;
   int rc = db_query(p, S_ONE, one, 1, on_result_outside, &g);
   in_call = 0;
-  fail_flush = 0;
   ck_assert_int_eq(rc, 0);
   ck_assert_int_eq(g.fired, 0);
   ck_assert(run_until(&loop, &g.fired, 5000));
@@ -200,7 +216,6 @@ START_TEST(t_send_failure_deferred) {
   in_call = 1;
   rc = db_conn_query(h.conn, S_ONE, one, 1, on_result_outside, &g2);
   in_call = 0;
-  fail_flush = 0;
   ck_assert_int_eq(rc, 0);
   ck_assert(run_until(&loop, &g2.fired, 5000));
   ck_assert_int_eq(g2.status, DB_EUNAVAIL);
@@ -219,7 +234,6 @@ START_TEST(t_send_failure_deferred) {
   in_call = 1;
   rc = db_conn_pipeline(h.conn, calls, 2, on_pipe_done, NULL);
   in_call = 0;
-  fail_flush = 0;
   ck_assert_int_eq(rc, 0);
   ck_assert(run_until(&loop, &pipe_fired, 5000));
   ck_assert_int_eq(pipe_fired, 1);
@@ -672,6 +686,218 @@ START_TEST(t_close_inflight) {
 }
 END_TEST
 
+/* ---- automatic pipelining ---- */
+
+static db_pool_t *new_pipelined(uv_loop_t *loop, int size, int depth) {
+  db_pool_opts_t o = {0};
+  o.conninfo = conninfo;
+  o.size = size;
+  o.stmts = stmts;
+  o.nstmts = (int)ARRAY_SIZE(stmts);
+  o.pipeline_depth = depth;
+  db_pool_t *p = NULL;
+  ck_assert_int_eq(db_pool_new(loop, &o, &p), 0);
+  ck_assert(wait_healthy(loop, p, size, 5000));
+  return p;
+}
+
+/* One statement on a connection of its own, blocking: the test's view of
+ * the table, outside the pool. */
+static long sql_long(const char *sql) {
+  PGconn *c = PQconnectdb(conninfo);
+  ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+  PGresult *r = PQexec(c, sql);
+  ck_assert_msg(
+      PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK,
+      "%s: %s", sql, PQresultErrorMessage(r));
+  long v = PQntuples(r) > 0 ? atol(PQgetvalue(r, 0, 0)) : 0;
+  PQclear(r);
+  PQfinish(c);
+  return v;
+}
+
+static int max_depth(db_pool_t *p) {
+  db_pool_stats_t st;
+  db_pool_stats(p, &st);
+  int m = 0;
+  for (int i = 0; i < DB_DEPTH_SLOTS; i++)
+    if (st.depth[i])
+      m = i + 1;
+  return m;
+}
+
+/* A unique violation in the middle of a pipelined burst fails only its own
+ * request: every neighbour's insert is answered and in the table once, and
+ * a unit of three whose middle statement fails aborts only itself. */
+#define NBURST 20
+START_TEST(t_pipelined_unique_violation) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  sql_long("truncate looplab_pipe_test");
+  db_pool_t *p = new_pipelined(&loop, 1, 32);
+  got_t g[NBURST];
+  memset(g, 0, sizeof(g));
+  char keys[NBURST][8];
+  order_counter = 0;
+  for (int i = 0; i < NBURST; i++) {
+    /* Request 10 repeats request 5's key. */
+    snprintf(keys[i], sizeof(keys[i]), "%d", i == 10 ? 5 : i);
+    const char *pr[] = {keys[i]};
+    ck_assert_int_eq(db_query(p, S_INS, pr, 1, on_result, &g[i]), 0);
+  }
+  /* A unit of three in the same pipeline: 100, then 7 again, then 101. */
+  got_t u[3];
+  memset(u, 0, sizeof(u));
+  const char *k100[] = {"100"}, *k7[] = {"7"}, *k101[] = {"101"};
+  db_call_t calls[3] = {{S_INS, k100, 1, on_result, &u[0]},
+                        {S_INS, k7, 1, on_result, &u[1]},
+                        {S_INS, k101, 1, on_result, &u[2]}};
+  pipe_fired = 0;
+  ck_assert_int_eq(db_pipeline(p, calls, 3, on_pipe_done, NULL), 0);
+  got_t after = {0};
+  const char *k200[] = {"200"};
+  ck_assert_int_eq(db_query(p, S_INS, k200, 1, on_result, &after), 0);
+  ck_assert(run_until(&loop, &after.fired, 5000));
+  ck_assert_int_ge(max_depth(p), NBURST); /* they really were pipelined */
+  for (int i = 0; i < NBURST; i++) {
+    ck_assert_int_eq(g[i].fired, 1);
+    ck_assert_int_eq(g[i].order, i);
+    if (i == 10) {
+      ck_assert_int_eq(g[i].status, DB_EQUERY);
+      ck_assert_str_eq(g[i].sqlstate, "23505");
+    } else {
+      ck_assert_int_eq(g[i].status, DB_OK);
+      ck_assert_int_eq(atoi(g[i].value), i);
+    }
+  }
+  ck_assert_int_eq(pipe_fired, 1);
+  ck_assert_int_eq(pipe_status, DB_EQUERY);
+  ck_assert_int_eq(u[0].status, DB_OK);
+  ck_assert_int_eq(u[1].status, DB_EQUERY);
+  ck_assert_str_eq(u[1].sqlstate, "23505");
+  ck_assert_int_eq(u[2].status, DB_EQUERY); /* aborted with its unit */
+  ck_assert_int_eq(after.status, DB_OK);
+  /* The unit was one transaction: its first insert is gone with it. */
+  ck_assert_int_eq(sql_long("select count(*) from looplab_pipe_test"), NBURST - 1 + 1);
+  ck_assert_int_eq(
+      sql_long("select count(*) from looplab_pipe_test where k in (100, 101)"), 0);
+  ck_assert_int_eq(sql_long("select count(*) from looplab_pipe_test where k = 200"), 1);
+  close_all(&loop, p);
+}
+END_TEST
+
+/* A connection that breaks with N units pipelined on it answers each of
+ * them DB_EUNAVAIL exactly once (on_result asserts once), and re-sends
+ * none: nothing of them is ever written, even after the slot is back. */
+#define NBREAK 8
+START_TEST(t_pipelined_break) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  sql_long("truncate looplab_pipe_test");
+  db_pool_t *p = new_pipelined(&loop, 1, NBREAK);
+  db_pool_t *killer = new_pipelined(&loop, 1, 0);
+  got_t pid = {0};
+  ck_assert_int_eq(db_query(p, S_PID, NULL, 0, on_result, &pid), 0);
+  ck_assert(run_until(&loop, &pid.fired, 5000));
+  got_t g[NBREAK];
+  memset(g, 0, sizeof(g));
+  const char *secs[] = {"10"};
+  ck_assert_int_eq(db_query(p, S_SLEEP, secs, 1, on_result, &g[0]), 0);
+  char keys[NBREAK][8];
+  for (int i = 1; i < NBREAK; i++) {
+    snprintf(keys[i], sizeof(keys[i]), "%d", i);
+    const char *pr[] = {keys[i]};
+    ck_assert_int_eq(db_query(p, S_INS, pr, 1, on_result, &g[i]), 0);
+  }
+  db_pool_stats_t st;
+  db_pool_stats(p, &st);
+  ck_assert_int_eq(st.inflight, NBREAK);
+  ck_assert_int_eq(st.waiting, 0);
+  int never = 0;
+  run_until(&loop, &never, 100); /* all of them reach the server */
+  got_t term = {0};
+  const char *pidp[] = {pid.value};
+  ck_assert_int_eq(db_query(killer, S_TERM, pidp, 1, on_result, &term), 0);
+  ck_assert(run_until(&loop, &g[NBREAK - 1].fired, 5000));
+  for (int i = 0; i < NBREAK; i++) {
+    ck_assert_int_eq(g[i].fired, 1);
+    ck_assert_int_eq(g[i].status, DB_EUNAVAIL);
+  }
+  ck_assert(wait_healthy(&loop, p, 1, 3000));
+  run_until(&loop, &never, 300);
+  ck_assert_int_eq(sql_long("select count(*) from looplab_pipe_test"), 0);
+  got_t again = {0};
+  const char *k1[] = {"1"};
+  ck_assert_int_eq(db_query(p, S_INS, k1, 1, on_result, &again), 0);
+  ck_assert(run_until(&loop, &again.fired, 5000));
+  ck_assert_int_eq(again.status, DB_OK);
+  db_pool_close(killer, NULL, NULL);
+  close_all(&loop, p);
+}
+END_TEST
+
+/* FIFO under pipelining: with every slot at the cap, requests wait in the
+ * queue and are answered in the order they were made; no unit is ever
+ * sent behind more than cap - 1 others (the depth histogram's highest
+ * slot is the cap), and the cap is reached. An acquire in the queue waits
+ * for a slot with nothing in flight, and keeps its place. */
+#define NFAIR 40
+#define FAIR_CAP 4
+START_TEST(t_pipelined_fifo) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pipelined(&loop, 1, FAIR_CAP);
+  order_counter = 0;
+  memset(fifo_got, 0, sizeof(fifo_got));
+  got_t g[NFAIR];
+  memset(g, 0, sizeof(g));
+  char nums[NFAIR][8];
+  for (int i = 0; i < NFAIR; i++) {
+    snprintf(nums[i], sizeof(nums[i]), "%d", i);
+    const char *pr[] = {nums[i]};
+    if (i == 20)
+      ck_assert_int_eq(db_pool_acquire(p, fifo_acquired, &g[i]), 0);
+    else
+      ck_assert_int_eq(db_query(p, S_ONE, pr, 1, on_result, &g[i]), 0);
+  }
+  db_pool_stats_t st;
+  db_pool_stats(p, &st);
+  ck_assert_int_eq(st.inflight, FAIR_CAP);
+  ck_assert_int_eq(st.waiting, NFAIR - FAIR_CAP);
+  ck_assert(run_until(&loop, &g[NFAIR - 1].fired, 5000));
+  for (int i = 0; i < NFAIR; i++) {
+    ck_assert_int_eq(g[i].fired, 1);
+    ck_assert_int_eq(g[i].status, DB_OK);
+    ck_assert_int_eq(g[i].order, i);
+  }
+  ck_assert_int_eq(max_depth(p), FAIR_CAP);
+  close_all(&loop, p);
+
+  /* Two slots: the shorter queue takes the next unit, so both fill evenly
+   * and neither passes the cap. */
+  uv_loop_init(&loop);
+  p = new_pipelined(&loop, 2, FAIR_CAP);
+  memset(g, 0, sizeof(g));
+  for (int i = 0; i < NFAIR; i++) {
+    const char *pr[] = {nums[i]};
+    ck_assert_int_eq(db_query(p, S_ONE, pr, 1, on_result, &g[i]), 0);
+  }
+  db_pool_stats(p, &st);
+  ck_assert_int_eq(st.inflight, 2 * FAIR_CAP);
+  ck_assert_int_eq(st.in_use, 2);
+  ck_assert_uint_eq(st.depth[FAIR_CAP - 1], 2);
+  for (int i = 0; i < NFAIR; i++) ck_assert(run_until(&loop, &g[i].fired, 5000));
+  ck_assert_int_eq(max_depth(p), FAIR_CAP);
+  close_all(&loop, p);
+}
+END_TEST
+
 /* ---- the seed ---- */
 
 static PGconn *connect_db(const char *dbname) {
@@ -778,6 +1004,9 @@ int main(void) {
   tcase_add_test(tc, t_query_timeout);
   tcase_add_test(tc, t_close_inflight);
   tcase_add_test(tc, t_send_failure_deferred);
+  tcase_add_test(tc, t_pipelined_unique_violation);
+  tcase_add_test(tc, t_pipelined_break);
+  tcase_add_test(tc, t_pipelined_fifo);
   suite_add_tcase(s, tc);
   TCase *seed = tcase_create("seed");
   tcase_set_timeout(seed, 60);
