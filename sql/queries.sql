@@ -99,8 +99,9 @@ WHERE o.customer_id = $1 AND o.status <> 'cancelled'
 GROUP BY p.category ORDER BY spend DESC, p.category;
 
 -- The region benchmark starts from the 30-day range of orders
--- (orders_placed_idx, index-only) and hashes the region's customers
--- (customers_region_idx, index-only): about 70 buffers at scale 1.
+-- (orders_placed_idx, partial on status <> 'cancelled', index-only) and hashes
+-- the region's customers (customers_region_idx, index-only): about 57 buffers
+-- at scale 1, if the visibility map is set (sql/indexes.sql, at its end).
 -- name: dash_region
 SELECT me.region, r.orders, r.avg_order_cents
 FROM customers me CROSS JOIN meta m CROSS JOIN LATERAL (
