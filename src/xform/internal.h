@@ -43,13 +43,15 @@ typedef struct xj_node_s {
   uint8_t kid;
   uint32_t key, klen;
   uint32_t end;
-  uint32_t count; /* children of an array or object */
   union {
-    double num;
-    struct {
-      uint32_t off, len;
-    } s;
-  } v;
+    uint32_t count; /* children of an array or object */
+    union {
+      double num;
+      struct {
+        uint32_t off, len;
+      } s;
+    } v; /* a number's or a string's value */
+  };
 } xj_node_t;
 
 /* The nodes and the string pool live in the document's arena, which the

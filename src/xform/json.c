@@ -5,7 +5,9 @@
  * accepts exactly the same documents.
  *
  * It is the transform's only pass over the bytes: it checks the grammar,
- * the nesting depth and (xj_parse_utf8) UTF-8 while it decodes. Strings are
+ * the nesting depth and (xj_parse_utf8) UTF-8 while it decodes. It is one
+ * loop over an explicit stack of open containers rather than a recursive
+ * descent, so the input and pool pointers stay in registers. Strings are
  * scanned 16 bytes at a time (SSE2, which every x86-64 has; 8 at a time
  * elsewhere) for the bytes that need a look: quote, backslash, control
  * characters and non-ASCII. */
@@ -20,18 +22,13 @@
 
 #include "internal.h"
 
-typedef struct parser_s {
-  const unsigned char *p, *end;
-  xj_doc_t *d;
-  int depth, max_depth, utf8;
-} parser_t;
+typedef const unsigned char *in_t;
 
-static int value(parser_t *ps);
-
-static void ws(parser_t *ps) {
-  while (ps->p < ps->end &&
-         (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
-    ps->p++;
+/* Any byte above ' ' ends the whitespace: one test for compact documents. */
+static inline in_t ws(in_t p, in_t end) {
+  while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    p++;
+  return p;
 }
 
 /* Doubling in the arena: the old array stays there until xj_free, which
@@ -44,12 +41,20 @@ static void grow(xj_doc_t *d) {
   d->cap = cap;
 }
 
-static uint32_t push(parser_t *ps, xj_type_t type) {
-  xj_doc_t *d = ps->d;
+/* The key of the value about to be pushed (all 0 outside objects). */
+typedef struct pending_key_s {
+  uint32_t off, len;
+  uint8_t kid;
+} pending_key_t;
+
+/* A new node; a scalar's end (its next sibling) is the next node. */
+static inline xj_node_t *push(xj_doc_t *d, xj_type_t type, const pending_key_t *k) {
   if (d->n == d->cap)
     grow(d);
-  d->nodes[d->n] = (xj_node_t){.type = (uint8_t)type};
-  return (uint32_t)d->n++;
+  xj_node_t *nd = &d->nodes[d->n++];
+  *nd = (xj_node_t){.type = (uint8_t)type, .kid = k->kid, .key = k->off, .klen = k->len};
+  nd->end = (uint32_t)d->n;
+  return nd;
 }
 
 /* ---- strings ---- */
@@ -89,31 +94,32 @@ static void put_utf8(char **w, unsigned cp) {
   *w = o;
 }
 
-/* \u escapes: a lone surrogate is refused, a pair becomes one character. */
-static int escape_u(parser_t *ps, char **w) {
+/* \u escapes, p after the 'u': a lone surrogate is refused, a pair becomes
+ * one character. The byte after the escape, or NULL. */
+static in_t escape_u(in_t p, in_t end, char **w) {
   unsigned cp, lo;
-  if (ps->end - ps->p < 4 || hex4(ps->p, &cp))
-    return -1;
-  ps->p += 4;
+  if (end - p < 4 || hex4(p, &cp))
+    return NULL;
+  p += 4;
   if (cp >= 0xDC00 && cp <= 0xDFFF)
-    return -1;
+    return NULL;
   if (cp >= 0xD800 && cp <= 0xDBFF) {
-    if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' ||
-        hex4(ps->p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-      return -1;
-    ps->p += 6;
+    if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xDC00 ||
+        lo > 0xDFFF)
+      return NULL;
+    p += 6;
     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
   }
   put_utf8(w, cp);
-  return 0;
+  return p;
 }
 
-/* After a backslash: decodes one escape, p at the byte after '\'. */
-static int escape(parser_t *ps, char **w) {
-  if (ps->p >= ps->end)
-    return -1;
+/* One escape, p at the byte after '\'. The byte after it, or NULL. */
+static in_t escape(in_t p, in_t end, char **w) {
   char c;
-  switch (*ps->p++) {
+  if (p >= end)
+    return NULL;
+  switch (*p++) {
     case '"':
       c = '"';
       break;
@@ -139,12 +145,12 @@ static int escape(parser_t *ps, char **w) {
       c = '\t';
       break;
     case 'u':
-      return escape_u(ps, w);
+      return escape_u(p, end, w);
     default:
-      return -1;
+      return NULL;
   }
   *(*w)++ = c;
-  return 0;
+  return p;
 }
 
 /* The length of the well-formed UTF-8 character at p (lead byte >= 0x80),
@@ -229,38 +235,30 @@ static const unsigned char *plain_run(const unsigned char *p, const unsigned cha
   return p;
 }
 
-/* A string at ps->p (the opening quote); decoded into the pool. */
-static int string(parser_t *ps, uint32_t *off, uint32_t *len) {
-  xj_doc_t *d = ps->d;
-  char *w = d->strs + d->slen, *start = w;
-  ps->p++;
+/* A string's body, p after the opening quote, decoded to *w. The byte
+ * after the closing quote, or NULL. */
+static in_t string(in_t p, in_t end, char **w, int utf8) {
   for (;;) {
-    ps->p = plain_run(ps->p, ps->end, &w);
-    if (ps->p >= ps->end)
-      return -1;
-    unsigned c = *ps->p;
+    p = plain_run(p, end, w);
+    if (p >= end)
+      return NULL;
+    unsigned c = *p;
     if (c == '"')
-      break;
+      return p + 1;
     if (c == '\\') {
-      ps->p++;
-      if (escape(ps, &w))
-        return -1;
+      if (!(p = escape(p + 1, end, w)))
+        return NULL;
       continue;
     }
     if (c < 0x20)
-      return -1;
-    size_t k = ps->utf8 ? utf8_char(ps->p, ps->end) : 1;
+      return NULL;
+    size_t k = utf8 ? utf8_char(p, end) : 1;
     if (k == 0)
-      return -1;
-    memcpy(w, ps->p, k);
-    w += k;
-    ps->p += k;
+      return NULL;
+    memcpy(*w, p, k);
+    *w += k;
+    p += k;
   }
-  ps->p++;
-  *off = (uint32_t)d->slen;
-  *len = (uint32_t)(w - start);
-  d->slen += *len;
-  return 0;
 }
 
 /* The code of a decoded key: its length and first byte choose the one
@@ -301,49 +299,50 @@ static uint8_t key_id(const char *k, uint32_t n) {
 #undef IS
 }
 
-/* ---- numbers and literals ---- */
+/* ---- numbers ---- */
 
-static int digits(parser_t *ps, uint64_t *acc) {
-  const unsigned char *s = ps->p;
+static in_t digits(in_t p, in_t end, uint64_t *acc) {
   uint64_t v = *acc;
-  while (ps->p < ps->end && (unsigned)(*ps->p - '0') < 10) v = v * 10 + (*ps->p++ - '0');
+  while (p < end && (unsigned)(*p - '0') < 10) v = v * 10 + (*p++ - '0');
   *acc = v; /* wraps past 19 digits; only read for 15 or fewer */
-  return ps->p > s ? 0 : -1;
+  return p;
 }
 
-/* An integer of at most 15 digits is exact as a double, so it skips
- * strtod, which gives the same correctly rounded value for it. */
-static int number(parser_t *ps, double *out) {
-  const unsigned char *s = ps->p;
+/* A number at p. An integer of at most 15 digits is exact as a double, so
+ * it skips strtod, which gives the same correctly rounded value for it.
+ * The byte after the number, or NULL. */
+static in_t number(in_t p, in_t end, double *out) {
+  in_t s = p, q;
   uint64_t u = 0, skip = 0;
-  int neg = ps->p < ps->end && *ps->p == '-', simple = 1;
-  ps->p += neg;
-  const unsigned char *ds = ps->p;
-  if (ps->p < ps->end && *ps->p == '0')
-    ps->p++;
-  else if (digits(ps, &u))
-    return -1;
-  size_t ndig = (size_t)(ps->p - ds);
-  if (ps->p < ps->end && *ps->p == '.') {
-    ps->p++;
+  int neg = *p == '-', simple = 1;
+  p += neg;
+  in_t ds = p;
+  if (p < end && *p == '0')
+    p++;
+  else if ((p = digits(p, end, &u)) == ds)
+    return NULL;
+  size_t ndig = (size_t)(p - ds);
+  if (p < end && *p == '.') {
     simple = 0;
-    if (digits(ps, &skip))
-      return -1;
+    if ((q = digits(p + 1, end, &skip)) == p + 1)
+      return NULL;
+    p = q;
   }
-  if (ps->p < ps->end && (*ps->p | 0x20) == 'e') {
-    ps->p++;
+  if (p < end && (*p | 0x20) == 'e') {
     simple = 0;
-    if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
-      ps->p++;
-    if (digits(ps, &skip))
-      return -1;
+    p++;
+    if (p < end && (*p == '+' || *p == '-'))
+      p++;
+    if ((q = digits(p, end, &skip)) == p)
+      return NULL;
+    p = q;
   }
   if (simple && ndig <= 15) {
     *out = neg ? -(double)u : (double)u;
-    return 0;
+    return p;
   }
   /* strtod wants a terminator; the token is short almost always. */
-  size_t n = (size_t)(ps->p - s);
+  size_t n = (size_t)(p - s);
   char tmp[64];
   char *buf = n < sizeof(tmp) ? tmp : xmalloc(n + 1);
   memcpy(buf, s, n);
@@ -351,136 +350,119 @@ static int number(parser_t *ps, double *out) {
   *out = strtod(buf, NULL);
   if (buf != tmp)
     free(buf);
-  return 0;
+  return p;
 }
 
-static int literal(parser_t *ps, const char *word, size_t n, xj_type_t type) {
-  if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
-    return -1;
-  ps->p += n;
-  push(ps, type);
-  return 0;
-}
+/* ---- the document ---- */
 
-/* ---- containers ---- */
-
-/* One member's key and colon; the key's code is known once it is decoded. */
-static int member_key(parser_t *ps, uint32_t *koff, uint32_t *klen) {
-  if (ps->p >= ps->end || *ps->p != '"' || string(ps, koff, klen))
-    return -1;
-  ws(ps);
-  if (ps->p >= ps->end || *ps->p++ != ':')
-    return -1;
-  ws(ps);
-  return 0;
-}
-
-/* Members or elements up to the closing bracket; each value is pushed by
- * value(), keys are attached to it afterwards. */
-static int container(parser_t *ps, int is_obj) {
-  uint32_t self = push(ps, is_obj ? XJ_OBJ : XJ_ARR);
-  char close = is_obj ? '}' : ']';
-  if (++ps->depth > ps->max_depth)
-    return -1;
-  ps->p++;
-  ws(ps);
-  uint32_t count = 0;
-  if (ps->p < ps->end && *ps->p == close)
-    goto done;
-  for (;;) {
-    uint32_t koff = 0, klen = 0;
-    if (is_obj && member_key(ps, &koff, &klen))
-      return -1;
-    uint32_t child = (uint32_t)ps->d->n;
-    if (value(ps))
-      return -1;
-    if (is_obj) {
-      xj_node_t *nd = &ps->d->nodes[child];
-      nd->key = koff;
-      nd->klen = klen;
-      nd->kid = key_id(ps->d->strs + koff, klen);
-    }
-    count++;
-    ws(ps);
-    if (ps->p < ps->end && *ps->p == ',') {
-      ps->p++;
-      ws(ps);
-      continue;
-    }
-    if (ps->p < ps->end && *ps->p == close)
-      break;
-    return -1;
-  }
-done:
-  ps->p++;
-  ps->depth--;
-  ps->d->nodes[self].count = count;
-  return 0;
-}
-
-static int value(parser_t *ps) {
-  if (ps->p >= ps->end)
-    return -1;
-  uint32_t i = (uint32_t)ps->d->n;
-  int rc;
-  switch (*ps->p) {
-    case '{':
-      rc = container(ps, 1);
-      break;
-    case '[':
-      rc = container(ps, 0);
-      break;
-    case '"': {
-      uint32_t off, len;
-      push(ps, XJ_STR);
-      if ((rc = string(ps, &off, &len)) == 0) {
-        ps->d->nodes[i].v.s.off = off;
-        ps->d->nodes[i].v.s.len = len;
-      }
-      break;
-    }
-    case 't':
-      rc = literal(ps, "true", 4, XJ_TRUE);
-      break;
-    case 'f':
-      rc = literal(ps, "false", 5, XJ_FALSE);
-      break;
-    case 'n':
-      rc = literal(ps, "null", 4, XJ_NULL);
-      break;
-    default: {
-      double v;
-      if ((rc = number(ps, &v)) == 0) {
-        push(ps, XJ_NUM);
-        ps->d->nodes[i].v.num = v;
-      }
-    }
-  }
-  if (rc)
-    return -1;
-  ps->d->nodes[i].end = (uint32_t)ps->d->n;
-  return 0;
-}
-
-/* The arena's first chunk holds the pool (n bytes, plus a block for the
- * scanner's last store), the first node array (one node per 10 bytes is
- * more than a generated export uses) and, in the transform, its orders,
- * lines and output tables: about 6 n in all. */
+/* One JSON value with surrounding whitespace. The loop has three places:
+ * value (a value starts at p), next (a value just ended: a comma or the
+ * parent's closing bracket follows) and key (a member's key starts at p).
+ * stack[0..depth) holds the open containers' nodes. */
 static int parse(xj_doc_t *d, const char *in, size_t n, int max_depth, int utf8) {
   memset(d, 0, sizeof(*d));
   core_arena_init(&d->arena, 6 * n + 4096);
   if (n >= UINT32_MAX)
     return -EINVAL;
-  d->cap = n / 10 + 16;
+  size_t levels = max_depth < 0 ? 0 : (size_t)max_depth < n ? (size_t)max_depth : n;
+  uint32_t *stack = core_arena_alloc(&d->arena, (levels + 1) * sizeof(*stack));
+  d->cap = n / 12 + 16;
   d->nodes = core_arena_alloc(&d->arena, d->cap * sizeof(*d->nodes));
   d->strs = core_arena_alloc(&d->arena, n + 16);
-  const unsigned char *p = (const unsigned char *)in;
-  parser_t ps = {p, p + n, d, 0, max_depth, utf8};
-  ws(&ps);
-  if (value(&ps))
+  in_t p = (in_t)in, end = p + n;
+  char *w = d->strs;
+  size_t depth = 0;
+  pending_key_t key = {0, 0, 0};
+  xj_node_t *nd;
+
+value:
+  p = ws(p, end);
+  if (p >= end)
     return -EINVAL;
-  ws(&ps);
-  return ps.p == ps.end ? 0 : -EINVAL;
+  switch (*p) {
+    case '{':
+    case '[': {
+      int obj = *p == '{';
+      push(d, obj ? XJ_OBJ : XJ_ARR, &key);
+      if (depth >= levels)
+        return -EINVAL;
+      stack[depth++] = (uint32_t)(d->n - 1);
+      p = ws(p + 1, end);
+      if (p < end && *p == (obj ? '}' : ']'))
+        goto close;
+      if (obj)
+        goto key;
+      key = (pending_key_t){0, 0, 0};
+      goto value;
+    }
+    case '"': {
+      char *s = w;
+      nd = push(d, XJ_STR, &key);
+      if (!(p = string(p + 1, end, &w, utf8)))
+        return -EINVAL;
+      nd->v.s.off = (uint32_t)(s - d->strs);
+      nd->v.s.len = (uint32_t)(w - s);
+      break;
+    }
+    case 't':
+    case 'f':
+    case 'n': {
+      static const char *const words[] = {"true", "false", "null"};
+      int k = *p == 't' ? 0 : *p == 'f' ? 1 : 2;
+      size_t len = k == 1 ? 5 : 4;
+      if ((size_t)(end - p) < len || memcmp(p, words[k], len) != 0)
+        return -EINVAL;
+      push(d, k == 0 ? XJ_TRUE : k == 1 ? XJ_FALSE : XJ_NULL, &key);
+      p += len;
+      break;
+    }
+    default: {
+      double v;
+      if (!(p = number(p, end, &v)))
+        return -EINVAL;
+      push(d, XJ_NUM, &key)->v.num = v;
+    }
+  }
+
+next:
+  if (depth == 0)
+    goto done;
+  p = ws(p, end);
+  if (p >= end)
+    return -EINVAL;
+  nd = &d->nodes[stack[depth - 1]];
+  nd->count++;
+  if (*p == ',') {
+    p = ws(p + 1, end);
+    if (nd->type == XJ_OBJ)
+      goto key;
+    key = (pending_key_t){0, 0, 0};
+    goto value;
+  }
+  if (*p != (nd->type == XJ_OBJ ? '}' : ']'))
+    return -EINVAL;
+
+close:
+  d->nodes[stack[--depth]].end = (uint32_t)d->n;
+  p++;
+  goto next;
+
+key:
+  if (p >= end || *p != '"')
+    return -EINVAL;
+  key.off = (uint32_t)(w - d->strs);
+  if (!(p = string(p + 1, end, &w, utf8)))
+    return -EINVAL;
+  key.len = (uint32_t)(w - d->strs) - key.off;
+  key.kid = key_id(d->strs + key.off, key.len);
+  p = ws(p, end);
+  if (p >= end || *p++ != ':')
+    return -EINVAL;
+  goto value;
+
+done:
+  d->slen = (size_t)(w - d->strs);
+  return ws(p, end) == end ? 0 : -EINVAL;
 }
 
 int xj_parse(xj_doc_t *d, const char *in, size_t n, int max_depth) {

@@ -367,62 +367,100 @@ static int check_all(run_t *r) {
 
 /* ---- ordering ---- */
 
-static int cmp_i64(int64_t a, int64_t b) {
-  return a < b ? -1 : a > b;
-}
-
-static int by_value(const void *pa, const void *pb) {
-  return cmp_i64(*(const int64_t *)pa, *(const int64_t *)pb);
-}
-
-/* Total orders (the input position breaks every tie), so any sort gives the
- * same sequence: stability is not needed. */
-static int by_customer_time(const void *pa, const void *pb) {
-  const xf_order_t *a = pa, *b = pb;
-  int c;
-  if ((c = cmp_i64(a->cust, b->cust)) || (c = cmp_i64(a->at.sec, b->at.sec)) ||
-      (c = cmp_i64(a->at.nsec, b->at.nsec)) || (c = cmp_i64(a->id, b->id)))
-    return c;
-  return cmp_i64(a->index, b->index);
-}
-
-static int by_total_desc(const void *pa, const void *pb) {
-  const xf_group_t *a = pa, *b = pb;
-  int c = cmp_i64(b->total, a->total);
-  return c ? c : cmp_i64(a->first->cust, b->first->cust);
-}
-
-static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn) {
-  int c = memcmp(a, b, an < bn ? an : bn);
-  return c ? c : cmp_i64((int64_t)an, (int64_t)bn);
-}
-
-static int by_net_desc(const void *pa, const void *pb) {
-  const xf_cat_t *a = pa, *b = pb;
-  int c = cmp_i64(b->net, a->net);
-  return c ? c : bytes_cmp(a->name, a->len, b->name, b->len);
-}
-
-static void make_groups(run_t *r) {
-  qsort(r->orders, r->norders, sizeof(*r->orders), by_customer_time);
-  xf_group_t *g = core_arena_alloc(r->arena, (r->norders + 1) * sizeof(*g));
-  size_t n = 0;
-  for (size_t i = 0; i < r->norders; i++) {
-    if (i == 0 || r->orders[i].cust != r->orders[i - 1].cust)
-      g[n++] = (xf_group_t){&r->orders[i], 0, 0};
-    g[n - 1].count++;
-    g[n - 1].total += r->orders[i].total;
+/* A bottom-up merge sort of a[0..n), items of type T ordered by less(a, b)
+ * (an inline function, so the comparison is inlined, not called through a
+ * pointer as qsort's is), with scratch from the arena. Stable, though every
+ * order below is total (a tie-break decides every pair), so any correct
+ * sort gives the same bytes. */
+#define DEFINE_SORT(name, T, less)                                   \
+  static void name(T *a, size_t n, core_arena_t *arena) {            \
+    T *src = a, *dst = core_arena_alloc(arena, (n + 1) * sizeof(T)); \
+    for (size_t width = 1; width < n; width *= 2) {                  \
+      for (size_t lo = 0; lo < n; lo += 2 * width) {                 \
+        size_t mid = lo + width < n ? lo + width : n;                \
+        size_t hi = lo + 2 * width < n ? lo + 2 * width : n;         \
+        size_t i = lo, j = mid, k = lo;                              \
+        while (i < mid && j < hi)                                    \
+          dst[k++] = less(&src[j], &src[i]) ? src[j++] : src[i++];   \
+        while (i < mid) dst[k++] = src[i++];                         \
+        while (j < hi) dst[k++] = src[j++];                          \
+      }                                                              \
+      T *t = src;                                                    \
+      src = dst;                                                     \
+      dst = t;                                                       \
+    }                                                                \
+    if (src != a)                                                    \
+      memcpy(a, src, n * sizeof(T));                                 \
   }
-  qsort(g, n, sizeof(*g), by_total_desc);
+
+static int i64_less(const int64_t *a, const int64_t *b) {
+  return *a < *b;
+}
+
+/* Orders within a customer: the instant, then the id, then the position
+ * in the input; customers together by id. */
+typedef xf_order_t *order_ref_t;
+
+static int order_less(const order_ref_t *pa, const order_ref_t *pb) {
+  const xf_order_t *a = *pa, *b = *pb;
+  if (a->cust != b->cust)
+    return a->cust < b->cust;
+  if (a->at.sec != b->at.sec)
+    return a->at.sec < b->at.sec;
+  if (a->at.nsec != b->at.nsec)
+    return a->at.nsec < b->at.nsec;
+  if (a->id != b->id)
+    return a->id < b->id;
+  return a->index < b->index;
+}
+
+static int group_less(const xf_group_t *a, const xf_group_t *b) {
+  if (a->total != b->total)
+    return a->total > b->total;
+  return a->first->cust < b->first->cust;
+}
+
+/* Net descending, then the name's bytes ascending (unsigned, a prefix
+ * first). */
+static int cat_less(const xf_cat_t *a, const xf_cat_t *b) {
+  if (a->net != b->net)
+    return a->net > b->net;
+  int c = memcmp(a->name, b->name, a->len < b->len ? a->len : b->len);
+  return c ? c < 0 : a->len < b->len;
+}
+
+DEFINE_SORT(sort_i64, int64_t, i64_less)
+DEFINE_SORT(sort_orders, order_ref_t, order_less)
+DEFINE_SORT(sort_groups, xf_group_t, group_less)
+DEFINE_SORT(sort_cats, xf_cat_t, cat_less)
+
+/* The kept orders, by customer and time, copied into customer groups, which
+ * are then sorted by total descending and customer id. */
+static void make_groups(run_t *r) {
+  size_t n = r->norders;
+  order_ref_t *by = core_arena_alloc(r->arena, (n + 1) * sizeof(*by));
+  for (size_t i = 0; i < n; i++) by[i] = &r->orders[i];
+  sort_orders(by, n, r->arena);
+  xf_order_t *sorted = core_arena_alloc(r->arena, (n + 1) * sizeof(*sorted));
+  for (size_t i = 0; i < n; i++) sorted[i] = *by[i];
+  xf_group_t *g = core_arena_alloc(r->arena, (n + 1) * sizeof(*g));
+  size_t ng = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i == 0 || sorted[i].cust != sorted[i - 1].cust)
+      g[ng++] = (xf_group_t){&sorted[i], 0, 0};
+    g[ng - 1].count++;
+    g[ng - 1].total += sorted[i].total;
+  }
+  sort_groups(g, ng, r->arena);
   r->groups = g;
-  r->ngroups = n;
+  r->ngroups = ng;
 }
 
 static void order_all(run_t *r) {
   r->totals = core_arena_alloc(r->arena, (r->norders + 1) * sizeof(*r->totals));
   for (size_t i = 0; i < r->norders; i++) r->totals[i] = r->orders[i].total;
-  qsort(r->totals, r->norders, sizeof(*r->totals), by_value);
-  qsort(r->cats, r->ncats, sizeof(*r->cats), by_net_desc);
+  sort_i64(r->totals, r->norders, r->arena);
+  sort_cats(r->cats, r->ncats, r->arena);
   make_groups(r);
 }
 
