@@ -33,12 +33,11 @@ static inline in_t ws(in_t p, in_t end) {
 
 /* Doubling in the arena: the old array stays there until xj_free, which
  * bounds the waste by the final size. */
-static void grow(xj_doc_t *d) {
-  size_t cap = d->cap * 2;
-  xj_node_t *nodes = core_arena_alloc(&d->arena, cap * sizeof(*nodes));
-  memcpy(nodes, d->nodes, d->n * sizeof(*nodes));
-  d->nodes = nodes;
-  d->cap = cap;
+static xj_node_t *grow(core_arena_t *arena, const xj_node_t *nodes, size_t n,
+                       size_t cap) {
+  xj_node_t *bigger = core_arena_alloc(arena, 2 * cap * sizeof(*nodes));
+  memcpy(bigger, nodes, n * sizeof(*nodes));
+  return bigger;
 }
 
 /* The key of the value about to be pushed (all 0 outside objects). */
@@ -47,13 +46,17 @@ typedef struct pending_key_s {
   uint8_t kid;
 } pending_key_t;
 
-/* A new node; a scalar's end (its next sibling) is the next node. */
-static inline xj_node_t *push(xj_doc_t *d, xj_type_t type, const pending_key_t *k) {
-  if (d->n == d->cap)
-    grow(d);
-  xj_node_t *nd = &d->nodes[d->n++];
+/* A new node at the end of the array; a scalar's end (its next sibling) is
+ * the next node. Inlined into parse, whose locals the pointers name. */
+static inline xj_node_t *push(core_arena_t *arena, xj_node_t **nodes, size_t *n,
+                              size_t *cap, xj_type_t type, const pending_key_t *k) {
+  if (*n == *cap) {
+    *nodes = grow(arena, *nodes, *n, *cap);
+    *cap *= 2;
+  }
+  xj_node_t *nd = &(*nodes)[(*n)++];
   *nd = (xj_node_t){.type = (uint8_t)type, .kid = k->kid, .key = k->off, .klen = k->len};
-  nd->end = (uint32_t)d->n;
+  nd->end = (uint32_t)*n;
   return nd;
 }
 
@@ -261,6 +264,31 @@ static in_t string(in_t p, in_t end, char **w, int utf8) {
   }
 }
 
+/* The usual string, short and plain, ends in the first block: decoded here
+ * without a call; any other goes to string(). */
+static inline in_t string_fast(in_t p, in_t end, char **w, int utf8) {
+#ifdef XJ_SSE2
+  if (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    unsigned q = (unsigned)_mm_movemask_epi8(quote);
+    /* Everything before the first quote is plain: no backslash, no control
+     * character, no non-ASCII byte. */
+    __m128i ctl = _mm_set1_epi8(0x1F);
+    __m128i other = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')),
+                                 _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+    unsigned o = (unsigned)(_mm_movemask_epi8(other) | _mm_movemask_epi8(v));
+    if (q && (o & ((q & -q) - 1)) == 0) {
+      unsigned k = (unsigned)__builtin_ctz(q);
+      _mm_storeu_si128((__m128i *)(void *)*w, v);
+      *w += k;
+      return p + k + 1;
+    }
+  }
+#endif
+  return string(p, end, w, utf8);
+}
+
 /* The code of a decoded key: its length and first byte choose the one
  * candidate that one comparison then confirms. */
 static uint8_t key_id(const char *k, uint32_t n) {
@@ -358,7 +386,9 @@ static in_t number(in_t p, in_t end, double *out) {
 /* One JSON value with surrounding whitespace. The loop has three places:
  * value (a value starts at p), next (a value just ended: a comma or the
  * parent's closing bracket follows) and key (a member's key starts at p).
- * stack[0..depth) holds the open containers' nodes. */
+ * stack[0..depth) holds the open containers' nodes; top is the innermost.
+ * The node array's pointer, length and capacity are locals (written back at
+ * the end) so that stores into nodes do not make the compiler reload them. */
 static int parse(xj_doc_t *d, const char *in, size_t n, int max_depth, int utf8) {
   memset(d, 0, sizeof(*d));
   core_arena_init(&d->arena, 6 * n + 4096);
@@ -366,61 +396,66 @@ static int parse(xj_doc_t *d, const char *in, size_t n, int max_depth, int utf8)
     return -EINVAL;
   size_t levels = max_depth < 0 ? 0 : (size_t)max_depth < n ? (size_t)max_depth : n;
   uint32_t *stack = core_arena_alloc(&d->arena, (levels + 1) * sizeof(*stack));
-  d->cap = n / 12 + 16;
-  d->nodes = core_arena_alloc(&d->arena, d->cap * sizeof(*d->nodes));
-  d->strs = core_arena_alloc(&d->arena, n + 16);
+  size_t cap = n / 12 + 16, nn = 0, depth = 0;
+  xj_node_t *nodes = core_arena_alloc(&d->arena, cap * sizeof(*nodes)), *nd;
+  char *const strs = core_arena_alloc(&d->arena, n + 16);
+  char *w = strs;
   in_t p = (in_t)in, end = p + n;
-  char *w = d->strs;
-  size_t depth = 0;
   pending_key_t key = {0, 0, 0};
-  xj_node_t *nd;
+  uint32_t top = 0;
+  int rc = -EINVAL, in_obj = 0;
 
 value:
   p = ws(p, end);
   if (p >= end)
-    return -EINVAL;
+    goto out;
   switch (*p) {
     case '{':
-    case '[': {
-      int obj = *p == '{';
-      push(d, obj ? XJ_OBJ : XJ_ARR, &key);
+    case '[':
+      in_obj = *p == '{';
+      push(&d->arena, &nodes, &nn, &cap, in_obj ? XJ_OBJ : XJ_ARR, &key);
       if (depth >= levels)
-        return -EINVAL;
-      stack[depth++] = (uint32_t)(d->n - 1);
+        goto out;
+      top = stack[depth++] = (uint32_t)(nn - 1);
       p = ws(p + 1, end);
-      if (p < end && *p == (obj ? '}' : ']'))
+      if (p < end && *p == (in_obj ? '}' : ']'))
         goto close;
-      if (obj)
+      if (in_obj)
         goto key;
       key = (pending_key_t){0, 0, 0};
       goto value;
-    }
     case '"': {
       char *s = w;
-      nd = push(d, XJ_STR, &key);
-      if (!(p = string(p + 1, end, &w, utf8)))
-        return -EINVAL;
-      nd->v.s.off = (uint32_t)(s - d->strs);
+      nd = push(&d->arena, &nodes, &nn, &cap, XJ_STR, &key);
+      if (!(p = string_fast(p + 1, end, &w, utf8)))
+        goto out;
+      nd->v.s.off = (uint32_t)(s - strs);
       nd->v.s.len = (uint32_t)(w - s);
       break;
     }
     case 't':
-    case 'f':
-    case 'n': {
-      static const char *const words[] = {"true", "false", "null"};
-      int k = *p == 't' ? 0 : *p == 'f' ? 1 : 2;
-      size_t len = k == 1 ? 5 : 4;
-      if ((size_t)(end - p) < len || memcmp(p, words[k], len) != 0)
-        return -EINVAL;
-      push(d, k == 0 ? XJ_TRUE : k == 1 ? XJ_FALSE : XJ_NULL, &key);
-      p += len;
+      if (end - p < 4 || memcmp(p, "true", 4) != 0)
+        goto out;
+      push(&d->arena, &nodes, &nn, &cap, XJ_TRUE, &key);
+      p += 4;
       break;
-    }
+    case 'f':
+      if (end - p < 5 || memcmp(p, "false", 5) != 0)
+        goto out;
+      push(&d->arena, &nodes, &nn, &cap, XJ_FALSE, &key);
+      p += 5;
+      break;
+    case 'n':
+      if (end - p < 4 || memcmp(p, "null", 4) != 0)
+        goto out;
+      push(&d->arena, &nodes, &nn, &cap, XJ_NULL, &key);
+      p += 4;
+      break;
     default: {
       double v;
       if (!(p = number(p, end, &v)))
-        return -EINVAL;
-      push(d, XJ_NUM, &key)->v.num = v;
+        goto out;
+      push(&d->arena, &nodes, &nn, &cap, XJ_NUM, &key)->v.num = v;
     }
   }
 
@@ -429,40 +464,55 @@ next:
     goto done;
   p = ws(p, end);
   if (p >= end)
-    return -EINVAL;
-  nd = &d->nodes[stack[depth - 1]];
-  nd->count++;
+    goto out;
+  nodes[top].count++;
   if (*p == ',') {
-    p = ws(p + 1, end);
-    if (nd->type == XJ_OBJ)
-      goto key;
-    key = (pending_key_t){0, 0, 0};
-    goto value;
+    p++;
+    if (!in_obj) {
+      key = (pending_key_t){0, 0, 0};
+      goto value;
+    }
+    p = ws(p, end);
+    goto key;
   }
-  if (*p != (nd->type == XJ_OBJ ? '}' : ']'))
-    return -EINVAL;
+  if (*p != (in_obj ? '}' : ']'))
+    goto out;
 
 close:
-  d->nodes[stack[--depth]].end = (uint32_t)d->n;
+  nodes[top].end = (uint32_t)nn;
   p++;
+  if (--depth > 0) {
+    top = stack[depth - 1];
+    in_obj = nodes[top].type == XJ_OBJ;
+  }
   goto next;
 
 key:
   if (p >= end || *p != '"')
-    return -EINVAL;
-  key.off = (uint32_t)(w - d->strs);
-  if (!(p = string(p + 1, end, &w, utf8)))
-    return -EINVAL;
-  key.len = (uint32_t)(w - d->strs) - key.off;
-  key.kid = key_id(d->strs + key.off, key.len);
+    goto out;
+  key.off = (uint32_t)(w - strs);
+  if (!(p = string_fast(p + 1, end, &w, utf8)))
+    goto out;
+  key.len = (uint32_t)(w - strs) - key.off;
+  key.kid = key_id(strs + key.off, key.len);
+  if (p < end && *p == ':') {
+    p++;
+    goto value;
+  }
   p = ws(p, end);
   if (p >= end || *p++ != ':')
-    return -EINVAL;
+    goto out;
   goto value;
 
 done:
-  d->slen = (size_t)(w - d->strs);
-  return ws(p, end) == end ? 0 : -EINVAL;
+  rc = ws(p, end) == end ? 0 : -EINVAL;
+out:
+  d->nodes = nodes;
+  d->n = nn;
+  d->cap = cap;
+  d->strs = strs;
+  d->slen = (size_t)(w - strs);
+  return rc;
 }
 
 int xj_parse(xj_doc_t *d, const char *in, size_t n, int max_depth) {
