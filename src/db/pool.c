@@ -86,6 +86,11 @@ struct db_req_s {
   int cap_vals;
 };
 
+typedef struct stashed_s {
+  PGresult *r;
+  int lost; /* an error that means the session is gone */
+} stashed_t;
+
 struct db_conn_s {
   db_pool_t *pool;
   PGconn *pg;
@@ -111,7 +116,14 @@ struct db_conn_s {
    * to the sync point), and whether a result came since the last end. */
   PGresult *res;
   int got;
-  int dirty; /* queued output not yet flushed: on the pool's dirty list */
+  /* Results taken from libpq and not yet handed over, in order (NULL
+   * entries end statements): see collect(). */
+  stashed_t *stash;
+  int stash_head, stash_n, stash_cap;
+  int stash_syncs; /* sync points among them */
+  int stash_open;  /* the last one taken was a result (a NULL may follow) */
+  int lost;        /* the stash ends with the session's end: send nothing more */
+  int dirty;       /* queued output not yet flushed: on the pool's dirty list */
   db_conn_t *next_dirty;
 };
 
@@ -162,6 +174,9 @@ static void oneline(char *dst, size_t len, const char *src) {
       *s = ' ';
 }
 static void conn_break(db_conn_t *c, int status, const char *why);
+static void conn_lost_break(db_conn_t *c, const char *why);
+static void collect(db_conn_t *c);
+static void deliver(db_conn_t *c);
 static void on_poll(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
 static void arm_unavail(db_pool_t *p);
@@ -205,6 +220,7 @@ static void pool_finish(db_pool_t *p) {
     p->free_reqs = r->next;
     req_free(r);
   }
+  for (int i = 0; i < p->size; i++) free(p->conns[i].stash);
   free(p->conninfo);
   free(p);
   if (cb)
@@ -297,6 +313,11 @@ static void teardown(db_conn_t *c) {
     PQclear(c->res);
     c->res = NULL;
   }
+  for (; c->stash_n > 0; c->stash_n--) {
+    PQclear(c->stash[c->stash_head].r);
+    c->stash_head = (c->stash_head + 1) % c->stash_cap;
+  }
+  c->stash_head = c->stash_syncs = c->stash_open = c->lost = 0;
   if (c->pg) {
     PQfinish(c->pg);
     c->pg = NULL;
@@ -333,7 +354,7 @@ static db_conn_t *pick(db_pool_t *p, int empty) {
   db_conn_t *best = NULL;
   for (int i = 0; i < p->size; i++) {
     db_conn_t *c = &p->conns[i];
-    if (c->state != CONN_READY || c->held || c->break_status)
+    if (c->state != CONN_READY || c->held || c->break_status || c->lost)
       continue;
     if (c->depth == 0)
       return c;
@@ -518,7 +539,7 @@ static void flush_and_watch(db_conn_t *c) {
   int r = PQflush(c->pg);
   int rc = r < 0 ? UV_EIO : watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0), 0);
   if (rc != 0)
-    conn_break(c, DB_EUNAVAIL, r < 0 ? PQerrorMessage(c->pg) : uv_strerror(rc));
+    conn_lost_break(c, r < 0 ? PQerrorMessage(c->pg) : uv_strerror(rc));
 }
 
 /* Every connection something was queued on since the loop last waited;
@@ -530,6 +551,8 @@ static void on_flush(uv_prepare_t *h) {
   while ((c = p->dirty) != NULL) {
     p->dirty = c->next_dirty;
     c->dirty = 0;
+    if (c->pg && c->state == CONN_READY)
+      deliver(c); /* what the sends collected */
     if (c->pg && c->state == CONN_READY)
       flush_and_watch(c);
   }
@@ -595,6 +618,7 @@ static int send_unit(db_conn_t *c, db_req_t *r) {
   if (c->depth == 1)
     start_query_timer(c);
   mark_dirty(c);
+  collect(c);
   return 0;
 }
 
@@ -902,32 +926,98 @@ static int on_result(db_conn_t *c, PGresult *r) {
   return 0;
 }
 
-/* Reads every result that is complete. User callbacks run from here and may
- * send more, release the connection or close the pool, so the loop
- * re-checks the connection on every turn. */
-static void drain(db_conn_t *c) {
-  while (c->pg && (c->preparing || c->head) && !PQisBusy(c->pg)) {
+static void stash_push(db_conn_t *c, PGresult *r, int lost) {
+  if (c->stash_n == c->stash_cap) {
+    int cap = c->stash_cap ? 2 * c->stash_cap : 16;
+    stashed_t *a = xcalloc((size_t)cap, sizeof(*a));
+    for (int i = 0; i < c->stash_n; i++)
+      a[i] = c->stash[(c->stash_head + i) % c->stash_cap];
+    free(c->stash);
+    c->stash = a;
+    c->stash_cap = cap;
+    c->stash_head = 0;
+  }
+  c->stash[(c->stash_head + c->stash_n++) % c->stash_cap] = (stashed_t){r, lost};
+}
+
+/* Takes from libpq every result it can give without reading the socket,
+ * into c's stash; nothing is handed over here, so this may run inside a
+ * caller's call. Why it exists: libpq 15 reads the socket inside a send
+ * (a failed or partial write), and when a read meets the end of the
+ * stream it frees its queue of pipelined commands, and what it had read
+ * but not yet parsed is then lost - the results of units that committed.
+ * Collecting after every send and before every read leaves nothing
+ * unparsed for such a read to lose. */
+static void collect(db_conn_t *c) {
+  while (c->pg && PQstatus(c->pg) == CONNECTION_OK && c->stash_syncs < c->depth &&
+         !PQisBusy(c->pg)) {
     PGresult *r = PQgetResult(c->pg);
-    if (r && PQresultStatus(r) == PGRES_FATAL_ERROR && conn_lost(c->pg, r)) {
+    if (!r) {
+      if (!c->stash_open)
+        return; /* a NULL that ends nothing: wait for input */
+      c->stash_open = 0;
+      stash_push(c, NULL, 0);
+      continue;
+    }
+    int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    int lost = PQresultStatus(r) == PGRES_FATAL_ERROR && conn_lost(c->pg, r);
+    c->stash_open = !sync;
+    c->stash_syncs += sync;
+    stash_push(c, r, lost);
+    if (lost) {
+      c->lost = 1; /* the break follows, from the loop; nothing after counts */
+      return;
+    }
+  }
+}
+
+/* Hands the stashed results over, from the loop. User callbacks run from
+ * here and may send more, release the connection or close the pool, so
+ * the loop re-checks the connection on every turn. */
+static void deliver(db_conn_t *c) {
+  while (c->pg && c->stash_n > 0) {
+    stashed_t e = c->stash[c->stash_head];
+    c->stash_head = (c->stash_head + 1) % c->stash_cap;
+    c->stash_n--;
+    if (e.r && PQresultStatus(e.r) == PGRES_PIPELINE_SYNC)
+      c->stash_syncs--;
+    if (e.lost) {
       char why[256];
-      snprintf(why, sizeof(why), "%s", PQresultErrorMessage(r));
-      PQclear(r);
+      snprintf(why, sizeof(why), "%s", PQresultErrorMessage(e.r));
+      PQclear(e.r);
       conn_break(c, DB_EUNAVAIL, why);
       return;
     }
-    if (c->preparing)
-      on_prepared(c, r);
-    else if (on_result(c, r))
+    on_result(c, e.r);
+  }
+}
+
+/* Reads every result that is complete, from the loop. */
+static void drain(db_conn_t *c) {
+  if (c->state != CONN_PREPARING) {
+    collect(c);
+    deliver(c);
+    return;
+  }
+  while (c->pg && c->preparing && !PQisBusy(c->pg)) {
+    PGresult *r = PQgetResult(c->pg);
+    if (r && PQresultStatus(r) == PGRES_FATAL_ERROR && conn_lost(c->pg, r)) {
+      PQclear(r);
+      attempt_failed(c, "connection lost while preparing");
       return;
+    }
+    on_prepared(c, r);
   }
 }
 
 static void io(db_conn_t *c, int events) {
   db_pool_t *p = c->pool;
+  if (c->state == CONN_READY)
+    collect(c); /* before a read that may meet the end of the stream */
   if ((events & UV_READABLE) && !PQconsumeInput(c->pg)) {
-    conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
+    conn_lost_break(c, PQerrorMessage(c->pg));
   } else if (PQstatus(c->pg) == CONNECTION_BAD) {
-    conn_break(c, DB_EUNAVAIL, PQerrorMessage(c->pg));
+    conn_lost_break(c, PQerrorMessage(c->pg));
   } else {
     drain(c);
     /* A dirty slot is flushed by the flusher, with the rest of the turn. */
@@ -972,7 +1062,7 @@ static void on_timer(uv_timer_t *t) {
       break;
     case CONN_READY:
       if (c->break_status != 0)
-        conn_break(c, c->break_status, c->break_why);
+        conn_lost_break(c, c->break_why);
       else if (c->head)
         conn_break(c, DB_ETIMEDOUT, "query timeout");
       break;
@@ -1009,6 +1099,21 @@ static void conn_break(db_conn_t *c, int status, const char *why) {
   if (!c->held && !p->closing)
     uv_timer_start(&c->timer, on_timer, 0, 0);
   fail_units(c, status);
+}
+
+/* The connection is gone (or cannot be trusted): first every result libpq
+ * already holds, so a unit whose sync point arrived (a committed write) is
+ * answered as such; libpq keeps what it read when the socket fails, and
+ * hands it out before its own error. Then the break, for the rest. */
+static void conn_lost_break(db_conn_t *c, const char *why) {
+  char msg[160];
+  snprintf(msg, sizeof(msg), "%s", why ? why : "");
+  if (c->state == CONN_READY)
+    drain(c);
+  if (c->pg && c->state == CONN_READY)
+    conn_break(c, DB_EUNAVAIL, msg);
+  else if (c->pg)
+    attempt_failed(c, msg);
 }
 
 /* ---- the public API ---- */
@@ -1170,7 +1275,7 @@ int db_pool_acquire(db_pool_t *p, db_acquire_cb cb, void *data) {
 static int check_conn(db_conn_t *c) {
   if (c->pool->closing)
     return DB_ECLOSING;
-  if (!c->held || c->state != CONN_READY || c->break_status)
+  if (!c->held || c->state != CONN_READY || c->break_status || c->lost)
     return DB_EUNAVAIL;
   if (c->depth > 0)
     return DB_EBUSY;

@@ -14,7 +14,7 @@
 #include "core/core.h"
 #include "db/db.h"
 
-enum { S_ONE, S_SLEEP, S_PID, S_TERM, S_DIV, S_COUNT, S_ECHO, S_INS, S_ROWS };
+enum { S_ONE, S_SLEEP, S_PID, S_TERM, S_DIV, S_COUNT, S_ECHO, S_INS, S_ROWS, S_SELFTERM };
 static const db_stmt_t stmts[] = {
     {"one", "select $1::int + 1", 1},
     {"sleep", "select pg_sleep($1::float8)", 1},
@@ -25,6 +25,7 @@ static const db_stmt_t stmts[] = {
     {"echo", "select $1::text", 1},
     {"ins", "insert into looplab_pipe_test (k) values ($1::int) returning k", 1},
     {"rows", "select count(*) from looplab_pipe_test", 0},
+    {"selfterm", "select pg_terminate_backend(pg_backend_pid())", 0},
 };
 
 static char conninfo[1200];
@@ -840,6 +841,47 @@ START_TEST(t_pipelined_break) {
 }
 END_TEST
 
+/* A unit whose sync point arrived before its connection died is answered
+ * with its result, not 503: its write committed. Here the results sit in
+ * the socket while the backend is gone; sends on the connection find it
+ * closed, libpq reads what is there inside a send, and its next read meets
+ * the end of the stream, where libpq 15 drops its queue of pipelined
+ * commands: what it had read but not parsed by then is lost. */
+START_TEST(t_pipelined_results_before_break) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  sql_long("truncate looplab_pipe_test");
+  db_pool_t *p = new_pipelined(&loop, 1, 8);
+  got_t a = {0}, b = {0}, c = {0}, d = {0};
+  const char *k1[] = {"1"}, *k2[] = {"2"}, *k3[] = {"3"};
+  /* libpq 15's PQpipelineSync sends at once, before the loop runs. */
+  ck_assert_int_eq(db_query(p, S_INS, k1, 1, on_result, &a), 0);
+  ck_assert_int_eq(db_query(p, S_SELFTERM, NULL, 0, on_result, &b), 0);
+  usleep(300 * 1000); /* the backend commits a, then dies on b */
+  ck_assert_int_eq(db_query(p, S_INS, k2, 1, on_result, &c), 0);
+  ck_assert_int_eq(db_query(p, S_INS, k3, 1, on_result, &d), 0);
+  ck_assert(run_until(&loop, &d.fired, 5000));
+  ck_assert_int_eq(a.fired, 1);
+  ck_assert_int_eq(a.status, DB_OK);
+  ck_assert_str_eq(a.value, "1");
+  ck_assert_int_eq(b.fired, 1);
+  ck_assert_int_eq(c.fired, 1);
+  ck_assert_int_eq(c.status, DB_EUNAVAIL);
+  ck_assert_int_eq(d.fired, 1);
+  ck_assert_int_eq(sql_long("select count(*) from looplab_pipe_test where k = 1"), 1);
+  ck_assert_int_eq(sql_long("select count(*) from looplab_pipe_test where k = 2"), 0);
+  /* d went out before the end was read (503, never executed), or after
+   * it was, and then waited for the reconnect: either way it is answered
+   * once and its answer matches the table. */
+  ck_assert(d.status == DB_EUNAVAIL || d.status == DB_OK);
+  ck_assert_int_eq(sql_long("select count(*) from looplab_pipe_test where k = 3"),
+                   d.status == DB_OK);
+  close_all(&loop, p);
+}
+END_TEST
+
 /* FIFO under pipelining: with every slot at the cap, requests wait in the
  * queue and are answered in the order they were made; no unit is ever
  * sent behind more than cap - 1 others (the depth histogram's highest
@@ -1006,6 +1048,7 @@ int main(void) {
   tcase_add_test(tc, t_send_failure_deferred);
   tcase_add_test(tc, t_pipelined_unique_violation);
   tcase_add_test(tc, t_pipelined_break);
+  tcase_add_test(tc, t_pipelined_results_before_break);
   tcase_add_test(tc, t_pipelined_fifo);
   suite_add_tcase(s, tc);
   TCase *seed = tcase_create("seed");
