@@ -388,7 +388,12 @@ static in_t number(in_t p, in_t end, double *out) {
  * parent's closing bracket follows) and key (a member's key starts at p).
  * stack[0..depth) holds the open containers' nodes; top is the innermost.
  * The node array's pointer, length and capacity are locals (written back at
- * the end) so that stores into nodes do not make the compiler reload them. */
+ * the end) so that stores into nodes do not make the compiler reload them.
+ *
+ * The arena's first chunk holds the pool (n bytes and a block for the
+ * scanner's last store), the first node array (a node per 8 bytes, 3 n,
+ * more than a generated export needs) and, in the transform, its orders,
+ * lines and sorting scratch: about 6 n in all, one allocation. */
 static int parse(xj_doc_t *d, const char *in, size_t n, int max_depth, int utf8) {
   memset(d, 0, sizeof(*d));
   core_arena_init(&d->arena, 6 * n + 4096);
@@ -396,7 +401,7 @@ static int parse(xj_doc_t *d, const char *in, size_t n, int max_depth, int utf8)
     return -EINVAL;
   size_t levels = max_depth < 0 ? 0 : (size_t)max_depth < n ? (size_t)max_depth : n;
   uint32_t *stack = core_arena_alloc(&d->arena, (levels + 1) * sizeof(*stack));
-  size_t cap = n / 12 + 16, nn = 0, depth = 0;
+  size_t cap = n / 8 + 16, nn = 0, depth = 0;
   xj_node_t *nodes = core_arena_alloc(&d->arena, cap * sizeof(*nodes)), *nd;
   char *const strs = core_arena_alloc(&d->arena, n + 16);
   char *w = strs;

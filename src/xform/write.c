@@ -32,20 +32,50 @@ static void end(core_buf_t *b, char *w) {
 }
 
 /* Digits two at a time from the right, into a field of exactly the
- * number's width. */
+ * number's width: the width is the bit length's decimal estimate
+ * (1233 / 4096 is just above log10 2), corrected by one comparison. */
 static char *put_u64(char *w, uint64_t v) {
-  unsigned n = 1;
-  for (uint64_t t = v; t >= 10; t /= 10) n++;
+  static const uint64_t pow10[20] = {1ULL,
+                                     10ULL,
+                                     100ULL,
+                                     1000ULL,
+                                     10000ULL,
+                                     100000ULL,
+                                     1000000ULL,
+                                     10000000ULL,
+                                     100000000ULL,
+                                     1000000000ULL,
+                                     10000000000ULL,
+                                     100000000000ULL,
+                                     1000000000000ULL,
+                                     10000000000000ULL,
+                                     100000000000000ULL,
+                                     1000000000000000ULL,
+                                     10000000000000000ULL,
+                                     100000000000000000ULL,
+                                     1000000000000000000ULL,
+                                     10000000000000000000ULL};
+  unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+  unsigned n = (bits * 1233) >> 12;
+  n += n < 20 && v >= pow10[n];
+  n += n == 0;
   char *p = w + n;
-  while (v >= 100) {
+  while (v > UINT32_MAX) {
     p -= 2;
     memcpy(p, pairs + v % 100 * 2, 2);
     v /= 100;
   }
-  if (v >= 10)
-    memcpy(p - 2, pairs + v * 2, 2);
+  /* The rest in 32 bits, whose division by 100 is cheaper. */
+  uint32_t u = (uint32_t)v;
+  while (u >= 100) {
+    p -= 2;
+    memcpy(p, pairs + u % 100 * 2, 2);
+    u /= 100;
+  }
+  if (u >= 10)
+    memcpy(p - 2, pairs + u * 2, 2);
   else
-    p[-1] = (char)('0' + v);
+    p[-1] = (char)('0' + u);
   return w + n;
 }
 
