@@ -270,6 +270,92 @@ START_TEST(last_duplicate_key_wins) {
 }
 END_TEST
 
+/* The parser is the only pass on a good document; on a refused one the
+ * message is still that of the first check in the specification's order
+ * (UTF-8, then depth, then grammar), wherever the parser stopped. */
+START_TEST(refusals_keep_the_order_of_checks) {
+  /* The grammar fails first, the UTF-8 later (in a string and outside). */
+  fails_with("{\"orders\":[01],\"x\":\"\xff\"}", NULL, "body must be valid UTF-8");
+  fails_with("{\"orders\":[01]}\xc3", NULL, "body must be valid UTF-8");
+  /* Too deep first, the UTF-8 later. */
+  fails_with("[[[[[[[[[[\"\xed\xa0\x80\"]]]]]]]]]]", NULL, "body must be valid UTF-8");
+  /* The grammar fails first, the depth later, or in text after the value. */
+  fails_with("{\"orders\":[01],\"x\":[[[[[[[[]]]]]]]]}", NULL,
+             "body must NOT be nested deeper than 8 levels");
+  fails_with("{\"orders\":[]} [[[[[[[[[", NULL,
+             "body must NOT be nested deeper than 8 levels");
+  fails_with("{\"orders\":[],\"x\":\"\\\"[[[[[[[[[[\"} x", NULL,
+             "Body is not valid JSON");
+  /* Ill-formed sequences the string scanner meets inside a value or a key. */
+  fails_with("{\"orders\":[],\"x\":\"abcdefghijklmnopqrstuvwxyz\xc0\xaf\"}", NULL,
+             "body must be valid UTF-8");
+  fails_with("{\"orders\":[],\"\xf4\x90\x80\x80\":1}", NULL, "body must be valid UTF-8");
+  fails_with("{\"orders\":[],\"x\":\"\xe2\x82\"}", NULL, "body must be valid UTF-8");
+  /* Well-formed non-ASCII outside a string is a grammar error. */
+  fails_with("{\"orders\":[]\xc2\xa0}", NULL, "Body is not valid JSON");
+  /* A raw control character in a string: grammar, not UTF-8. */
+  fails_with("{\"orders\":[],\"x\":\"a\x01\"}", NULL, "Body is not valid JSON");
+}
+END_TEST
+
+/* Every number and string kind of the output at its extreme: ids of 16
+ * digits (past 32 bits), the largest line, an ISO year before 1900 (a UTC
+ * date of 1899), and each escape of JSON.stringify next to raw non-ASCII,
+ * U+2028 and DEL, which are copied. */
+START_TEST(output_extremes) {
+  static const char doc[] =
+      "{\"orders\":[{\"id\":9007199254740991,\"customer\":{\"id\":9007199254740991,"
+      "\"name\":\"N\\u0001\\\"\\\\\\n\\t\\b\\f\\r\\u001f/\\u2028\\u00e9\\u007f\"},"
+      "\"status\":\"paid\",\"placed_at\":\"1900-01-01T00:00:00+00:01\",\"lines\":[{"
+      "\"sku\":"
+      "\"s\",\"category\":\"c\",\"quantity\":1000,\"unit_price\":\"9999.9999\","
+      "\"discount_pct\":\"0\"}],\"shipping\":\"99999.99\"}]}";
+  static const char want[] =
+      "{\"counts\":{\"orders_in\":1,\"orders_cancelled\":0,\"orders_empty\":0,"
+      "\"orders_out\":1,\"lines_in\":1,\"lines_out\":1,\"customers\":1,\"units\":1000},"
+      "\"totals\":{\"gross_cents\":999999990,\"discount_cents\":0,\"subtotal_cents\":"
+      "999999990,\"shipping_cents\":9999999,\"revenue_cents\":1009999989},"
+      "\"order_totals\":{\"mean_cents\":1009999989.00,\"stddev_cents\":0.00,"
+      "\"p50_cents\":1009999989,\"p90_cents\":1009999989,\"p99_cents\":1009999989},"
+      "\"revenue_by_weekday\":{\"Mon\":0,\"Tue\":0,\"Wed\":0,\"Thu\":0,\"Fri\":0,\"Sat\":"
+      "0,"
+      "\"Sun\":1009999989},\"revenue_by_category\":[{\"category\":\"c\",\"net_cents\":"
+      "999999990,\"units\":1000,\"lines\":1}],\"customers\":[{\"id\":9007199254740991,"
+      "\"name\":\"N\\u0001\\\"\\\\\\n\\t\\b\\f\\r\\u001f/\xe2\x80\xa8\xc3\xa9\x7f\","
+      "\"email\":null,\"order_count\":1,\"total_cents\":1009999989,\"orders\":[{\"id\":"
+      "9007199254740991,\"status\":\"paid\",\"placed_at\":\"1899-12-31T23:59:00.000Z\","
+      "\"weekday\":\"Sun\",\"iso_week\":\"1899-W52\",\"lines\":[{\"sku\":\"s\","
+      "\"category\":\"c\",\"quantity\":1000,\"gross_cents\":999999990,\"discount_cents\":"
+      "0,"
+      "\"net_cents\":999999990}],\"gross_cents\":999999990,\"discount_cents\":0,"
+      "\"subtotal_cents\":999999990,\"shipping_cents\":9999999,\"total_cents\":"
+      "1009999989}]}]}";
+  core_buf_t out;
+  char err[256];
+  core_buf_init(&out);
+  ck_assert_int_eq(run(doc, NULL, err, &out), 0);
+  ck_assert_uint_eq(out.len, sizeof(want) - 1);
+  ck_assert_msg(memcmp(out.data, want, out.len) == 0, "%s", out.data);
+  ck_assert_int_eq(out.data[out.len], '\0');
+  core_buf_free(&out);
+}
+END_TEST
+
+/* Appending keeps what the buffer held, on success and on refusal. */
+START_TEST(appends_to_out) {
+  core_buf_t out;
+  char err[256];
+  core_buf_init(&out);
+  core_buf_puts(&out, "keep");
+  ck_assert_int_eq(run("{\"orders\":[1]}", NULL, err, &out), 400);
+  ck_assert_str_eq(out.data, "keep");
+  ck_assert_int_eq(run("{\"orders\":[]}", NULL, err, &out), 0);
+  static const char head[] = "keep{\"counts\":{\"orders_in\":0,";
+  ck_assert_int_eq(strncmp(out.data, head, sizeof(head) - 1), 0);
+  core_buf_free(&out);
+}
+END_TEST
+
 START_TEST(generator_is_deterministic) {
   core_buf_t a, b, c, out;
   char err[256];
@@ -352,6 +438,9 @@ Suite *xform_transform_suite(void) {
   tcase_add_test(tc, errors_name_the_field);
   tcase_add_test(tc, limits);
   tcase_add_test(tc, last_duplicate_key_wins);
+  tcase_add_test(tc, refusals_keep_the_order_of_checks);
+  tcase_add_test(tc, output_extremes);
+  tcase_add_test(tc, appends_to_out);
   tcase_add_test(tc, generator_is_deterministic);
   tcase_add_test(tc, threads_agree);
   suite_add_tcase(s, tc);
