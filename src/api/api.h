@@ -72,6 +72,11 @@ int api_put_timestamp(core_buf_t *b, const char *s, size_t n);
 int api_put_month(core_buf_t *b, const char *s, size_t n);
 /* A text[] literal as a JSON array of strings (NULL elements as null). */
 int api_put_text_array(core_buf_t *b, const char *s, size_t n);
+/* The same from the binary format: a timestamptz (int8 microseconds since
+ * 2000-01-01 UTC), a one-dimensional text[] (or an empty one), an int8. */
+int api_put_timestamp_bin(core_buf_t *b, const char *s, size_t n);
+int api_put_text_array_bin(core_buf_t *b, const char *s, size_t n);
+int api_get_int8(const char *s, size_t n, int64_t *out);
 /* n strings as a text[] literal, every element quoted. */
 void api_put_array_literal(core_buf_t *b, const char *const *elems, const size_t *lens,
                            int n);
@@ -106,8 +111,9 @@ int api_is_json(const http_span_t *content_type);
 
 /* Writes row `row` of an item result (the plain columns of sql/queries.sql:
  * id, name, description, price_cents, tags text[], created_at, updated_at
- * timestamptz) as the item's JSON object. 0, or API_EFORM when a column is
- * not in the expected text form (b then holds a partial object). */
+ * timestamptz) as the item's JSON object, each column read in its own
+ * format (text or binary). 0, or API_EFORM when a column is not in the
+ * expected form (b then holds a partial object). */
 int api_item_json(core_buf_t *b, const struct pg_result *res, int row);
 
 /* W3 (transform.c): POST /transform, and the thread pool's figures for

@@ -3,6 +3,7 @@
  * after PostgreSQL has confirmed it (the statement completed). */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,24 +24,55 @@ static int put_text_or_null(core_buf_t *b, const PGresult *res, int row, int col
 
 #define COL(res, row, col) PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col)
 
+/* An int8 column: its decimal text, or 8 big-endian bytes. */
+static int put_int8(core_buf_t *b, const PGresult *res, int row, int col) {
+  if (PQfformat(res, col) == 0) {
+    core_buf_append(b, COL(res, row, col));
+    return 0;
+  }
+  int64_t v;
+  if (api_get_int8(COL(res, row, col), &v) != 0)
+    return API_EFORM;
+  core_buf_put_i64(b, v);
+  return 0;
+}
+
+/* The id column of row as decimal text, in out (24 bytes). */
+static const char *id_text(const PGresult *res, int row, char *out) {
+  int64_t v;
+  if (PQfformat(res, 0) == 0)
+    return PQgetvalue(res, row, 0);
+  if (api_get_int8(COL(res, row, 0), &v) != 0)
+    return "0";
+  snprintf(out, 24, "%lld", (long long)v);
+  return out;
+}
+
 int api_item_json(core_buf_t *b, const PGresult *res, int row) {
+  int rc;
   core_buf_puts(b, "{\"id\":");
-  core_buf_puts(b, PQgetvalue(res, row, 0));
+  if ((rc = put_int8(b, res, row, 0)) != 0)
+    return rc;
+  /* text is the same bytes in either format */
   core_buf_puts(b, ",\"name\":");
   core_buf_put_json_str(b, COL(res, row, 1));
   core_buf_puts(b, ",\"description\":");
   put_text_or_null(b, res, row, 2);
   core_buf_puts(b, ",\"price_cents\":");
-  core_buf_puts(b, PQgetvalue(res, row, 3));
+  if ((rc = put_int8(b, res, row, 3)) != 0)
+    return rc;
   core_buf_puts(b, ",\"tags\":");
-  int rc;
-  if ((rc = api_put_text_array(b, COL(res, row, 4))) != 0)
+  int bin = PQfformat(res, 4) == 1;
+  if ((rc = (bin ? api_put_text_array_bin : api_put_text_array)(b, COL(res, row, 4))) !=
+      0)
     return rc;
+  bin = PQfformat(res, 5) == 1;
   core_buf_puts(b, ",\"created_at\":");
-  if ((rc = api_put_timestamp(b, COL(res, row, 5))) != 0)
+  if ((rc = (bin ? api_put_timestamp_bin : api_put_timestamp)(b, COL(res, row, 5))) != 0)
     return rc;
+  bin = PQfformat(res, 6) == 1;
   core_buf_puts(b, ",\"updated_at\":");
-  if ((rc = api_put_timestamp(b, COL(res, row, 6))) != 0)
+  if ((rc = (bin ? api_put_timestamp_bin : api_put_timestamp)(b, COL(res, row, 6))) != 0)
     return rc;
   core_buf_putc(b, '}');
   return 0;
@@ -117,8 +149,8 @@ static void after_create(void *data, int status, PGresult *res) {
     api_db_error(req, status == DB_OK ? DB_EQUERY : status, "item create");
     return;
   }
-  char location[64];
-  snprintf(location, sizeof(location), "Location: /items/%s\r\n", PQgetvalue(res, 0, 0));
+  char location[64], id[24];
+  snprintf(location, sizeof(location), "Location: /items/%s\r\n", id_text(res, 0, id));
   if (item_out(req, res, 0))
     return;
   http_respond(req, 201, JSON, location);
@@ -197,7 +229,8 @@ static void after_list(void *data, int status, PGresult *res) {
       return;
   }
   core_buf_puts(&req->out, "],\"next_after\":");
-  core_buf_puts(&req->out, n > limit ? PQgetvalue(res, page - 1, 0) : "null");
+  char id[24];
+  core_buf_puts(&req->out, n > limit ? id_text(res, page - 1, id) : "null");
   core_buf_putc(&req->out, '}');
   http_respond(req, 200, JSON, NULL);
 }

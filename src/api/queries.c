@@ -54,6 +54,23 @@ static int count_params(const char *sql) {
 }
 
 /* Ends the block in b (its lines already joined) as statement `at`. */
+/* The item statements' results come in binary: PostgreSQL then sends int8
+ * and timestamptz as 8 bytes and text[] as lengths and bytes instead of
+ * formatting them (docs/architecture.md, "Binary results"); items.c reads
+ * either form. */
+static int binary_result(int stmt) {
+  switch (stmt) {
+    case API_STMT_ITEM_GET:
+    case API_STMT_ITEM_INSERT:
+    case API_STMT_ITEM_REPLACE:
+    case API_STMT_ITEM_PATCH:
+    case API_STMT_ITEM_LIST:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
 static int finish(core_buf_t *b, int at, db_stmt_t *out, char *err, size_t errlen) {
   while (b->len && (b->data[b->len - 1] == ' ' || b->data[b->len - 1] == '\n')) b->len--;
   if (b->len && b->data[b->len - 1] == ';')
@@ -69,7 +86,7 @@ static int finish(core_buf_t *b, int at, db_stmt_t *out, char *err, size_t errle
   }
   memcpy(sql, b->data, b->len);
   sql[b->len] = '\0';
-  out[at] = (db_stmt_t){names[at], sql, count_params(sql)};
+  out[at] = (db_stmt_t){names[at], sql, count_params(sql), binary_result(at)};
   core_buf_reset(b);
   return 0;
 }

@@ -30,11 +30,13 @@ enum {
 const char *db_strerror(int code);
 
 /* A statement prepared on every connection as soon as it connects. Statement
- * ids are indexes into the array given to db_pool_new. Params are text. */
+ * ids are indexes into the array given to db_pool_new. Params are text;
+ * results are text, or binary (every column) when binary is set. */
 typedef struct db_stmt_s {
   const char *name;
   const char *sql;
   int nparams;
+  int binary;
 } db_stmt_t;
 
 typedef struct db_pool_opts_s {

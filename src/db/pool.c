@@ -599,8 +599,9 @@ static int send_unit(db_conn_t *c, db_req_t *r) {
   db_pool_t *p = c->pool;
   for (int i = 0; i < r->ncalls; i++) {
     const db_call_t *k = &r->calls[i];
-    if (!PQsendQueryPrepared(c->pg, p->stmts[k->stmt].name, k->nparams, k->params, NULL,
-                             NULL, 0))
+    const db_stmt_t *st = &p->stmts[k->stmt];
+    if (!PQsendQueryPrepared(c->pg, st->name, k->nparams, k->params, NULL, NULL,
+                             st->binary))
       return DB_EUNAVAIL;
   }
   if (!pipeline_sync(c->pg))

@@ -10,7 +10,7 @@
 #include "core/core.h"
 #include "db/db.h"
 
-static const db_stmt_t stmts[] = {{"one", "select 1", 0}};
+static const db_stmt_t stmts[] = {{"one", "select 1", 0, 0}};
 
 static int closed;
 static void on_closed(void *data) {

@@ -1,5 +1,7 @@
-/* PostgreSQL text output to JSON: timestamptz, date and text[] literals
- * (api_put_timestamp, api_put_month, api_put_text_array) on any bytes, and
+/* PostgreSQL output to JSON: timestamptz, date and text[] literals
+ * (api_put_timestamp, api_put_month, api_put_text_array), binary
+ * timestamptz and text[] (api_put_timestamp_bin, api_put_text_array_bin)
+ * on any bytes, and
  * api_put_array_literal on the bytes cut into elements. Whatever succeeds
  * must be valid JSON. */
 #include <stdint.h>
@@ -25,6 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   one(api_put_timestamp, in, size);
   one(api_put_month, in, size);
   one(api_put_text_array, in, size);
+  one(api_put_timestamp_bin, in, size);
+  one(api_put_text_array_bin, in, size);
 
   /* Elements split at '\n': quoted into a literal, which must parse back. */
   const char *elems[16];

@@ -16,16 +16,16 @@
 
 enum { S_ONE, S_SLEEP, S_PID, S_TERM, S_DIV, S_COUNT, S_ECHO, S_INS, S_ROWS, S_SELFTERM };
 static const db_stmt_t stmts[] = {
-    {"one", "select $1::int + 1", 1},
-    {"sleep", "select pg_sleep($1::float8)", 1},
-    {"pid", "select pg_backend_pid()", 0},
-    {"term", "select pg_terminate_backend($1::int, 5000)", 1},
-    {"div", "select 1 / $1::int", 1},
-    {"count", "select count(*) from customers", 0},
-    {"echo", "select $1::text", 1},
-    {"ins", "insert into looplab_pipe_test (k) values ($1::int) returning k", 1},
-    {"rows", "select count(*) from looplab_pipe_test", 0},
-    {"selfterm", "select pg_terminate_backend(pg_backend_pid())", 0},
+    {"one", "select $1::int + 1", 1, 0},
+    {"sleep", "select pg_sleep($1::float8)", 1, 0},
+    {"pid", "select pg_backend_pid()", 0, 0},
+    {"term", "select pg_terminate_backend($1::int, 5000)", 1, 0},
+    {"div", "select 1 / $1::int", 1, 0},
+    {"count", "select count(*) from customers", 0, 0},
+    {"echo", "select $1::text", 1, 0},
+    {"ins", "insert into looplab_pipe_test (k) values ($1::int) returning k", 1, 0},
+    {"rows", "select count(*) from looplab_pipe_test", 0, 0},
+    {"selfterm", "select pg_terminate_backend(pg_backend_pid())", 0, 0},
 };
 
 static char conninfo[1200];
