@@ -299,8 +299,9 @@ static void dispatch(http_conn_t *c, http_req_t *r) {
   r->dispatched = 1;
   c->pending++;
   if (rc == HTTP_ROUTE_NOT_FOUND) {
+    /* The raw target, query included, as Fastify's 404 says it. */
     http_respond_error(r, 404, NULL, "Route %s:%.*s not found", r->method_str,
-                       (int)r->path.n, r->path.p);
+                       (int)r->target.n, r->target.p);
     return;
   }
   if (rc == HTTP_ROUTE_BAD_METHOD) {

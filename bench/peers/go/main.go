@@ -279,7 +279,7 @@ func (s *server) routes() http.Handler {
 	r.Post("/transform", s.transform)
 
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, http.StatusNotFound, "", "Route "+req.Method+":"+rawPath(req)+" not found")
+		writeError(w, http.StatusNotFound, "", "Route "+req.Method+":"+req.RequestURI+" not found")
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		var allow []string

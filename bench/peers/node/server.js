@@ -490,10 +490,10 @@ async function runServer (settings, queries) {
   let draining = false
 
   app.setErrorHandler(errorHandler)
+  // Fastify's own 404 message (the raw URL, query included), in the
+  // statusCode/error/message order every other error here has.
   app.setNotFoundHandler((request, reply) => {
-    const url = request.raw.url
-    const q = url.indexOf('?')
-    reply.code(404).send(httpError(404, `Route ${request.method}:${q === -1 ? url : url.slice(0, q)} not found`))
+    reply.code(404).send(httpError(404, `Route ${request.method}:${request.raw.url} not found`))
   })
 
   // 405 with Allow for the other methods of a known path.
