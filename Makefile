@@ -9,7 +9,7 @@ CMAKE_ARGS ?=
 RUN_ARGS   ?=
 
 .PHONY: all deps build san run test test-fast test-san test-tsan clean peers conformance \
-  fuzz-build fuzz test-fuzz bench bench-report format format-check
+  fuzz-build fuzz test-fuzz bench bench-report format format-check perf
 
 all: build
 
@@ -41,6 +41,15 @@ bench: peers
 bench-report:
 	@test -n "$(DIR)" || { echo "make bench-report DIR=bench/results/<stamp>" >&2; exit 2; }
 	@node bench/report/report.js $(DIR) --docs
+
+# make perf: issue 11's benchmark (docs/benchmarking.md, "make perf"): looplab,
+# go, node (single and cluster) and pgbench interleaved on the same machine,
+# and the xform_run micro-benchmark; about 15 min on 2 cores; writes
+# bench/results/perf-<stamp>/ and the "make perf" section of docs/results.md.
+# PERF_ARGS='--quick' runs a few seconds a cell (and leaves the docs alone).
+PERF_ARGS ?=
+perf: peers
+	@./bench/perf --build $(BUILD) --docs $(PERF_ARGS)
 
 san: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DLOOPLAB_ASAN=ON \
