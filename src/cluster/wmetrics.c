@@ -30,14 +30,14 @@ static void on_observe(http_req_t *req, int status, uint64_t ns) {
 }
 
 /* Node records the whole interval between ticks; we record the lateness
- * beyond the 10 ms resolution, so an idle loop reads 0, not 10 ms. */
+ * beyond the 10 ms resolution, so an idle loop reads 0, not 10 ms. The
+ * first tick is measured from the timer's start, like every later one
+ * from the tick before it. */
 static void on_lag_tick(uv_timer_t *t) {
   uint64_t now = uv_hrtime();
-  if (wm.lag_prev) {
-    uint64_t delta = now - wm.lag_prev;
-    metrics_ll_record(&wm.snap.lag,
-                      delta > LAG_RESOLUTION_NS ? delta - LAG_RESOLUTION_NS : 0);
-  }
+  uint64_t delta = now - wm.lag_prev;
+  metrics_ll_record(&wm.snap.lag,
+                    delta > LAG_RESOLUTION_NS ? delta - LAG_RESOLUTION_NS : 0);
   wm.lag_prev = now;
 }
 
@@ -54,6 +54,15 @@ int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server
   wm.snap.pid = (int32_t)uv_os_getpid();
   wm.snap.start_time_s = (uint64_t)(core_time_ms() / 1000);
   server->observe = on_observe;
+  /* The lag clock starts with the timer. It used to start at the first
+   * tick, so a worker blocked before that tick (its first request, which
+   * rr hands over within milliseconds of the worker's ready message) had
+   * its whole block lost: the overdue tick only started the clock. The
+   * loop's cached time is brought up to date first so the timer's due
+   * time and the clock agree (start-up work since uv_loop_init would make
+   * the first tick due early and read as on time). */
+  uv_update_time(loop);
+  wm.lag_prev = uv_hrtime();
   uv_timer_init(loop, &wm.lag_timer);
   uv_timer_start(&wm.lag_timer, on_lag_tick, 10, 10);
   uv_unref((uv_handle_t *)&wm.lag_timer);
@@ -75,7 +84,7 @@ void cluster_wmetrics_stop(void) {
  * primary's request can arrive right behind the request that blocked):
  * the overdue time is recorded now, as the tick would have. */
 static void lag_catch_up(uint64_t now) {
-  if (wm.lag_prev == 0 || now - wm.lag_prev <= 2 * LAG_RESOLUTION_NS)
+  if (now - wm.lag_prev <= 2 * LAG_RESOLUTION_NS)
     return;
   metrics_ll_record(&wm.snap.lag, now - wm.lag_prev - LAG_RESOLUTION_NS);
   wm.lag_prev = now;
