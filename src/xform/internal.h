@@ -37,10 +37,13 @@ typedef enum {
 /* Nodes are stored in document order. A container's children follow it; the
  * next sibling of node i is nodes[nodes[i].end]. An object member carries
  * its key (offset and length in doc->strs, and its xj_key_t). Strings (keys
- * and values) are decoded into doc->strs. */
+ * and values) are decoded into doc->strs. plain is set for a string known
+ * to hold no quote, backslash or control character (0 means "not known"),
+ * so that the output can copy it without looking at each byte. */
 typedef struct xj_node_s {
   uint8_t type;
   uint8_t kid;
+  uint8_t plain; /* a string whose decoded bytes need no escape in JSON */
   uint32_t key, klen;
   uint32_t end;
   union {
@@ -102,6 +105,7 @@ void xj_members(const xj_doc_t *d, uint32_t obj, uint32_t m[XK_COUNT]);
 typedef struct xf_line_s {
   const char *sku, *cat; /* in the document's string pool */
   uint32_t sku_len, cat_len;
+  uint8_t sku_plain, cat_plain; /* see xj_node_t.plain */
   int64_t qty, gross, net;
 } xf_line_t;
 
@@ -110,6 +114,7 @@ typedef struct xf_order_s {
   int64_t id, cust;
   const char *name, *email; /* email NULL when absent or null */
   uint32_t name_len, email_len;
+  uint8_t name_plain, email_plain;
   uint32_t index, status, nlines;
   xform_time_t at;
   int64_t ship, gross, net, total;
@@ -127,6 +132,7 @@ typedef struct xf_group_s {
 typedef struct xf_cat_s {
   const char *name;
   uint32_t len;
+  uint8_t plain;
   int64_t net, units, lines;
 } xf_cat_t;
 

@@ -265,8 +265,8 @@ static in_t string(in_t p, in_t end, char **w, int utf8) {
 }
 
 /* The usual string, short and plain, ends in the first block: decoded here
- * without a call; any other goes to string(). */
-static inline in_t string_fast(in_t p, in_t end, char **w, int utf8) {
+ * without a call, and *plain set; any other goes to string(). */
+static inline in_t string_fast(in_t p, in_t end, char **w, int utf8, uint8_t *plain) {
 #ifdef XJ_SSE2
   if (end - p >= 16) {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
@@ -282,6 +282,7 @@ static inline in_t string_fast(in_t p, in_t end, char **w, int utf8) {
       unsigned k = (unsigned)__builtin_ctz(q);
       _mm_storeu_si128((__m128i *)(void *)*w, v);
       *w += k;
+      *plain = 1;
       return p + k + 1;
     }
   }
@@ -432,7 +433,7 @@ value:
     case '"': {
       char *s = w;
       nd = push(&d->arena, &nodes, &nn, &cap, XJ_STR, &key);
-      if (!(p = string_fast(p + 1, end, &w, utf8)))
+      if (!(p = string_fast(p + 1, end, &w, utf8, &nd->plain)))
         goto out;
       nd->v.s.off = (uint32_t)(s - strs);
       nd->v.s.len = (uint32_t)(w - s);
@@ -496,7 +497,8 @@ key:
   if (p >= end || *p != '"')
     goto out;
   key.off = (uint32_t)(w - strs);
-  if (!(p = string_fast(p + 1, end, &w, utf8)))
+  uint8_t key_plain;
+  if (!(p = string_fast(p + 1, end, &w, utf8, &key_plain)))
     goto out;
   key.len = (uint32_t)(w - strs) - key.off;
   key.kid = key_id(strs + key.off, key.len);

@@ -95,10 +95,16 @@ static char *put_c100(char *w, int64_t v) {
 }
 
 /* JSON.stringify's escaping: quote, backslash and the control characters;
- * everything else, UTF-8 included, is copied. */
-static char *put_str(char *w, const char *s, size_t n) {
+ * everything else, UTF-8 included, is copied. A string the parser found
+ * plain is copied whole. */
+static char *put_str(char *w, const char *s, size_t n, int plain) {
   static const char hex[] = "0123456789abcdef";
   *w++ = '"';
+  if (plain) {
+    memcpy(w, s, n);
+    w[n] = '"';
+    return w + n + 1;
+  }
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c >= 0x20 && c != '"' && c != '\\') {
@@ -141,9 +147,9 @@ static char *put_str(char *w, const char *s, size_t n) {
 static void put_line(core_buf_t *b, const xf_line_t *l) {
   char *w = begin(b, 128 + STR_MAX(l->sku_len) + STR_MAX(l->cat_len));
   w = LIT(w, "{\"sku\":");
-  w = put_str(w, l->sku, l->sku_len);
+  w = put_str(w, l->sku, l->sku_len, l->sku_plain);
   w = LIT(w, ",\"category\":");
-  w = put_str(w, l->cat, l->cat_len);
+  w = put_str(w, l->cat, l->cat_len, l->cat_plain);
   w = LIT(w, ",\"quantity\":");
   w = put_i64(w, l->qty);
   w = LIT(w, ",\"gross_cents\":");
@@ -218,9 +224,9 @@ static void put_customer(core_buf_t *b, const xf_group_t *g) {
   w = LIT(w, "{\"id\":");
   w = put_i64(w, o->cust);
   w = LIT(w, ",\"name\":");
-  w = put_str(w, o->name, o->name_len);
+  w = put_str(w, o->name, o->name_len, o->name_plain);
   w = LIT(w, ",\"email\":");
-  w = o->email ? put_str(w, o->email, o->email_len) : LIT(w, "null");
+  w = o->email ? put_str(w, o->email, o->email_len, o->email_plain) : LIT(w, "null");
   w = LIT(w, ",\"order_count\":");
   w = put_u64(w, g->count);
   w = LIT(w, ",\"total_cents\":");
@@ -329,7 +335,7 @@ static void put_categories(core_buf_t *b, const xf_run_t *r) {
     if (k)
       *w++ = ',';
     w = LIT(w, "{\"category\":");
-    w = put_str(w, c->name, c->len);
+    w = put_str(w, c->name, c->len, c->plain);
     w = LIT(w, ",\"net_cents\":");
     w = put_i64(w, c->net);
     w = LIT(w, ",\"units\":");

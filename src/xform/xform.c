@@ -84,7 +84,7 @@ static int int_field(run_t *r, const uint32_t *m, xj_key_t k, const char *key, d
 }
 
 static int str_field(run_t *r, const uint32_t *m, xj_key_t k, const char *key,
-                     const char **s, uint32_t *len) {
+                     const char **s, uint32_t *len, uint8_t *plain) {
   if (!m[k])
     return missing(r, key);
   const xj_node_t *nd = node(r, m[k]);
@@ -92,6 +92,7 @@ static int str_field(run_t *r, const uint32_t *m, xj_key_t k, const char *key,
     return fail_at(r, "/%s must be a non-empty string", key);
   *s = r->d->strs + nd->v.s.off;
   *len = nd->v.s.len;
+  *plain = nd->plain;
   return 0;
 }
 
@@ -153,7 +154,8 @@ static void add_category(run_t *r, const xf_line_t *ln) {
   for (;; i = (i + 1) & r->cat_mask) {
     uint32_t slot = r->cat_slots[i];
     if (slot == 0) {
-      r->cats[r->ncats] = (xf_cat_t){.name = ln->cat, .len = ln->cat_len};
+      r->cats[r->ncats] =
+          (xf_cat_t){.name = ln->cat, .len = ln->cat_len, .plain = ln->cat_plain};
       r->cat_slots[i] = (uint32_t)++r->ncats;
       break;
     }
@@ -176,13 +178,14 @@ static int check_customer(run_t *r, const uint32_t *om, xf_order_t *ord) {
   r->at_customer = 1;
   if (object(r, om[XK_CUSTOMER], m) ||
       int_field(r, m, XK_ID, "id", 1, MAX_SAFE_INT, &ord->cust) ||
-      str_field(r, m, XK_NAME, "name", &ord->name, &ord->name_len))
+      str_field(r, m, XK_NAME, "name", &ord->name, &ord->name_len, &ord->name_plain))
     return 400;
   const xj_node_t *e = m[XK_EMAIL] ? node(r, m[XK_EMAIL]) : NULL;
   if (e && e->type != XJ_STR && e->type != XJ_NULL)
     return fail_at(r, "/email must be a string or null");
   ord->email = e && e->type == XJ_STR ? r->d->strs + e->v.s.off : NULL;
   ord->email_len = ord->email ? e->v.s.len : 0;
+  ord->email_plain = ord->email ? e->plain : 0;
   r->at_customer = 0;
   return 0;
 }
@@ -235,8 +238,9 @@ static int check_line(run_t *r, uint32_t i, int keep) {
   uint32_t m[XK_COUNT];
   xf_line_t ln;
   int64_t price, bp;
-  if (object(r, i, m) || str_field(r, m, XK_SKU, "sku", &ln.sku, &ln.sku_len) ||
-      str_field(r, m, XK_CATEGORY, "category", &ln.cat, &ln.cat_len) ||
+  if (object(r, i, m) ||
+      str_field(r, m, XK_SKU, "sku", &ln.sku, &ln.sku_len, &ln.sku_plain) ||
+      str_field(r, m, XK_CATEGORY, "category", &ln.cat, &ln.cat_len, &ln.cat_plain) ||
       int_field(r, m, XK_QUANTITY, "quantity", -1000, 1000, &ln.qty) ||
       dec_field(r, m, &unit_price, &price) || dec_field(r, m, &discount_pct, &bp))
     return 400;
