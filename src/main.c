@@ -26,6 +26,7 @@ int main(int argc, char **argv) {
   sigaddset(&held, SIGINT);
   sigaddset(&held, SIGHUP);
   sigprocmask(SIG_BLOCK, &held, NULL);
+  core_malloc_tune();
   core_config_t cfg;
   char err[512];
   int rc = core_config_parse(&cfg, argc, argv, err, sizeof(err));

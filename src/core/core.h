@@ -23,6 +23,11 @@ char *core_xstrdup(const char *s, const char *file, int line);
 #define xrealloc(p, n) core_xrealloc((p), (n), __FILE__, __LINE__)
 #define xstrdup(s) core_xstrdup((s), __FILE__, __LINE__)
 
+/* Fixes glibc malloc's mmap and trim thresholds at 128 KiB (alloc.c says
+ * why), unless the environment sets them. Call once, first thing in main,
+ * before any large block is allocated. */
+void core_malloc_tune(void);
+
 /* A growable byte buffer. The buffer owns data; reset keeps the memory so a
  * buffer reused per connection stops allocating once warm. */
 typedef struct core_buf_s {
