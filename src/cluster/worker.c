@@ -365,7 +365,11 @@ int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
   uv_loop_configure(w->loop, UV_METRICS_IDLE_TIME);
   w->ctx.cfg = cfg;
   w->ctx.worker_id = id;
-  snprintf(w->fields, sizeof(w->fields), "\"worker\":%d", id);
+  /* Every line of this process says which worker wrote it (the pool's and
+   * the HTTP layer's too), so w->fields stays empty. */
+  char worker_field[32];
+  snprintf(worker_field, sizeof(worker_field), "\"worker\":%d", id);
+  core_log_set_fields(worker_field);
   signal(SIGPIPE, SIG_IGN);
   int rc = 0;
   if (start(w, conninfo) != 0) {

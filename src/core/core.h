@@ -80,6 +80,9 @@ enum {
   CORE_LOG_SILENT = 100
 };
 void core_log_init(int level, const char *name);
+/* JSON members written on every line of this process from now on (a
+ * worker's "worker":N), before each call's own fields. */
+void core_log_set_fields(const char *fields);
 int core_log_enabled(int level);
 void core_log_write(int level, const char *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -10,6 +10,7 @@
 static int log_level = CORE_LOG_INFO;
 static char log_host[128];
 static char log_name[64];
+static char log_fields[64]; /* on every line of this process, after name */
 
 int64_t core_time_ms(void) {
   struct timeval tv;
@@ -23,6 +24,10 @@ void core_log_init(int level, const char *name) {
     strcpy(log_host, "localhost");
   log_host[sizeof(log_host) - 1] = '\0';
   snprintf(log_name, sizeof(log_name), "%s", name ? name : "");
+}
+
+void core_log_set_fields(const char *fields) {
+  snprintf(log_fields, sizeof(log_fields), "%s", fields ? fields : "");
 }
 
 int core_log_enabled(int level) {
@@ -78,6 +83,10 @@ void core_log_write(int level, const char *fields, const char *fmt, ...) {
   if (log_name[0]) {
     core_buf_puts(&out, ",\"name\":");
     core_buf_put_json_str(&out, log_name, strlen(log_name));
+  }
+  if (log_fields[0]) {
+    core_buf_putc(&out, ',');
+    core_buf_puts(&out, log_fields);
   }
   if (fields && fields[0]) {
     core_buf_putc(&out, ',');

@@ -53,6 +53,8 @@ struct http_req_s {
   http_span_t path;
   http_span_t query;        /* without '?'; n == 0 when absent */
   http_span_t content_type; /* n == 0 when absent */
+  http_span_t host;         /* the Host header, kept only for request logs */
+  http_span_t request_id;   /* a usable X-Request-Id (echoed back), or n == 0 */
   http_span_t body;
   http_span_t params[HTTP_MAX_PARAMS];
   int nparams;
@@ -69,7 +71,7 @@ struct http_req_s {
   http_conn_t *conn;
   http_req_t *next; /* in the connection's response queue or free list */
   core_buf_t body_buf;
-  char head[512]; /* status line and headers */
+  char head[768]; /* status line and headers */
   size_t head_len;
   int status;
   unsigned done : 1;  /* the response is ready */

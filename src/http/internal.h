@@ -87,6 +87,8 @@ struct http_conn_s {
   const char *error_code; /* Fastify's code for it, or NULL */
   int64_t body_seen;
   core_buf_t leftover; /* unparsed bytes kept while the parser is paused */
+  char peer_addr[48];  /* the client's address, read once for request logs */
+  int peer_port;       /* 0 until read (or unreadable) */
 
   unsigned reading : 1;
   unsigned paused : 1;    /* parser paused: too many pipelined requests */

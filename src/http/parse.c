@@ -147,6 +147,21 @@ static int name_is(const char *p, size_t n, const char *want) {
   return strlen(want) == n && strncasecmp(p, want, n) == 0;
 }
 
+/* An incoming X-Request-Id is used as the request's id (logged, echoed
+ * back) when it is 1 to 128 bytes of letters, digits and -._:/+=@; anything
+ * else is ignored, so the id never needs escaping in a header. */
+static int http_request_id_ok(const char *v, size_t n) {
+  if (n == 0 || n > 128)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || strchr("-._:/+=@", ch)))
+      return 0;
+  }
+  return 1;
+}
+
 static void trim(const char **p, size_t *n) {
   while (*n && ((*p)[0] == ' ' || (*p)[0] == '\t')) (*p)++, (*n)--;
   while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) (*n)--;
@@ -166,6 +181,15 @@ static int on_header_value_complete(llhttp_t *p) {
     r->content_type.n = vn;
   } else if (name_is(name, nn, "host")) {
     c->hosts++;
+    if (c->server->opts.log_requests) {
+      r->host.p = core_arena_strndup(&r->arena, v, vn);
+      r->host.n = vn;
+    }
+  } else if (name_is(name, nn, "x-request-id")) {
+    if (http_request_id_ok(v, vn)) {
+      r->request_id.p = core_arena_strndup(&r->arena, v, vn);
+      r->request_id.n = vn;
+    }
   } else if (name_is(name, nn, "transfer-encoding")) {
     if (!(vn == 7 && strncasecmp(v, "chunked", 7) == 0))
       c->te_bad = 1;

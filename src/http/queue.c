@@ -4,10 +4,12 @@
  * writev), with back-pressure on the reading side. An error found while
  * parsing (http__queue_fail) is answered through the same queue, after
  * what came before it. */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -159,15 +161,64 @@ void http__queue_flush(http_conn_t *c) {
   }
 }
 
+/* The client's address and port, read once per connection. */
+static void peer_of(http_conn_t *c) {
+  if (c->peer_port)
+    return;
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  strcpy(c->peer_addr, "");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+    return;
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+    uv_ip4_name(a, c->peer_addr, sizeof(c->peer_addr));
+    c->peer_port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, c->peer_addr, sizeof(c->peer_addr));
+    c->peer_port = ntohs(a->sin6_port);
+  }
+}
+
+/* reqId when the client sent none: unique across workers and restarts
+ * (the process's start in ms and its pid, in hex), then the request's
+ * number in this process. */
+static const char *id_prefix(void) {
+  static char prefix[40];
+  if (!prefix[0])
+    snprintf(prefix, sizeof(prefix), "%llx-%x", (unsigned long long)core_time_ms(),
+             (unsigned)getpid());
+  return prefix;
+}
+
+/* One line per request in Fastify's shape (reqId, req, res,
+ * responseTime), built in a buffer the loop thread keeps. */
 static void log_request(http_req_t *r, uint64_t ns) {
-  char fields[256];
-  snprintf(fields, sizeof(fields),
-           "\"reqId\":\"req-%llu\",\"req\":{\"method\":\"%s\",\"url\":\"%.*s\"},"
-           "\"res\":{\"statusCode\":%d},\"responseTime\":%.3f",
-           (unsigned long long)r->id, r->method_str ? r->method_str : "-",
-           (int)(r->path.n > 120 ? 120 : r->path.n), r->path.p ? r->path.p : "",
-           r->status, (double)ns / 1e6);
-  core_log_write(CORE_LOG_INFO, fields, "request completed");
+  static core_buf_t f;
+  http_conn_t *c = r->conn;
+  core_buf_reset(&f);
+  core_buf_puts(&f, "\"reqId\":");
+  if (r->request_id.n) {
+    core_buf_put_json_str(&f, r->request_id.p, r->request_id.n);
+  } else {
+    core_buf_printf(&f, "\"%s-%llu\"", id_prefix(), (unsigned long long)r->id);
+  }
+  const char *m = r->method_str ? r->method_str : "-";
+  core_buf_puts(&f, ",\"req\":{\"method\":");
+  core_buf_put_json_str(&f, m, strlen(m));
+  core_buf_puts(&f, ",\"url\":");
+  core_buf_put_json_str(&f, r->target.p ? r->target.p : "", r->target.n);
+  core_buf_puts(&f, ",\"hostname\":");
+  core_buf_put_json_str(&f, r->host.p ? r->host.p : "", r->host.n);
+  peer_of(c);
+  core_buf_puts(&f, ",\"remoteAddress\":");
+  core_buf_put_json_str(&f, c->peer_addr, strlen(c->peer_addr));
+  core_buf_printf(&f,
+                  ",\"remotePort\":%d},\"res\":{\"statusCode\":%d},\"responseTime\":%.3f",
+                  c->peer_port, r->status, (double)ns / 1e6);
+  core_buf_putc(&f, '\0');
+  core_log_write(CORE_LOG_INFO, f.data, "request completed");
 }
 
 void http_respond(http_req_t *r, int status, const char *content_type,

@@ -86,8 +86,10 @@ void http_req_build_head(http_req_t *req, int status, const char *content_type,
   size_t extra = extra_headers ? strlen(extra_headers) : 0;
   size_t ct = content_type ? strlen(content_type) : 0;
   char *p = req->head;
-  if (extra + ct + 256 > sizeof(req->head))
-    abort(); /* callers pass short headers */
+  /* Callers pass at most 256 bytes of headers; the fixed ones take less
+   * than 256 more, and an echoed X-Request-Id at most 128 + 16. */
+  if (extra + ct > 256 || req->request_id.n > 128)
+    abort();
   p = put_str(p, "HTTP/1.1 ");
   p = put_uint(p, (uint64_t)status);
   *p++ = ' ';
@@ -114,6 +116,12 @@ void http_req_build_head(http_req_t *req, int status, const char *content_type,
   if (extra) {
     memcpy(p, extra_headers, extra);
     p += extra;
+  }
+  if (req->request_id.n) {
+    p = put_str(p, "X-Request-Id: ");
+    memcpy(p, req->request_id.p, req->request_id.n);
+    p += req->request_id.n;
+    p = put_str(p, "\r\n");
   }
   p = put_str(p, "\r\n");
   req->head_len = (size_t)(p - req->head);
