@@ -61,7 +61,9 @@ run: build
 
 # The peers' conformance runs in this pass only (not again under the
 # sanitizers: they test the peers, not looplab's memory).
+# prometheus gives integration/observability Prometheus's own promtool.
 test-fast: peers
+	@LOOPLAB_EXTRA_PKGS=prometheus ./deps/install
 	@cmake -S . -B $(BUILD) -DLOOPLAB_PEER_TESTS=ON >/dev/null
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 

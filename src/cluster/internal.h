@@ -70,7 +70,8 @@ void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb
 /* The worker's measurements (wmetrics.c). */
 int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server,
                            api_ctx_t *ctx);
-void cluster_wmetrics_snapshot(metrics_snap_t *out);
+/* view: 0 for /metrics, 1 for /metrics?by=worker (each has its windows). */
+void cluster_wmetrics_snapshot(metrics_snap_t *out, int view);
 void cluster_wmetrics_stop(void);
 
 #endif

@@ -39,7 +39,7 @@ typedef struct pworker_s {
   ipc_reader_t reader;
   struct pending_conn_s *unacked, *unacked_tail; /* sent, not yet MSG_TAKEN */
   struct pworker_s *prev_all, *next_all;         /* every worker not yet freed */
-  metrics_snap_t *late; /* a snapshot that missed its scrape: its lag and
+  metrics_snap_t *late[2]; /* per view, a snapshot that missed its scrape: its lag and
                            utilization windows join the next one */
 } pworker_t;
 
@@ -298,7 +298,8 @@ static void on_worker_handle_closed(uv_handle_t *h) {
   if (w->next_all)
     w->next_all->prev_all = w->prev_all;
   ipc_reader_free(&w->reader);
-  free(w->late);
+  free(w->late[0]);
+  free(w->late[1]);
   free(w);
 }
 
@@ -364,6 +365,7 @@ typedef struct collect_s {
   primary_t *p;
   int requester_pid;
   uint32_t token, round;
+  int by_worker; /* /metrics?by=worker */
   int expected, got;
   metrics_snap_t **snaps;
   struct collect_s *next;
@@ -402,10 +404,13 @@ static void complete(collect_t *c) {
   qsort(c->snaps, (size_t)c->got, sizeof(*c->snaps), by_worker);
   metrics_snap_t *self = xcalloc(1, sizeof(*self));
   metrics_process_sample(self);
+  char info[256];
+  core_config_labels(p->cfg, info, sizeof(info));
+  metrics_view_t view = {c->by_worker, p->cfg->metrics_names == 1, info};
   core_buf_t text;
   core_buf_init(&text);
   metrics_render(&text, (const metrics_snap_t *const *)c->snaps, c->got, self,
-                 p->route_names, p->nroutes);
+                 p->route_names, p->nroutes, &view);
   pworker_t *w = find_pid(p, c->requester_pid);
   if (w)
     ipc_send((uv_stream_t *)&w->ipc, MSG_TEXT, &c->token, 4, text.data, text.len, NULL);
@@ -421,7 +426,8 @@ static void on_collect_timeout(uv_timer_t *t) {
 static void ask(collect_t *c, pworker_t *w) {
   if (w == NULL || w->state != W_READY)
     return;
-  if (ipc_send((uv_stream_t *)&w->ipc, MSG_COLLECT, &c->round, 4, NULL, 0, NULL) == 0)
+  char view = c->by_worker ? 'w' : 'm';
+  if (ipc_send((uv_stream_t *)&w->ipc, MSG_COLLECT, &c->round, 4, &view, 1, NULL) == 0)
     c->expected++;
 }
 
@@ -432,6 +438,7 @@ static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t le
   c->p = p;
   c->requester_pid = w->proc.pid;
   memcpy(&c->token, payload, 4);
+  c->by_worker = len > 4 && payload[4] == 'w';
   c->round = ++p->rounds;
   c->snaps = xcalloc((size_t)p->n * 2, sizeof(metrics_snap_t *));
   c->next = p->collects;
@@ -451,13 +458,14 @@ static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t le
  * worker's next snapshot: a loop blocked past the deadline still shows its
  * lag on the following scrape. */
 static void fold_late(pworker_t *w, metrics_snap_t *snap) {
-  if (w->late == NULL)
+  metrics_snap_t **late = &w->late[snap->view ? 1 : 0];
+  if (*late == NULL)
     return;
-  metrics_ll_merge(&snap->lag, &w->late->lag);
-  snap->loop_idle_ns += w->late->loop_idle_ns;
-  snap->loop_elapsed_ns += w->late->loop_elapsed_ns;
-  free(w->late);
-  w->late = NULL;
+  metrics_ll_merge(&snap->lag, &(*late)->lag);
+  snap->loop_idle_ns += (*late)->loop_idle_ns;
+  snap->loop_elapsed_ns += (*late)->loop_elapsed_ns;
+  free(*late);
+  *late = NULL;
 }
 
 static void on_snapshot(primary_t *p, pworker_t *w, const char *payload, size_t len) {
@@ -476,7 +484,7 @@ static void on_snapshot(primary_t *p, pworker_t *w, const char *payload, size_t 
       complete(c);
     return;
   }
-  w->late = snap;
+  w->late[snap->view ? 1 : 0] = snap;
 }
 
 static int crash_looping(primary_t *p) {

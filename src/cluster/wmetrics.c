@@ -10,14 +10,23 @@
 
 #define LAG_RESOLUTION_NS 10000000ull
 
+/* A lag and utilization window per view (/metrics and /metrics?by=worker):
+ * each scrape starts a new window of its own view only, so a Prometheus
+ * scraping both endpoints sees each as if the other did not exist. */
+typedef struct window_s {
+  metrics_ll_t lag;
+  uint64_t idle_prev, hr_prev;
+} window_t;
+
 static struct {
   uv_loop_t *loop;
   uv_timer_t lag_timer;
   uint64_t lag_prev;
-  uint64_t idle_prev, hr_prev;
+  window_t win[2];
   http_server_t *server;
   api_ctx_t *ctx;
   metrics_snap_t snap;
+  metrics_dur_index_t dur_index;
   int started;
 } wm;
 
@@ -25,7 +34,8 @@ static void on_observe(http_req_t *req, int status, uint64_t ns) {
   int route = req->route_id < METRICS_ROUTES ? req->route_id : 0;
   int method = req->method < METRICS_METHODS ? (int)req->method : METRICS_METHODS - 1;
   wm.snap.requests[route][method][metrics_status_slot(status)]++;
-  metrics_hist_record(&wm.snap.duration[route], metrics_dur_bounds, (double)ns / 1e9);
+  metrics_duration_record(&wm.snap, wm.dur_index, route, method,
+                          metrics_status_slot(status), (double)ns / 1e9);
   wm.snap.requests_total++;
 }
 
@@ -36,8 +46,9 @@ static void on_observe(http_req_t *req, int status, uint64_t ns) {
 static void on_lag_tick(uv_timer_t *t) {
   uint64_t now = uv_hrtime();
   uint64_t delta = now - wm.lag_prev;
-  metrics_ll_record(&wm.snap.lag,
-                    delta > LAG_RESOLUTION_NS ? delta - LAG_RESOLUTION_NS : 0);
+  for (int v = 0; v < 2; v++)
+    metrics_ll_record(&wm.win[v].lag,
+                      delta > LAG_RESOLUTION_NS ? delta - LAG_RESOLUTION_NS : 0);
   wm.lag_prev = now;
 }
 
@@ -66,8 +77,11 @@ int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server
   uv_timer_init(loop, &wm.lag_timer);
   uv_timer_start(&wm.lag_timer, on_lag_tick, 10, 10);
   uv_unref((uv_handle_t *)&wm.lag_timer);
-  wm.hr_prev = uv_hrtime();
-  wm.idle_prev = uv_metrics_idle_time(loop);
+  for (int v = 0; v < 2; v++) {
+    metrics_ll_reset(&wm.win[v].lag);
+    wm.win[v].hr_prev = uv_hrtime();
+    wm.win[v].idle_prev = uv_metrics_idle_time(loop);
+  }
   api_transform_set_wait_hook(on_tp_wait, NULL);
   wm.started = 1;
   return 0;
@@ -86,18 +100,21 @@ void cluster_wmetrics_stop(void) {
 static void lag_catch_up(uint64_t now) {
   if (now - wm.lag_prev <= 2 * LAG_RESOLUTION_NS)
     return;
-  metrics_ll_record(&wm.snap.lag, now - wm.lag_prev - LAG_RESOLUTION_NS);
+  for (int v = 0; v < 2; v++)
+    metrics_ll_record(&wm.win[v].lag, now - wm.lag_prev - LAG_RESOLUTION_NS);
   wm.lag_prev = now;
 }
 
-/* Fills out and starts new lag and utilization windows. */
-void cluster_wmetrics_snapshot(metrics_snap_t *out) {
+/* Fills out and starts new lag and utilization windows of view. */
+void cluster_wmetrics_snapshot(metrics_snap_t *out, int view) {
+  window_t *w = &wm.win[view ? 1 : 0];
   uint64_t hr = uv_hrtime(), idle = uv_metrics_idle_time(wm.loop);
   lag_catch_up(hr);
-  wm.snap.loop_elapsed_ns = hr - wm.hr_prev;
-  wm.snap.loop_idle_ns = idle - wm.idle_prev;
-  wm.hr_prev = hr;
-  wm.idle_prev = idle;
+  wm.snap.view = view ? 1 : 0;
+  wm.snap.loop_elapsed_ns = hr - w->hr_prev;
+  wm.snap.loop_idle_ns = idle - w->idle_prev;
+  w->hr_prev = hr;
+  w->idle_prev = idle;
   wm.snap.connections = wm.server->connections;
   if (wm.ctx->db) {
     db_pool_stats_t st;
@@ -111,7 +128,8 @@ void cluster_wmetrics_snapshot(metrics_snap_t *out) {
   tp_sample(&wm.snap);
   metrics_process_sample(&wm.snap);
   *out = wm.snap;
-  metrics_ll_reset(&wm.snap.lag);
+  out->lag = w->lag;
+  metrics_ll_reset(&w->lag);
 }
 
 /* The thread pool's figures come from the W3 handler's counters; waits

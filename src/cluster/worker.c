@@ -130,13 +130,24 @@ static void on_scrape_timeout(uv_timer_t *t) {
 static const char *route_names[METRICS_ROUTES];
 static int nroutes;
 
+/* /metrics?by=worker: each worker's series instead of the merged ones. */
+static int by_worker(http_req_t *req) {
+  const char *v;
+  size_t n;
+  return http_query_get(req, "by", &v, &n) && n == 6 && memcmp(v, "worker", 6) == 0;
+}
+
 static void scrape(http_req_t *req) {
   worker_t *w = container_of(req->server, worker_t, server);
+  char flag = by_worker(req) ? 'w' : 'm';
   if (w->id == 0) {
     static metrics_snap_t snap;
-    cluster_wmetrics_snapshot(&snap);
+    cluster_wmetrics_snapshot(&snap, flag == 'w');
     const metrics_snap_t *snaps[1] = {&snap};
-    metrics_render(&req->out, snaps, 1, NULL, route_names, nroutes);
+    char info[256];
+    core_config_labels(w->cfg, info, sizeof(info));
+    metrics_view_t view = {flag == 'w', w->cfg->metrics_names == 1, info};
+    metrics_render(&req->out, snaps, 1, NULL, route_names, nroutes, &view);
     http_respond(req, 200, TEXT, NULL);
     return;
   }
@@ -148,7 +159,7 @@ static void scrape(http_req_t *req) {
   uv_timer_start(&sc->timer, on_scrape_timeout, SCRAPE_TIMEOUT_MS, 0);
   sc->next = w->scrapes;
   w->scrapes = sc;
-  if (ipc_send((uv_stream_t *)&w->ipc, MSG_SCRAPE, &sc->token, 4, NULL, 0, NULL) != 0) {
+  if (ipc_send((uv_stream_t *)&w->ipc, MSG_SCRAPE, &sc->token, 4, &flag, 1, NULL) != 0) {
     scrape_take(w, sc->token);
     http_respond_error(req, 503, NULL, "no IPC channel to the primary");
   }
@@ -170,8 +181,9 @@ static void on_collect(worker_t *w, const char *p, size_t n) {
   static metrics_snap_t snap;
   if (n < 4)
     return;
-  cluster_wmetrics_snapshot(&snap);
+  cluster_wmetrics_snapshot(&snap, n > 4 && p[4] == 'w');
   ipc_send((uv_stream_t *)&w->ipc, MSG_SNAPSHOT, p, 4, &snap, sizeof(snap), NULL);
+  /* (the view travels inside the snapshot) */
 }
 
 static void on_msg(void *arg, char type, const char *payload, size_t len) {

@@ -35,6 +35,7 @@ typedef struct {
 static const char *const sched_names[] = {"rr", "none", "reuseport", NULL};
 static const char *const queries_names[] = {"sequential", "parallel", "pipeline", NULL};
 static const char *const transform_names[] = {"loop", "pool", NULL};
+static const char *const metrics_names_names[] = {"looplab", "node", NULL};
 
 #define OFF(f) offsetof(core_config_t, f)
 static const opt_t opts[] = {
@@ -72,6 +73,10 @@ static const opt_t opts[] = {
      "trace | debug | info | warn | error | fatal | silent"},
     {"--log-requests", "LOOPLAB_LOG_REQUESTS", OPT_BOOL, OFF(log_requests), 0, 1, NULL,
      "0", "a log line per request (costs throughput)"},
+    {"--metrics-names", "LOOPLAB_METRICS_NAMES", OPT_ENUM, OFF(metrics_names), 0, 0,
+     metrics_names_names, "looplab",
+     "looplab | node: node also serves the event-loop families under prom-client's "
+     "names"},
     {"--debug-endpoints", "LOOPLAB_DEBUG_ENDPOINTS", OPT_BOOL, OFF(debug_endpoints), 0, 1,
      NULL, "0", "enable /debug/*"},
     {"--data-dir", "LOOPLAB_DATA_DIR", OPT_STR, OFF(data_dir), 0, 0, NULL, ".looplab/pg",
@@ -345,4 +350,11 @@ int core_transform_parse(const char *s, size_t n, core_transform_t *out) {
     return i;
   *out = (core_transform_t)i;
   return 0;
+}
+
+void core_config_labels(const core_config_t *cfg, char *out, size_t len) {
+  snprintf(out, len,
+           "version=\"%s\",workers=\"%d\",sched=\"%s\",transform=\"%s\",queries=\"%s\"",
+           LOOPLAB_VERSION, cfg->workers, sched_names[cfg->sched],
+           transform_names[cfg->transform], queries_names[cfg->queries]);
 }

@@ -140,9 +140,14 @@ typedef struct core_config_s {
   double scale;
   int64_t shutdown_timeout;
   int64_t drain_idle_grace; /* ms an idle keep-alive may stay open in a drain */
+  int metrics_names;        /* 0 looplab, 1 node (also prom-client's names) */
 } core_config_t;
 
 enum { CORE_CONFIG_OK = 0, CORE_CONFIG_HELP = 1, CORE_CONFIG_VERSION = 2 };
+
+/* The settings as Prometheus labels, for looplab_info:
+ * version="…",workers="…",sched="…",transform="…",queries="…". */
+void core_config_labels(const core_config_t *cfg, char *out, size_t len);
 
 /* Fills cfg from defaults, then the environment, then argv. Returns
  * CORE_CONFIG_OK, CORE_CONFIG_HELP/VERSION (the caller prints and exits 0),

@@ -27,6 +27,26 @@ void metrics_depth_fill(metrics_hist_t *h, const uint64_t *by_depth, int n) {
   }
 }
 
+void metrics_duration_record(metrics_snap_t *s, metrics_dur_index_t index, int route,
+                             int method, int slot, double seconds) {
+  int i = index[route][method][slot];
+  if (i == 0) {
+    int n = 0;
+    while (n < METRICS_DUR_SERIES - 1 && s->duration[n].used) n++;
+    if (n < METRICS_DUR_SERIES - 1) {
+      s->duration[n] =
+          (metrics_dur_t){(uint8_t)route, (uint8_t)method, (uint8_t)slot, 1, {{0}, 0, 0}};
+    } else {
+      n = METRICS_DUR_SERIES - 1; /* the overflow series */
+      if (!s->duration[n].used)
+        s->duration[n] = (metrics_dur_t){0, METRICS_METHODS - 1, 0, 1, {{0}, 0, 0}};
+    }
+    index[route][method][slot] = (uint8_t)(n + 1);
+    i = n + 1;
+  }
+  metrics_hist_record(&s->duration[i - 1].h, metrics_dur_bounds, seconds);
+}
+
 void metrics_ll_reset(metrics_ll_t *h) {
   memset(h, 0, sizeof(*h));
 }

@@ -48,12 +48,22 @@ void metrics_hist_record(metrics_hist_t *h, const double *bounds, double seconds
 extern const double metrics_depth_bounds[METRICS_DUR_BUCKETS];
 void metrics_depth_fill(metrics_hist_t *h, const uint64_t *by_depth, int n);
 
+/* Request durations by (route, method, status), as fastify-metrics labels
+ * them: a worker keeps up to METRICS_DUR_SERIES combinations; past that,
+ * the rest share the last one (route 0, method OTHER, status slot 0). */
+#define METRICS_DUR_SERIES 48
+typedef struct metrics_dur_s {
+  uint8_t route, method, slot, used;
+  metrics_hist_t h;
+} metrics_dur_t;
+
 /* One worker's snapshot. Plain data: it crosses the IPC pipe as bytes. */
 typedef struct metrics_snap_s {
   int32_t worker;
   int32_t pid;
+  int32_t view; /* whose windows: 0 merged /metrics, 1 ?by=worker */
   uint64_t requests[METRICS_ROUTES][METRICS_METHODS][METRICS_STATUSES];
-  metrics_hist_t duration[METRICS_ROUTES];
+  metrics_dur_t duration[METRICS_DUR_SERIES];
   metrics_ll_t lag;      /* since the previous scrape */
   uint64_t loop_idle_ns; /* since the previous scrape */
   uint64_t loop_elapsed_ns;
@@ -63,24 +73,43 @@ typedef struct metrics_snap_s {
   metrics_hist_t db_depth; /* since the worker started */
   int64_t connections;
   uint64_t requests_total;
-  int64_t rss_bytes;
-  double cpu_seconds;
+  int64_t rss_bytes, vsize_bytes;
+  double cpu_seconds, cpu_user_seconds, cpu_system_seconds;
+  int64_t open_fds, max_fds;
   uint64_t start_time_s;
 } metrics_snap_t;
+
+/* Records one request's duration. index is the worker's own map from
+ * (route, method, slot) to 1 + the series' place (0: none yet). */
+typedef uint8_t metrics_dur_index_t[METRICS_ROUTES][METRICS_METHODS][METRICS_STATUSES];
+void metrics_duration_record(metrics_snap_t *s, metrics_dur_index_t index, int route,
+                             int method, int slot, double seconds);
 
 /* Maps a status code to its slot and back (unknown codes share slot 0). */
 int metrics_status_slot(int status);
 int metrics_slot_status(int slot);
 
-/* The process's own resident memory and CPU time, from /proc and getrusage. */
+/* The process's own memory, CPU time and descriptors (prom-client's
+ * default process metrics), from /proc, getrusage and getrlimit. */
 void metrics_process_sample(metrics_snap_t *s);
 
-/* Renders every family: series merged over snaps[0..n) without a worker
- * label, then each snap's own with worker="<id>". routes[i] names route id
- * i. primary may be NULL (--workers 0); when given, its memory and CPU are
- * added to the merged process series. */
+/* What a scrape asks for. by_worker: each worker's series with a worker
+ * label and no merged ones (/metrics?by=worker); otherwise the merged
+ * series only, as prom-client's AggregatorRegistry serves a cluster, so
+ * sum() over a family counts each request once. node_names: the
+ * event-loop families also under prom-client's nodejs_* names. info: the
+ * labels of looplab_info (k="v",...), or NULL. */
+typedef struct metrics_view_s {
+  int by_worker;
+  int node_names;
+  const char *info;
+} metrics_view_t;
+
+/* Renders every family over snaps[0..n). routes[i] names route id i.
+ * primary may be NULL (--workers 0); when given, its memory, CPU and
+ * descriptors are added to the merged process series. */
 void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
-                    const metrics_snap_t *primary, const char *const *routes,
-                    int nroutes);
+                    const metrics_snap_t *primary, const char *const *routes, int nroutes,
+                    const metrics_view_t *view);
 
 #endif

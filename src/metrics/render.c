@@ -1,9 +1,13 @@
-/* Prometheus text exposition, version 0.0.4. Each family appears once:
- * HELP, TYPE, the merged series (no worker label), then one series per
- * worker (worker="N"), so skew between workers shows. */
+/* Prometheus text exposition, version 0.0.4. Each family appears once,
+ * HELP and TYPE, then either its merged series (no worker label: the
+ * default, as prom-client's AggregatorRegistry serves a cluster) or one
+ * series per worker (worker="N", /metrics?by=worker), never both, so a
+ * sum() over a family never counts twice. */
+#include <dirent.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -28,19 +32,70 @@ int metrics_slot_status(int slot) {
   return status_codes[slot];
 }
 
+static int64_t count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL)
+    return 0;
+  int64_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n > 0 ? n - 1 : 0; /* not the directory's own descriptor */
+}
+
+/* The process's start, in seconds since the epoch: /proc/self/stat's
+ * starttime (clock ticks after boot) plus /proc/stat's btime. */
+static uint64_t start_time(void) {
+  static uint64_t at;
+  static pid_t of;
+  if (at && of == getpid())
+    return at;
+  unsigned long long ticks = 0, btime = 0;
+  char buf[1024];
+  FILE *f = fopen("/proc/self/stat", "r");
+  if (f && fgets(buf, sizeof(buf), f)) {
+    const char *q = strrchr(buf, ')'); /* the command may hold spaces */
+    for (int field = 2; q && field < 22; field++) q = strchr(q + 1, ' ');
+    if (q)
+      ticks = strtoull(q + 1, NULL, 10);
+  }
+  if (f)
+    fclose(f);
+  f = fopen("/proc/stat", "r");
+  while (f && fgets(buf, sizeof(buf), f))
+    if (strncmp(buf, "btime ", 6) == 0)
+      btime = strtoull(buf + 6, NULL, 10);
+  if (f)
+    fclose(f);
+  at = btime + ticks / (unsigned long long)sysconf(_SC_CLK_TCK);
+  of = getpid();
+  return at;
+}
+
 void metrics_process_sample(metrics_snap_t *s) {
+  s->start_time_s = start_time();
   long pages = 0, rss = 0;
   FILE *f = fopen("/proc/self/statm", "r");
   if (f != NULL) {
     if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-      rss = 0;
+      pages = rss = 0;
     fclose(f);
   }
-  s->rss_bytes = (int64_t)rss * sysconf(_SC_PAGESIZE);
+  long page = sysconf(_SC_PAGESIZE);
+  s->rss_bytes = (int64_t)rss * page;
+  s->vsize_bytes = (int64_t)pages * page;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  s->cpu_seconds = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-                   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  s->cpu_user_seconds = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+  s->cpu_system_seconds = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  s->cpu_seconds = s->cpu_user_seconds + s->cpu_system_seconds;
+  s->open_fds = count_fds();
+  struct rlimit rl;
+  s->max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                   ? (int64_t)rl.rlim_cur
+                   : -1;
 }
 
 /* Output helpers. */
@@ -52,7 +107,11 @@ typedef struct {
   const metrics_snap_t *primary;
   const char *const *routes;
   int nroutes;
+  int by_worker;
+  int node_names;
 } ctx_t;
+
+#define ALWAYS (-2) /* a series shown in either view (looplab_info, _workers) */
 
 static void family(ctx_t *c, const char *name, const char *type, const char *help) {
   core_buf_printf(c->out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -71,6 +130,10 @@ static void num(core_buf_t *b, double v) {
 
 /* labels: NULL or "k=\"v\",…" without braces; worker < 0 means merged. */
 static void sample(ctx_t *c, const char *name, const char *labels, int worker, double v) {
+  if (worker != ALWAYS && (worker >= 0) != c->by_worker)
+    return; /* the other view's series */
+  if (worker == ALWAYS)
+    worker = -1;
   core_buf_puts(c->out, name);
   int has = labels && labels[0];
   if (has || worker >= 0) {
@@ -152,8 +215,8 @@ static void requests_one(ctx_t *c,
           snprintf(st, sizeof(st), "%d", code);
         else
           strcpy(st, "other");
-        snprintf(lab, sizeof(lab), "route=\"%s\",method=\"%s\",status=\"%s\"",
-                 route_name(c, r), method_names[m], st);
+        snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\",status_code=\"%s\"",
+                 method_names[m], route_name(c, r), st);
         sample(c, "http_requests_total", lab, worker, (double)req[r][m][s]);
       }
 }
@@ -175,23 +238,65 @@ static void requests(ctx_t *c) {
         c->snaps[i]->worker);
 }
 
+static int dur_key(const metrics_dur_t *d) {
+  return (d->route * METRICS_METHODS + d->method) * METRICS_STATUSES + d->slot;
+}
+
+static void dur_labels(ctx_t *c, const metrics_dur_t *d, char *lab, size_t len) {
+  int code = metrics_slot_status(d->slot);
+  char st[16];
+  if (code)
+    snprintf(st, sizeof(st), "%d", code);
+  else
+    strcpy(st, "other");
+  snprintf(lab, len, "method=\"%s\",route=\"%s\",status_code=\"%s\"",
+           method_names[d->method < METRICS_METHODS ? d->method : METRICS_METHODS - 1],
+           route_name(c, d->route < METRICS_ROUTES ? d->route : 0), st);
+}
+
+/* fastify-metrics' http_request_duration_seconds: merged over the
+ * workers by (method, route, status_code), or each worker's. */
 static void durations(ctx_t *c) {
   const char *name = "http_request_duration_seconds";
-  family(c, name, "histogram",
-         "Time from a request's first byte to its response, by route.");
-  char lab[96];
-  for (int r = 0; r < METRICS_ROUTES; r++) {
-    metrics_hist_t m;
-    memset(&m, 0, sizeof(m));
-    for (int i = 0; i < c->n; i++) hist_merge(&m, &c->snaps[i]->duration[r]);
-    if (m.count == 0)
-      continue;
-    snprintf(lab, sizeof(lab), "route=\"%s\"", route_name(c, r));
-    hist_series(c, name, lab, -1, &m, metrics_dur_bounds);
+  family(
+      c, name, "histogram",
+      "Time from a request's first byte to its response, by method, route and status.");
+  char lab[192];
+  if (c->by_worker) {
     for (int i = 0; i < c->n; i++)
-      if (c->snaps[i]->duration[r].count)
-        hist_series(c, name, lab, c->snaps[i]->worker, &c->snaps[i]->duration[r],
-                    metrics_dur_bounds);
+      for (int k = 0; k < METRICS_DUR_SERIES; k++) {
+        const metrics_dur_t *d = &c->snaps[i]->duration[k];
+        if (!d->used || d->h.count == 0)
+          continue;
+        dur_labels(c, d, lab, sizeof(lab));
+        hist_series(c, name, lab, c->snaps[i]->worker, &d->h, metrics_dur_bounds);
+      }
+    return;
+  }
+  /* Each key once, in the order the workers first show it. */
+  static metrics_dur_t merged[METRICS_ROUTES * METRICS_METHODS * METRICS_STATUSES];
+  static int order[METRICS_ROUTES * METRICS_METHODS * METRICS_STATUSES];
+  int nk = 0;
+  memset(merged, 0, sizeof(merged));
+  for (int i = 0; i < c->n; i++)
+    for (int k = 0; k < METRICS_DUR_SERIES; k++) {
+      const metrics_dur_t *d = &c->snaps[i]->duration[k];
+      if (!d->used)
+        continue;
+      metrics_dur_t *m = &merged[dur_key(d)];
+      if (!m->used) {
+        *m = *d;
+        memset(&m->h, 0, sizeof(m->h));
+        order[nk++] = dur_key(d);
+      }
+      hist_merge(&m->h, &d->h);
+    }
+  for (int k = 0; k < nk; k++) {
+    const metrics_dur_t *m = &merged[order[k]];
+    if (m->h.count == 0)
+      continue;
+    dur_labels(c, m, lab, sizeof(lab));
+    hist_series(c, name, lab, -1, &m->h, metrics_dur_bounds);
   }
 }
 
@@ -235,6 +340,17 @@ static double lag_stat(const metrics_ll_t *h, int which) {
   }
 }
 
+static void lag_family(ctx_t *c, const char *name, const char *help, int k,
+                       const metrics_ll_t *merged) {
+  family(c, name, "gauge", help);
+  sample(c, name, NULL, -1, lag_stat(merged, k));
+  for (int i = 0; i < c->n; i++)
+    sample(c, name, NULL, c->snaps[i]->worker, lag_stat(&c->snaps[i]->lag, k));
+}
+
+/* looplab_eventloop_lag_*_seconds and, with node_names, the same values
+ * under prom-client's names (nodejs_eventloop_lag_seconds is the mean:
+ * prom-client's is one sample at scrape time). */
 static void lag(ctx_t *c) {
   static const char *const names[] = {"min", "max", "mean", "stddev",
                                       "p50", "p90", "p99"};
@@ -248,10 +364,17 @@ static void lag(ctx_t *c) {
         help, sizeof(help),
         "The %s lateness of a 10 ms timer since the last scrape (monitorEventLoopDelay).",
         names[k]);
-    family(c, name, "gauge", help);
-    sample(c, name, NULL, -1, lag_stat(&merged, k));
-    for (int i = 0; i < c->n; i++)
-      sample(c, name, NULL, c->snaps[i]->worker, lag_stat(&c->snaps[i]->lag, k));
+    lag_family(c, name, help, k, &merged);
+  }
+  if (!c->node_names)
+    return;
+  lag_family(c, "nodejs_eventloop_lag_seconds", "Lag of event loop in seconds.", 2,
+             &merged);
+  for (int k = 0; k < 7; k++) {
+    char name[64], help[96];
+    snprintf(name, sizeof(name), "nodejs_eventloop_lag_%s_seconds", names[k]);
+    snprintf(help, sizeof(help), "The %s recorded event loop delay.", names[k]);
+    lag_family(c, name, help, k, &merged);
   }
 }
 
@@ -292,13 +415,66 @@ GET(db_size)
 GET(connections)
 GET(requests_total)
 GET(rss_bytes)
+GET(vsize_bytes)
 GET(cpu_seconds)
+GET(cpu_user_seconds)
+GET(cpu_system_seconds)
+GET(open_fds)
 #undef GET
 
+/* A per-process value that does not add up: the primary's (or the first
+ * worker's) in the merged series. */
+static void per_process(ctx_t *c, const char *name, const char *help, size_t off,
+                        int is_u64) {
+  family(c, name, "gauge", help);
+  const metrics_snap_t *first = c->primary ? c->primary : c->n ? c->snaps[0] : NULL;
+#define VAL(snap)                                                   \
+  (is_u64 ? (double)*(const uint64_t *)((const char *)(snap) + off) \
+          : (double)*(const int64_t *)((const char *)(snap) + off))
+  if (first)
+    sample(c, name, NULL, -1, VAL(first));
+  for (int i = 0; i < c->n; i++)
+    sample(c, name, NULL, c->snaps[i]->worker, VAL(c->snaps[i]));
+#undef VAL
+}
+
+/* prom-client's default process metrics, same names and types; merged
+ * series add the workers and the primary. */
+static void process(ctx_t *c) {
+  scalar(c, "process_cpu_user_seconds_total", "counter",
+         "Total user CPU time spent in seconds.", get_cpu_user_seconds, 1);
+  scalar(c, "process_cpu_system_seconds_total", "counter",
+         "Total system CPU time spent in seconds.", get_cpu_system_seconds, 1);
+  scalar(c, "process_cpu_seconds_total", "counter",
+         "Total user and system CPU time spent in seconds.", get_cpu_seconds, 1);
+  per_process(c, "process_start_time_seconds",
+              "Start time of the process since unix epoch in seconds.",
+              offsetof(metrics_snap_t, start_time_s), 1);
+  scalar(c, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+         get_rss_bytes, 1);
+  scalar(c, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+         get_vsize_bytes, 1);
+  scalar(c, "process_open_fds", "gauge", "Number of open file descriptors.", get_open_fds,
+         1);
+  per_process(c, "process_max_fds", "Maximum number of open file descriptors.",
+              offsetof(metrics_snap_t, max_fds), 0);
+}
+
 void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
-                    const metrics_snap_t *primary, const char *const *routes,
-                    int nroutes) {
-  ctx_t c = {out, snaps, n, primary, routes, nroutes};
+                    const metrics_snap_t *primary, const char *const *routes, int nroutes,
+                    const metrics_view_t *view) {
+  ctx_t c = {out,
+             snaps,
+             n,
+             primary,
+             routes,
+             nroutes,
+             view ? view->by_worker : 0,
+             view ? view->node_names : 0};
+  if (view && view->info) {
+    family(&c, "looplab_info", "gauge", "looplab's version and settings (always 1).");
+    sample(&c, "looplab_info", view->info, ALWAYS, 1);
+  }
   requests(&c);
   durations(&c);
   lag(&c);
@@ -325,12 +501,7 @@ void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
          get_connections, 0);
   scalar(&c, "looplab_worker_requests_total", "counter", "HTTP requests answered.",
          get_requests_total, 0);
-  scalar(&c, "process_resident_memory_bytes", "gauge",
-         "Resident memory size in bytes (the merged series includes the primary).",
-         get_rss_bytes, 1);
-  scalar(&c, "process_cpu_seconds_total", "counter",
-         "User and system CPU time in seconds (the merged series includes the primary).",
-         get_cpu_seconds, 1);
+  process(&c);
   family(&c, "looplab_workers", "gauge", "Workers that answered this scrape.");
-  sample(&c, "looplab_workers", NULL, -1, (double)n);
+  sample(&c, "looplab_workers", NULL, ALWAYS, (double)n);
 }

@@ -13,11 +13,13 @@
 #define WORKERS 4
 
 static metrics_snap_t snaps[WORKERS];
+static metrics_dur_index_t dur_index[WORKERS];
 static metrics_ll_t all;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *const routes[] = {NULL, "/items", "/items/:id", "/transform"};
   memset(snaps, 0, sizeof(snaps));
+  memset(dur_index, 0, sizeof(dur_index));
   metrics_ll_reset(&all);
   for (int w = 0; w < WORKERS; w++) {
     snaps[w].worker = w + 1;
@@ -39,8 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(&sec, &v, 8);
         if (isnan(sec))
           sec = 0;
-        metrics_hist_record(&s->duration[(op >> 4) % METRICS_ROUTES], metrics_dur_bounds,
-                            sec);
+        metrics_duration_record(s, dur_index[op & 3], (op >> 4) % METRICS_ROUTES,
+                                (int)(v % METRICS_METHODS),
+                                (int)((v >> 8) % METRICS_STATUSES), sec);
         break;
       }
       case 2: {
@@ -76,8 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   core_buf_t out;
   core_buf_init(&out);
   int n = size ? 1 + data[0] % WORKERS : 1;
+  metrics_view_t view = {size > 2 && data[2] & 1, size > 2 && data[2] & 2, "a=\"b\""};
   metrics_render(&out, ptrs, n, size > 1 && data[1] & 1 ? &snaps[WORKERS - 1] : NULL,
-                 routes, 4);
+                 routes, 4, &view);
   if (out.len && memchr(out.data, '\0', out.len))
     abort();
   core_buf_free(&out);

@@ -42,8 +42,8 @@ static th_conn_t *start_slow_post(int port, const char *name, char *rest,
  * scrape's own request is another route, so it does not count. */
 static void items_per_worker(int port, double out[3]) {
   th_response_t r;
-  th_request(port, "GET", "/metrics", NULL, NULL, &r);
-  TH_ASSERT(r.status == 200, "/metrics: %d", r.status);
+  th_request(port, "GET", "/metrics?by=worker", NULL, NULL, &r);
+  TH_ASSERT(r.status == 200, "/metrics?by=worker: %d", r.status);
   prom_doc_t d;
   char err[256];
   TH_ASSERT(prom_parse(r.body, r.body_len, &d, err, sizeof(err)) == 0,

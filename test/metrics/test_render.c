@@ -62,38 +62,102 @@ START_TEST(merge_equals_combined) {
 }
 END_TEST
 
+static void render(core_buf_t *b, const metrics_snap_t *const *snaps, int n,
+                   const metrics_snap_t *prim, const char *const *routes, int by_worker,
+                   int node, prom_doc_t *d) {
+  metrics_view_t view = {by_worker, node, "version=\"0.1.0\",workers=\"2\""};
+  core_buf_reset(b);
+  metrics_render(b, snaps, n, prim, routes, 3, &view);
+  char err[256];
+  ck_assert_msg(prom_parse(b->data, b->len, d, err, sizeof(err)) == 0, "%s", err);
+}
+
+/* The merged view has no worker label anywhere, the per-worker view none
+ * without one (but looplab_info and looplab_workers), and each family of
+ * the second sums to the first's. */
 START_TEST(render_parses_and_sums) {
   static metrics_snap_t s1, s2, prim;
+  static metrics_dur_index_t ix1, ix2;
   memset(&s1, 0, sizeof(s1)), memset(&s2, 0, sizeof(s2)), memset(&prim, 0, sizeof(prim));
+  memset(ix1, 0, sizeof(ix1)), memset(ix2, 0, sizeof(ix2));
   s1.worker = 1, s2.worker = 2;
   s1.requests[1][0][metrics_status_slot(200)] = 5;
   s2.requests[1][0][metrics_status_slot(200)] = 7;
   s2.requests[2][2][metrics_status_slot(404)] = 1;
   s2.requests[0][0][metrics_status_slot(299)] = 1; /* an unknown code */
   for (int i = 0; i < 5; i++)
-    metrics_hist_record(&s1.duration[1], metrics_dur_bounds, 0.002 * i);
+    metrics_duration_record(&s1, ix1, 1, 0, metrics_status_slot(200), 0.002 * i);
+  metrics_duration_record(&s2, ix2, 1, 0, metrics_status_slot(200), 0.5);
+  metrics_duration_record(&s2, ix2, 2, 2, metrics_status_slot(404), 0.001);
   metrics_ll_record(&s1.lag, 1000000), metrics_ll_record(&s2.lag, 300000000);
   s1.rss_bytes = 100, s2.rss_bytes = 200, prim.rss_bytes = 50;
+  s1.open_fds = 10, s2.open_fds = 11, prim.open_fds = 5;
+  prim.max_fds = s1.max_fds = s2.max_fds = 1024;
+  prim.start_time_s = 1000, s1.start_time_s = s2.start_time_s = 1001;
   const metrics_snap_t *snaps[] = {&s1, &s2};
   const char *routes[] = {NULL, "/items/:id", "/items"};
   core_buf_t b;
   core_buf_init(&b);
-  metrics_render(&b, snaps, 2, &prim, routes, 3);
-  prom_doc_t d;
-  char err[256];
-  ck_assert_msg(prom_parse(b.data, b.len, &d, err, sizeof(err)) == 0, "%s", err);
-  const char *w[] = {"route=/items/:id", "status=200", NULL};
+  prom_doc_t d, pw;
+  render(&b, snaps, 2, &prim, routes, 0, 0, &d);
+  render(&b, snaps, 2, &prim, routes, 1, 0, &pw);
+  for (int i = 0; i < d.n; i++)
+    ck_assert_msg(prom_label(&d.samples[i], "worker") == NULL,
+                  "merged view: %s has a worker", d.samples[i].name);
+  for (int i = 0; i < pw.n; i++)
+    ck_assert_msg(prom_label(&pw.samples[i], "worker") != NULL ||
+                      !strcmp(pw.samples[i].name, "looplab_info") ||
+                      !strcmp(pw.samples[i].name, "looplab_workers"),
+                  "per-worker view: %s without a worker", pw.samples[i].name);
+  const char *w[] = {"route=/items/:id", "status_code=200", "method=GET", NULL};
   int m1, m2;
   double merged = prom_sum(&d, "http_requests_total", w, 0, &m1);
-  double per = prom_sum(&d, "http_requests_total", w, 1, &m2);
+  double per = prom_sum(&pw, "http_requests_total", w, 1, &m2);
   ck_assert(m1 == 1 && m2 == 2 && merged == 12 && per == 12);
-  const char *other[] = {"status=other", NULL};
+  const char *other[] = {"status_code=other", NULL};
   ck_assert(prom_sum(&d, "http_requests_total", other, 0, &m1) == 1);
   ck_assert(prom_sum(&d, "process_resident_memory_bytes", NULL, 0, &m1) == 350);
+  ck_assert(prom_sum(&d, "process_open_fds", NULL, 0, &m1) == 26);
+  ck_assert(prom_sum(&d, "process_max_fds", NULL, 0, &m1) == 1024);
+  ck_assert(prom_sum(&d, "process_start_time_seconds", NULL, 0, &m1) == 1000);
   ck_assert(prom_sum(&d, "looplab_eventloop_lag_max_seconds", NULL, 0, &m1) > 0.29);
-  ck_assert(prom_sum(&d, "http_request_duration_seconds_count", NULL, 0, &m1) == 5);
+  ck_assert(prom_sum(&d, "looplab_info", NULL, 0, &m1) == 1 && m1 == 1);
+  /* durations by method, route and status, merged over the workers */
+  ck_assert(prom_sum(&d, "http_request_duration_seconds_count", w, 0, &m1) == 6 &&
+            m1 == 1);
+  ck_assert(prom_sum(&pw, "http_request_duration_seconds_count", w, 1, &m2) == 6 &&
+            m2 == 2);
+  const char *nf[] = {"route=/items", "status_code=404", "method=POST", NULL};
+  ck_assert(prom_sum(&d, "http_request_duration_seconds_count", nf, 0, &m1) == 1);
+  ck_assert(prom_sum(&d, "nodejs_eventloop_lag_p99_seconds", NULL, 0, &m1) == 0 &&
+            m1 == 0);
+  prom_free(&d);
+  prom_free(&pw);
+  render(&b, snaps, 2, &prim, routes, 0, 1, &d);
+  ck_assert(prom_sum(&d, "nodejs_eventloop_lag_max_seconds", NULL, 0, &m1) > 0.29 &&
+            m1 == 1);
+  ck_assert(prom_sum(&d, "nodejs_eventloop_lag_seconds", NULL, 0, &m1) > 0 && m1 == 1);
   prom_free(&d);
   core_buf_free(&b);
+}
+END_TEST
+
+/* Past METRICS_DUR_SERIES combinations the rest share the overflow series. */
+START_TEST(duration_series_overflow) {
+  static metrics_snap_t s;
+  static metrics_dur_index_t ix;
+  memset(&s, 0, sizeof(s)), memset(ix, 0, sizeof(ix));
+  for (int r = 0; r < METRICS_ROUTES; r++)
+    for (int m = 0; m < 4; m++) metrics_duration_record(&s, ix, r, m, 1, 0.001);
+  uint64_t total = 0;
+  for (int k = 0; k < METRICS_DUR_SERIES; k++) {
+    ck_assert(s.duration[k].used);
+    total += s.duration[k].h.count;
+  }
+  ck_assert_uint_eq(total, METRICS_ROUTES * 4);
+  ck_assert_uint_eq(s.duration[METRICS_DUR_SERIES - 1].h.count,
+                    METRICS_ROUTES * 4 - (METRICS_DUR_SERIES - 1));
+  ck_assert_uint_eq(s.duration[METRICS_DUR_SERIES - 1].method, METRICS_METHODS - 1);
 }
 END_TEST
 
@@ -133,6 +197,7 @@ Suite *metrics_render_suite(void) {
   tcase_add_test(tc, percentiles_within_precision);
   tcase_add_test(tc, merge_equals_combined);
   tcase_add_test(tc, render_parses_and_sums);
+  tcase_add_test(tc, duration_series_overflow);
   tcase_add_loop_test(tc, parser_refuses, 0,
                       (int)(sizeof(bad_docs) / sizeof(bad_docs[0])));
   suite_add_tcase(s, tc);
