@@ -47,6 +47,14 @@ typedef struct vu_s {
   uint64_t served;   /* responses on the current connection */
   uint64_t start_ns; /* latency origin */
   uint64_t leave_ns; /* when asked to leave, else 0 */
+  /* k6's phases of the request in flight (uv_hrtime ns) */
+  uint64_t iter_ns;       /* the iteration began (intended start, open model) */
+  uint64_t conn_start_ns; /* the connect began */
+  uint64_t conn_ns;       /* connecting took, when this request connected */
+  uint64_t send_ns;       /* the write began */
+  uint64_t sent_ns;       /* the write ended */
+  uint64_t first_ns;      /* the first response byte */
+  uint64_t recv_bytes;    /* of this response */
   char hname[12];
   load_req_t req;
   load_vu_state_t st;
@@ -58,8 +66,10 @@ struct runner_s {
   const load_plan_t *plan;
   const load_opts_t *o;
   load_results_t *res;
-  FILE *timeline;
-  int csv;
+  const load_sinks_t *sinks;
+  load_progress_t prog;
+  double prev_cpu_s; /* the server's CPU at the previous second */
+  int prev_cpu_ok;
   struct sockaddr_storage addr;
   llhttp_settings_t settings;
   int phase;
@@ -74,7 +84,6 @@ struct runner_s {
   uv_signal_t sigint;
   uv_check_t flush; /* sends what this loop iteration's responses freed */
   vu_t *send_head, **send_tail;
-  int progress;
   unsigned ctl_ticks;
   /* open model scheduler */
   int tfd;
@@ -107,6 +116,8 @@ int load_vu_connect(vu_t *vu);
 void load_vu_disconnect(vu_t *vu);
 /* Ends the VU's request in flight as failed (err: UV_ETIMEDOUT, ...). */
 void load_vu_fail(vu_t *vu, int err);
+/* Wall-clock (Unix) time of a uv_hrtime() value during the run. */
+double load_runner_wall(const runner_t *r, uint64_t ns);
 /* The check callback that sends what a batch of responses freed. */
 void load_vu_on_flush(uv_check_t *c);
 void load_vu_settings(llhttp_settings_t *s);

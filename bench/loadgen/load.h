@@ -6,8 +6,13 @@
  *   sampler.c   the server's process tree from /proc (RSS, PSS, CPU)
  *   runner.c    the libuv engine: VUs, connections, closed and open model
  *   report.c    thresholds, the k6-style summary, JSON summary, timeline
+ *   export.c    k6's --summary-export JSON
+ *   out.c       k6's --out json= (NDJSON) and --out csv= sample streams
+ *   html.c      --report: one self-contained HTML page with SVG charts
+ *   progress.c  the live progress line (a terminal) or periodic lines
  *   main.c      wires them together; exit status 0, 1 (error), 2 (bad
- *               flags) or 99 (a threshold crossed), as k6.
+ *               flags), 99 (a threshold crossed) or 105 (interrupted by
+ *               SIGINT), as k6.
  * Times are nanoseconds of uv_hrtime() inside the engine and microseconds
  * in the recorders; errors are negative UV_E* codes. */
 #ifndef LOOPLAB_LOAD_H
@@ -25,6 +30,7 @@
 #define LOAD_MAX_HEADERS 32
 #define LOAD_MAX_BODIES 64
 #define LOAD_MAX_PIDS 16
+#define LOAD_MAX_OUTS 4
 /* Recorders track 1 µs .. 60 s at 3 significant digits. */
 #define LOAD_HIST_MAX_US 60000000
 #define LOAD_HIST_DIGITS 3
@@ -144,6 +150,11 @@ typedef struct load_opts_s {
   load_threshold_t thresholds[LOAD_MAX_THRESHOLDS];
   int nthresholds;
   char *summary_json;
+  char *summary_export;      /* k6's --summary-export shape */
+  char *report;              /* --report FILE.html */
+  char *outs[LOAD_MAX_OUTS]; /* --out json=FILE / csv=FILE: the FILE */
+  int out_csv[LOAD_MAX_OUTS];
+  int nouts;
   char *timeline;
   int server_pids[LOAD_MAX_PIDS];
   int nserver_pids;
@@ -249,20 +260,39 @@ void load_sample_tree(const int *pids, int npids, load_sample_t *out);
 /* ---- results (runner.c fills, report.c prints) ---- */
 
 typedef struct load_second_s {
-  double t_s;  /* since the start, at the end of the interval */
-  double dt_s; /* the interval's length (1 s but for the last) */
+  double t_s;    /* since the start, at the end of the interval */
+  double dt_s;   /* the interval's length (1 s but for the last) */
+  double wall_s; /* the end of the interval, Unix time */
   uint64_t reqs, failed, dropped;
-  int64_t p50, p99, max; /* µs */
-  unsigned vus;
+  int64_t p50, p90, p99, max; /* µs; meaningless when reqs is 0 */
+  unsigned vus, vus_max;
+  int srv_ok;           /* srv holds a sample (--server-pid) */
+  double srv_cpu_cores; /* server CPU over the interval, in cores; < 0 unknown */
   load_sample_t srv;
 } load_second_t;
+
+/* k6's request phases (http_req_blocked ... http_req_receiving) and
+ * iteration_duration, each a recorder in µs beside http_req_duration. */
+enum {
+  LOAD_PH_BLOCKED,
+  LOAD_PH_CONNECTING,
+  LOAD_PH_SENDING,
+  LOAD_PH_WAITING,
+  LOAD_PH_RECEIVING,
+  LOAD_PH_ITERATION,
+  LOAD_PH_COUNT
+};
+const char *load_phase_name(int phase);
+#define LOAD_STATUS_CODES 600
 
 typedef struct load_results_s {
   hist_t lat; /* http_req_duration, µs */
   hist_t lat_kind[LOAD_K_COUNT];
   uint64_t reqs, failed, iterations, dropped;
   uint64_t reqs_kind[LOAD_K_COUNT], failed_kind[LOAD_K_COUNT];
-  uint64_t status_class[6]; /* [0] no response, [1..5] 1xx..5xx */
+  uint64_t status_class[6];                /* [0] no response, [1..5] 1xx..5xx */
+  uint64_t status_code[LOAD_STATUS_CODES]; /* [0] no response */
+  hist_t phase[LOAD_PH_COUNT];
   uint64_t conn_errors, timeouts, reconnects;
   uint64_t bytes_sent, bytes_recv;
   unsigned vus_min, vus_max, vus_alloc;
@@ -276,6 +306,10 @@ typedef struct load_results_s {
   double srv_cpu_first, srv_cpu_last;
   int srv_procs_max;
   int interrupted; /* SIGINT ended the run early */
+  double t0_unix;  /* the start, Unix time */
+  /* every second of the run, for the HTML report */
+  load_second_t *seconds;
+  size_t nseconds, cap_seconds;
 } load_results_t;
 
 void load_results_init(load_results_t *r);
@@ -283,22 +317,83 @@ void load_results_free(load_results_t *r);
 
 /* ---- the engine (runner.c) ---- */
 
+/* The files a run streams into, opened by the caller before the run
+ * (so that an unwritable path is refused before it starts); NULL when
+ * not asked for. The caller closes them. */
+typedef struct load_sinks_s {
+  FILE *timeline;
+  int timeline_csv;
+  FILE *out[LOAD_MAX_OUTS];
+  int out_csv[LOAD_MAX_OUTS];
+  int nout;
+} load_sinks_t;
+
 /* Runs the test described by the plan's options on a private loop and
- * fills res. timeline is NULL or an open file that gets one line per
- * second. Returns 0, or a negative code with a message in err when the
- * run could not start (unresolvable host and the like). */
-int load_run(const load_plan_t *plan, load_results_t *res, FILE *timeline, char *err,
-             size_t errlen);
+ * fills res, streaming into sinks. Returns 0, or a negative code with a
+ * message in err when the run could not start (unresolvable host and the
+ * like). */
+int load_run(const load_plan_t *plan, load_results_t *res, const load_sinks_t *sinks,
+             char *err, size_t errlen);
+
+/* ---- sample streams (out.c) ---- */
+
+/* One request as k6 would emit its samples. Times in ms. */
+typedef struct load_reqsample_s {
+  double wall_s;
+  int kind;
+  int status; /* 0: no response */
+  int ok;
+  int err;   /* UV_E* when no response */
+  int timed; /* the phases are known (a response came) */
+  double duration, phase[LOAD_PH_COUNT];
+  uint64_t sent, received;
+} load_reqsample_t;
+
+/* The Metric lines (NDJSON) or the header (CSV), once, before the run. */
+void load_out_begin(FILE *f, int csv, const load_opts_t *o);
+void load_out_request(FILE *f, int csv, const load_opts_t *o, const load_reqsample_t *s);
+/* The per-second gauges: vus, vus_max, dropped_iterations. */
+void load_out_second(FILE *f, int csv, const load_second_t *s);
+/* RFC 3339 UTC with nanoseconds, as k6 writes Point times. */
+void load_fmt_time(char *buf, size_t n, double unix_s, int digits);
+
+/* ---- live progress (progress.c) ---- */
+
+typedef struct load_progress_s {
+  int mode;  /* LOAD_PROGRESS_* */
+  int drawn; /* a \r line is on the terminal */
+  uint64_t last_reqs;
+  double last_t;
+  double rps;
+} load_progress_t;
+enum { LOAD_PROGRESS_OFF, LOAD_PROGRESS_TTY, LOAD_PROGRESS_PLAIN };
+
+/* Off with --quiet; the updating line when stderr is a terminal and CI is
+ * not set; plain lines otherwise. */
+int load_progress_mode(const load_opts_t *o);
+/* Draws (TTY) or prints (plain) the state t_s seconds in. */
+void load_progress_draw(load_progress_t *p, FILE *f, const load_opts_t *o,
+                        const load_results_t *res, double t_s, unsigned vus,
+                        unsigned vus_max);
+/* Ends the updating line, so that what follows starts on a fresh one. */
+void load_progress_end(load_progress_t *p, FILE *f);
 
 /* ---- reports (report.c) ---- */
 
 /* Evaluates every threshold of o against res; returns how many failed. */
 int load_thresholds_eval(load_opts_t *o, const load_results_t *res);
 void load_summary_print(FILE *f, const load_opts_t *o, const load_results_t *res);
-int load_summary_json(const char *path, const load_opts_t *o, const load_results_t *res);
+/* Write to f, which the caller opened (stdout for "-") and closes;
+ * 0 or UV_EIO. */
+int load_summary_json(FILE *f, const load_opts_t *o, const load_results_t *res);
+int load_summary_export(FILE *f, const load_opts_t *o, const load_results_t *res);
+int load_report_html(FILE *f, const load_opts_t *o, const load_results_t *res);
+/* The threshold's observed value in its JSON unit (ms for durations). */
+double load_threshold_json_value(const load_threshold_t *t);
+const char *load_metric_name(int metric);
 /* One timeline line; CSV when csv is set (after a header line). */
 void load_timeline_header(FILE *f, int csv);
-void load_timeline_line(FILE *f, int csv, const load_second_t *s);
+void load_timeline_line(FILE *f, int csv, const load_second_t *s, int srv);
 /* "1.23ms", "850.2µs", "1m2.5s": k6's way of writing a duration in µs. */
 void load_fmt_duration(char *buf, size_t n, double us);
 /* "1.2 MB": k6's way of writing bytes. */

@@ -1,8 +1,10 @@
 /* looplab-load: flags in, a k6-style summary out. Exit status: 0, 1 when
  * the run could not happen, 2 for bad flags, 99 when a threshold failed
- * (k6's ThresholdsHaveFailed). */
+ * (k6's ThresholdsHaveFailed), 105 when SIGINT ended the run (k6's
+ * ExternalAbort). */
 #include "load.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -10,6 +12,7 @@
 
 #define EXIT_BAD_FLAGS 2
 #define EXIT_THRESHOLDS 99
+#define EXIT_ABORTED 105
 
 static void raise_fd_limit(void) {
   /* Every VU is a socket; the soft limit is often 1024. */
@@ -66,11 +69,141 @@ static void describe(FILE *f, const load_opts_t *o) {
   fflush(f);
 }
 
+/* Every file the run writes, opened before it starts: an unwritable path
+ * is refused at once, not after a long run. "-" is stdout. */
+typedef struct files_s {
+  FILE *summary_json, *summary_export, *report;
+  load_sinks_t sinks;
+} files_t;
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int open_one(FILE **f, const char *flag, const char *path) {
+  *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+  if (*f == NULL) {
+    fprintf(stderr, "looplab-load: %s: cannot write '%s': %s\n", flag, path,
+            strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static int open_files(files_t *fl, const load_opts_t *o) {
+  memset(fl, 0, sizeof(*fl));
+  if (o->summary_json && open_one(&fl->summary_json, "--summary-json", o->summary_json))
+    return -1;
+  if (o->summary_export &&
+      open_one(&fl->summary_export, "--summary-export", o->summary_export))
+    return -1;
+  if (o->report && open_one(&fl->report, "--report", o->report))
+    return -1;
+  if (o->timeline && open_one(&fl->sinks.timeline, "--timeline", o->timeline))
+    return -1;
+  fl->sinks.timeline_csv = o->timeline && ends_with(o->timeline, ".csv");
+  for (int i = 0; i < o->nouts; i++) {
+    if (open_one(&fl->sinks.out[i], "--out", o->outs[i]))
+      return -1;
+    fl->sinks.out_csv[i] = o->out_csv[i];
+    fl->sinks.nout++;
+  }
+  return 0;
+}
+
+static int close_one(FILE *f) {
+  if (f == NULL)
+    return 0;
+  if (f == stdout)
+    return fflush(f) == 0 ? 0 : -1;
+  return fclose(f) == 0 ? 0 : -1;
+}
+
+static int close_files(files_t *fl) {
+  int rc = 0;
+  rc |= close_one(fl->summary_json);
+  rc |= close_one(fl->summary_export);
+  rc |= close_one(fl->report);
+  rc |= close_one(fl->sinks.timeline);
+  for (int i = 0; i < fl->sinks.nout; i++) rc |= close_one(fl->sinks.out[i]);
+  memset(fl, 0, sizeof(*fl));
+  return rc;
+}
+
+/* Writes the end-of-run files; 0, or 1 after a message. */
+static int write_files(files_t *fl, const load_opts_t *o, const load_results_t *res) {
+  int rc = 0;
+  if (fl->summary_json && load_summary_json(fl->summary_json, o, res) != 0)
+    rc = 1;
+  if (fl->summary_export && load_summary_export(fl->summary_export, o, res) != 0)
+    rc = 1;
+  if (fl->report && load_report_html(fl->report, o, res) != 0)
+    rc = 1;
+  if (close_files(fl) != 0)
+    rc = 1;
+  if (rc)
+    fprintf(stderr, "looplab-load: an output file could not be written: %s\n",
+            strerror(errno));
+  return rc;
+}
+
+static void crossed(const load_opts_t *o) {
+  fprintf(stderr, "looplab-load: thresholds on metrics");
+  for (int i = 0, n = 0; i < o->nthresholds; i++)
+    if (!o->thresholds[i].ok)
+      fprintf(stderr, "%s '%s'", n++ ? "," : "", o->thresholds[i].text);
+  fprintf(stderr, " have been crossed\n");
+}
+
+/* The text summary goes to stdout unless a JSON output claimed it. */
+static FILE *text_stream(const load_opts_t *o) {
+  const char *const claims[] = {o->summary_json, o->summary_export, o->report};
+  for (size_t i = 0; i < sizeof(claims) / sizeof(claims[0]); i++)
+    if (claims[i] && strcmp(claims[i], "-") == 0)
+      return stderr;
+  for (int i = 0; i < o->nouts; i++)
+    if (strcmp(o->outs[i], "-") == 0)
+      return stderr;
+  if (o->timeline && strcmp(o->timeline, "-") == 0)
+    return stderr;
+  return stdout;
+}
+
+static int run(load_opts_t *o, load_plan_t *plan, files_t *fl) {
+  load_results_t res;
+  FILE *text = text_stream(o);
+  char err[512];
+  int status;
+
+  if (fl->sinks.timeline)
+    load_timeline_header(fl->sinks.timeline, fl->sinks.timeline_csv);
+  for (int i = 0; i < fl->sinks.nout; i++)
+    load_out_begin(fl->sinks.out[i], fl->sinks.out_csv[i], o);
+  describe(text, o);
+  load_results_init(&res);
+  if (load_run(plan, &res, &fl->sinks, err, sizeof(err)) != 0) {
+    fprintf(stderr, "looplab-load: %s\n", err);
+    load_results_free(&res);
+    return 1;
+  }
+  status = load_thresholds_eval(o, &res) > 0 ? EXIT_THRESHOLDS : 0;
+  load_summary_print(text, o, &res);
+  fflush(text);
+  if (write_files(fl, o, &res) != 0)
+    status = 1;
+  if (status == EXIT_THRESHOLDS)
+    crossed(o);
+  if (res.interrupted && status != 1)
+    status = EXIT_ABORTED;
+  load_results_free(&res);
+  return status;
+}
+
 int main(int argc, char **argv) {
   load_opts_t o;
   load_plan_t plan;
-  load_results_t res;
-  FILE *timeline = NULL;
+  files_t fl;
   char err[512];
   int rc, status = 1;
 
@@ -91,49 +224,20 @@ int main(int argc, char **argv) {
     return EXIT_BAD_FLAGS;
   }
   raise_fd_limit();
-  rc = load_plan_init(&plan, &o, err, sizeof(err));
-  if (rc != 0) {
-    fprintf(stderr, "looplab-load: %s\n", err);
+  if (open_files(&fl, &o) != 0) {
+    close_files(&fl);
     load_opts_free(&o);
     return 1;
   }
-  if (o.timeline) {
-    timeline = fopen(o.timeline, "w");
-    if (timeline == NULL) {
-      fprintf(stderr, "looplab-load: --timeline: cannot write '%s'\n", o.timeline);
-      goto fail_plan;
-    }
-    load_timeline_header(
-        timeline,
-        strlen(o.timeline) > 4 && !strcmp(o.timeline + strlen(o.timeline) - 4, ".csv"));
-  }
-  describe(stdout, &o);
-  load_results_init(&res);
-  rc = load_run(&plan, &res, timeline, err, sizeof(err));
+  rc = load_plan_init(&plan, &o, err, sizeof(err));
   if (rc != 0) {
     fprintf(stderr, "looplab-load: %s\n", err);
-    goto fail_res;
+    close_files(&fl);
+    load_opts_free(&o);
+    return 1;
   }
-  status = load_thresholds_eval(&o, &res) > 0 ? EXIT_THRESHOLDS : 0;
-  load_summary_print(stdout, &o, &res);
-  fflush(stdout);
-  if (o.summary_json && load_summary_json(o.summary_json, &o, &res) != 0) {
-    fprintf(stderr, "looplab-load: --summary-json: cannot write '%s'\n", o.summary_json);
-    status = 1;
-  }
-  if (status == EXIT_THRESHOLDS) {
-    fprintf(stderr, "looplab-load: thresholds on metrics");
-    for (int i = 0, n = 0; i < o.nthresholds; i++)
-      if (!o.thresholds[i].ok)
-        fprintf(stderr, "%s '%s'", n++ ? "," : "", o.thresholds[i].text);
-    fprintf(stderr, " have been crossed\n");
-  }
-
-fail_res:
-  load_results_free(&res);
-  if (timeline)
-    fclose(timeline);
-fail_plan:
+  status = run(&o, &plan, &fl);
+  close_files(&fl);
   load_plan_free(&plan);
   load_opts_free(&o);
   return status;

@@ -440,8 +440,8 @@ static void defaults(load_opts_t *o) {
 static const char *long_name(const char *a) {
   static const struct {
     const char *s, *l;
-  } shorts[] = {{"-u", "vus"},   {"-d", "duration"}, {"-s", "stages"}, {"-H", "header"},
-                {"-q", "quiet"}, {"-h", "help"},     {"-V", "version"}};
+  } shorts[] = {{"-u", "vus"},   {"-d", "duration"}, {"-s", "stages"},  {"-H", "header"},
+                {"-q", "quiet"}, {"-h", "help"},     {"-V", "version"}, {"-o", "out"}};
   for (size_t i = 0; i < sizeof(shorts) / sizeof(shorts[0]); i++)
     if (strcmp(a, shorts[i].s) == 0)
       return shorts[i].l;
@@ -451,6 +451,8 @@ static const char *long_name(const char *a) {
 static int apply(load_opts_t *o, const char *name, const char *v, int *seen, char *err,
                  size_t n);
 static int is_switch(const char *name);
+struct opt_s;
+static const struct opt_s *find(const char *name);
 
 /* Flags seen, for the checks that span flags. */
 enum {
@@ -514,6 +516,8 @@ int load_opts_parse(load_opts_t *o, int argc, char **argv, char *err, size_t err
     int rc;
 
     name = long_name(a);
+    if (name == NULL && a[0] == '-' && a[1] != '\0')
+      return bad(err, errlen, "unknown option '%s' (see --help)", a);
     if (name == NULL)
       return bad(err, errlen, "unexpected argument '%s' (see --help)", a);
     eq = strchr(name, '=');
@@ -530,6 +534,8 @@ int load_opts_parse(load_opts_t *o, int argc, char **argv, char *err, size_t err
       return LOAD_OPTS_HELP;
     if (strcmp(name, "version") == 0)
       return LOAD_OPTS_VERSION;
+    if (find(name) == NULL)
+      return bad(err, errlen, "unknown option '--%s' (see --help)", name);
     if (is_switch(name)) {
       if (v != NULL)
         return bad(err, errlen, "--%s takes no value", name);
@@ -728,6 +734,18 @@ static int opt_server_pid(load_opts_t *o, const char *name, const char *v, int *
   o->server_pids[o->nserver_pids++] = (int)u;
   return 0;
 }
+/* k6's --out json=FILE and --out csv=FILE; repeatable. */
+static int opt_out(load_opts_t *o, const char *name, const char *v, int *seen, char *err,
+                   size_t n) {
+  int csv = strncmp(v, "csv=", 4) == 0;
+  if ((!csv && strncmp(v, "json=", 5) != 0) || v[csv ? 4 : 5] == '\0')
+    return bad(err, n, "--out: expected json=FILE or csv=FILE, got '%s'", v);
+  if (o->nouts >= LOAD_MAX_OUTS)
+    return bad(err, n, "--out: at most %d", LOAD_MAX_OUTS);
+  o->out_csv[o->nouts] = csv;
+  o->outs[o->nouts++] = dup(v + (csv ? 4 : 5));
+  return 0;
+}
 #undef IS
 
 typedef enum { T_STR, T_UINT, T_INT, T_U64, T_MS, T_SWITCH, T_FN } opt_type_t;
@@ -775,6 +793,9 @@ static const opt_t options[] = {
     {"expect-status", T_INT, OFF(expect_status), 100, 599, 0, NULL, "an HTTP status"},
     FN("threshold", opt_threshold),
     {"summary-json", T_STR, OFF(summary_json), 0, 0, 0, NULL, NULL},
+    {"summary-export", T_STR, OFF(summary_export), 0, 0, 0, NULL, NULL},
+    {"report", T_STR, OFF(report), 0, 0, 0, NULL, NULL},
+    FN("out", opt_out),
     {"timeline", T_STR, OFF(timeline), 0, 0, 0, NULL, NULL},
     FN("server-pid", opt_server_pid),
     {"quiet", T_SWITCH, OFF(quiet), 0, 0, 0, NULL, NULL},
@@ -842,6 +863,9 @@ void load_opts_free(load_opts_t *o) {
   for (int i = 0; i < o->nbody_files; i++) free(o->body_files[i]);
   free(o->gen_cmd);
   free(o->summary_json);
+  free(o->summary_export);
+  free(o->report);
+  for (int i = 0; i < o->nouts; i++) free(o->outs[i]);
   free(o->timeline);
   memset(o, 0, sizeof(*o));
 }
@@ -922,13 +946,25 @@ void load_opts_usage(FILE *f) {
       "                            'http_reqs:rate>1000', 'dropped_iterations<1',\n"
       "                            'server_rss:peak<512M', 'server_cpu:per_req<1ms'\n"
       "  --summary-json FILE       every figure and the percentile spectrum as JSON\n"
+      "                            (- for stdout; the text summary then goes to "
+      "stderr)\n"
+      "  --summary-export FILE     the summary in k6's --summary-export JSON shape\n"
+      "  -o, --out json=FILE       every sample as k6's NDJSON (Metric and Point "
+      "lines)\n"
+      "  -o, --out csv=FILE        every sample as k6's CSV\n"
+      "  --report FILE.html        one self-contained HTML page: charts, summary,\n"
+      "                            thresholds\n"
       "  --timeline FILE           one line per second (NDJSON; CSV if FILE ends in "
       ".csv)\n"
       "  --server-pid PID          sample this process tree's memory and CPU "
       "(repeatable)\n"
-      "  -q, --quiet               no progress lines on stderr\n"
+      "  -q, --quiet               no progress on stderr (a live line on a "
+      "terminal,\n"
+      "                            else one line a second)\n"
       "  -h, --help, -V, --version\n"
       "\n"
-      "exit status: 0 ok, 1 error, 2 bad flags, 99 a threshold failed\n",
+      "exit status: 0 ok, 1 error (an output file that cannot be written, ...), 2 "
+      "bad\n"
+      "flags, 99 a threshold failed, 105 interrupted (SIGINT), as k6\n",
       f);
 }

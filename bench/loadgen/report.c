@@ -67,6 +67,29 @@ static const char *const metric_names[] = {
     "http_req_duration",  "http_req_failed", "http_reqs",  "iterations",
     "dropped_iterations", "server_rss",      "server_pss", "server_cpu"};
 
+static const char *const phase_names[] = {"http_req_blocked",   "http_req_connecting",
+                                          "http_req_sending",   "http_req_waiting",
+                                          "http_req_receiving", "iteration_duration"};
+
+const char *load_metric_name(int metric) {
+  return metric >= 0 && metric <= LOAD_M_SRV_CPU ? metric_names[metric] : "?";
+}
+
+const char *load_phase_name(int phase) {
+  return phase >= 0 && phase < LOAD_PH_COUNT ? phase_names[phase] : "?";
+}
+
+/* Durations are kept in µs and written in ms, as every other duration
+ * of the JSON outputs is. */
+static int is_duration(const load_threshold_t *t) {
+  return t->metric == LOAD_M_DURATION ||
+         (t->metric == LOAD_M_SRV_CPU && t->agg == LOAD_A_PER_REQ);
+}
+
+double load_threshold_json_value(const load_threshold_t *t) {
+  return is_duration(t) ? t->observed / 1e3 : t->observed;
+}
+
 static double per_s(const load_results_t *res, double v) {
   return res->elapsed_s > 0 ? v / res->elapsed_s : 0;
 }
@@ -172,8 +195,7 @@ static void fmt_observed(char *buf, size_t n, const load_threshold_t *t) {
     snprintf(buf, n, "%s=no data", an);
     return;
   }
-  if (t->metric == LOAD_M_DURATION ||
-      (t->metric == LOAD_M_SRV_CPU && t->agg == LOAD_A_PER_REQ))
+  if (is_duration(t))
     load_fmt_duration(v, sizeof(v), t->observed);
   else if (t->metric == LOAD_M_FAILED && t->agg == LOAD_A_RATE)
     snprintf(v, sizeof(v), "%.2f%%", t->observed * 100);
@@ -249,6 +271,19 @@ static void bytes_line(FILE *f, const char *nm, uint64_t n, double rate) {
   fprintf(f, "%-6s %s/s\n", c, r);
 }
 
+/* http_reqs by status code, as k6's submetrics { status:200 } read. */
+static void status_lines(FILE *f, const load_results_t *res) {
+  for (int c = 0; c < LOAD_STATUS_CODES; c++) {
+    char sub[32], n[32];
+    if (res->status_code[c] == 0)
+      continue;
+    snprintf(sub, sizeof(sub), c ? "{ status:%d }" : "{ status:none }", c);
+    name(f, NULL, sub, 2);
+    snprintf(n, sizeof(n), "%" PRIu64, res->status_code[c]);
+    fprintf(f, "%-6s %.2f/s\n", n, per_s(res, (double)res->status_code[c]));
+  }
+}
+
 static void server_lines(FILE *f, const load_opts_t *o, const load_results_t *res) {
   char a[32], b[32], c[32];
   double cpu = srv_cpu(res);
@@ -272,6 +307,8 @@ static void server_lines(FILE *f, const load_opts_t *o, const load_results_t *re
 }
 
 void load_summary_print(FILE *f, const load_opts_t *o, const load_results_t *res) {
+  /* k6 lists metrics alphabetically: these come after http_req_failed. */
+  static const int after[] = {LOAD_PH_RECEIVING, LOAD_PH_SENDING, LOAD_PH_WAITING};
   int kinds = 0;
   char a[32];
 
@@ -282,6 +319,10 @@ void load_summary_print(FILE *f, const load_opts_t *o, const load_results_t *res
   if (o->model == LOAD_OPEN || res->dropped)
     counter_line(f, mark(o, LOAD_M_DROPPED), "dropped_iterations", res->dropped,
                  per_s(res, (double)res->dropped));
+  for (int p = LOAD_PH_BLOCKED; p <= LOAD_PH_CONNECTING; p++) {
+    name(f, NULL, phase_names[p], 0);
+    dur_line(f, &res->phase[p]);
+  }
   name(f, mark(o, LOAD_M_DURATION), "http_req_duration", 0);
   dur_line(f, &res->lat);
   if (kinds > 1)
@@ -307,8 +348,15 @@ void load_summary_print(FILE *f, const load_opts_t *o, const load_results_t *res
             res->status_class[3], res->status_class[4], res->status_class[5],
             res->conn_errors, res->timeouts);
   }
+  for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+    name(f, NULL, phase_names[after[i]], 0);
+    dur_line(f, &res->phase[after[i]]);
+  }
   counter_line(f, mark(o, LOAD_M_REQS), "http_reqs", res->reqs,
                per_s(res, (double)res->reqs));
+  status_lines(f, res);
+  name(f, NULL, phase_names[LOAD_PH_ITERATION], 0);
+  dur_line(f, &res->phase[LOAD_PH_ITERATION]);
   counter_line(f, mark(o, LOAD_M_ITERS), "iterations", res->iterations,
                per_s(res, (double)res->iterations));
   name(f, NULL, "vus", 0);
@@ -382,6 +430,16 @@ static void json_dur(FILE *f, const hist_t *h) {
           ms(hist_percentile(h, 99.99)));
 }
 
+static const char *unit_name(const load_threshold_t *t) {
+  if (t->metric == LOAD_M_FAILED && t->agg == LOAD_A_RATE)
+    return "fraction";
+  if (t->metric == LOAD_M_SRV_RSS || t->metric == LOAD_M_SRV_PSS)
+    return "bytes";
+  if (t->metric == LOAD_M_SRV_CPU)
+    return "s";
+  return t->agg == LOAD_A_RATE ? "per_s" : "count";
+}
+
 static void json_num(FILE *f, double v) {
   if (isnan(v) || isinf(v))
     fputs("null", f);
@@ -389,15 +447,12 @@ static void json_num(FILE *f, double v) {
     fprintf(f, "%.6g", v);
 }
 
-int load_summary_json(const char *path, const load_opts_t *o, const load_results_t *res) {
-  FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+int load_summary_json(FILE *f, const load_opts_t *o, const load_results_t *res) {
   double pct[256];
   int64_t val[256];
   size_t n;
   int first = 1;
 
-  if (f == NULL)
-    return UV_EIO;
   fprintf(f, "{\"version\":\"%s\",\"target\":", LOAD_VERSION);
   json_str(f, o->url ? o->url : "");
   fprintf(f,
@@ -416,6 +471,10 @@ int load_summary_json(const char *path, const load_opts_t *o, const load_results
           res->interrupted ? "true" : "false");
   fputs("\"http_req_duration\":", f);
   json_dur(f, &res->lat);
+  for (int p = 0; p < LOAD_PH_COUNT; p++) {
+    fprintf(f, ",\"%s\":", phase_names[p]);
+    json_dur(f, &res->phase[p]);
+  }
   fputs(",\"http_req_duration_by_kind\":{", f);
   for (int k = 0; k < LOAD_K_COUNT; k++) {
     if (res->reqs_kind[k] == 0)
@@ -454,6 +513,17 @@ int load_summary_json(const char *path, const load_opts_t *o, const load_results
           res->status_class[0], res->status_class[1], res->status_class[2],
           res->status_class[3], res->status_class[4], res->status_class[5],
           res->conn_errors, res->timeouts, res->reconnects, res->self_cpu_s);
+  fputs(",\"status_codes\":{", f);
+  first = 1;
+  for (int c = 0; c < LOAD_STATUS_CODES; c++)
+    if (res->status_code[c]) {
+      if (c)
+        fprintf(f, "%s\"%d\":%" PRIu64, first ? "" : ",", c, res->status_code[c]);
+      else
+        fprintf(f, "%s\"none\":%" PRIu64, first ? "" : ",", res->status_code[c]);
+      first = 0;
+    }
+  fputc('}', f);
   if (o->nserver_pids) {
     double cpu = srv_cpu(res);
     fprintf(f,
@@ -478,44 +548,66 @@ int load_summary_json(const char *path, const load_opts_t *o, const load_results
     fprintf(f, "%s{\"metric\":\"%s\",\"expr\":", i ? "," : "", metric_names[t->metric]);
     json_str(f, t->text);
     fprintf(f, ",\"ok\":%s,\"observed\":", t->ok ? "true" : "false");
-    json_num(f, t->observed);
-    fputc('}', f);
+    json_num(f, load_threshold_json_value(t));
+    fprintf(f, ",\"unit\":\"%s\"}", is_duration(t) ? "ms" : unit_name(t));
     first &= t->ok;
   }
   fprintf(f, "],\"thresholds_ok\":%s}\n", first ? "true" : "false");
-  if (f != stdout)
-    return fclose(f) == 0 ? 0 : UV_EIO;
-  fflush(f);
-  return 0;
+  return ferror(f) ? UV_EIO : 0;
 }
 
 /* ---- timeline ---- */
 
+/* The timeline's columns, named the same in CSV and NDJSON. */
+static const char *const tl_fields[] = {
+    "time",   "t_s",        "reqs",       "rps",          "p50_ms",
+    "p90_ms", "p99_ms",     "max_ms",     "errors",       "dropped",
+    "vus",    "server_rss", "server_pss", "server_cpu_s", "server_cpu_cores"};
+#define TL_NFIELDS (sizeof(tl_fields) / sizeof(tl_fields[0]))
+
 void load_timeline_header(FILE *f, int csv) {
-  if (csv)
-    fputs(
-        "t_s,reqs,rps,p50_ms,p99_ms,max_ms,errors,dropped,vus,server_rss,server_pss,"
-        "server_cpu_s\n",
-        f);
+  if (!csv)
+    return;
+  for (size_t i = 0; i < TL_NFIELDS; i++) fprintf(f, "%s%s", i ? "," : "", tl_fields[i]);
+  fputc('\n', f);
 }
 
-void load_timeline_line(FILE *f, int csv, const load_second_t *s) {
-  double rps = s->dt_s > 0 ? (double)s->reqs / s->dt_s : 0;
-  if (csv)
-    fprintf(f,
-            "%.3f,%" PRIu64 ",%.1f,%.3f,%.3f,%.3f,%" PRIu64 ",%" PRIu64 ",%u,%" PRIu64
-            ",%" PRIu64 ",%.3f\n",
-            s->t_s, s->reqs, rps, ms(s->p50), ms(s->p99), ms(s->max), s->failed,
-            s->dropped, s->vus, s->srv.rss, s->srv.pss, s->srv.cpu_s);
-  else
-    fprintf(f,
-            "{\"t\":%.3f,\"reqs\":%" PRIu64
-            ",\"rps\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
-            "\"max_ms\":%.3f,\"errors\":%" PRIu64 ",\"dropped\":%" PRIu64
-            ",\"vus\":%u,"
-            "\"server_rss\":%" PRIu64 ",\"server_pss\":%" PRIu64
-            ",\"server_cpu_s\":%.3f}\n",
-            s->t_s, s->reqs, rps, ms(s->p50), ms(s->p99), ms(s->max), s->failed,
-            s->dropped, s->vus, s->srv.rss, s->srv.pss, s->srv.cpu_s);
+/* The values as text: NULL where nothing was sampled (null in NDJSON,
+ * an empty cell in CSV). */
+static void tl_values(const load_second_t *s, int srv, char v[][40]) {
+  int lat = s->reqs > 0, sv = srv && s->srv_ok;
+  char *p = v[0];
+  load_fmt_time(p, 40, s->wall_s, 3);
+  snprintf(v[1], 40, "%.3f", s->t_s);
+  snprintf(v[2], 40, "%" PRIu64, s->reqs);
+  snprintf(v[3], 40, "%.1f", s->dt_s > 0 ? (double)s->reqs / s->dt_s : 0);
+  snprintf(v[4], 40, lat ? "%.3f" : "", ms(s->p50));
+  snprintf(v[5], 40, lat ? "%.3f" : "", ms(s->p90));
+  snprintf(v[6], 40, lat ? "%.3f" : "", ms(s->p99));
+  snprintf(v[7], 40, lat ? "%.3f" : "", ms(s->max));
+  snprintf(v[8], 40, "%" PRIu64, s->failed);
+  snprintf(v[9], 40, "%" PRIu64, s->dropped);
+  snprintf(v[10], 40, "%u", s->vus);
+  snprintf(v[11], 40, sv ? "%" PRIu64 : "", s->srv.rss);
+  snprintf(v[12], 40, sv && s->srv.pss ? "%" PRIu64 : "", s->srv.pss);
+  snprintf(v[13], 40, sv ? "%.3f" : "", s->srv.cpu_s);
+  snprintf(v[14], 40, sv && s->srv_cpu_cores >= 0 ? "%.3f" : "", s->srv_cpu_cores);
+}
+
+void load_timeline_line(FILE *f, int csv, const load_second_t *s, int srv) {
+  char v[TL_NFIELDS][40];
+
+  tl_values(s, srv, v);
+  if (!csv)
+    fputc('{', f);
+  for (size_t i = 0; i < TL_NFIELDS; i++) {
+    if (csv)
+      fprintf(f, "%s%s", i ? "," : "", v[i]);
+    else if (i == 0)
+      fprintf(f, "\"%s\":\"%s\"", tl_fields[i], v[i]);
+    else
+      fprintf(f, ",\"%s\":%s", tl_fields[i], v[i][0] ? v[i] : "null");
+  }
+  fputs(csv ? "\n" : "}\n", f);
   fflush(f);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static void finish(runner_t *r);
@@ -31,12 +32,39 @@ void load_results_init(load_results_t *res) {
   hist_init(&res->lat, 1, LOAD_HIST_MAX_US, LOAD_HIST_DIGITS);
   for (int k = 0; k < LOAD_K_COUNT; k++)
     hist_init(&res->lat_kind[k], 1, LOAD_HIST_MAX_US, LOAD_HIST_DIGITS);
+  for (int p = 0; p < LOAD_PH_COUNT; p++)
+    hist_init(&res->phase[p], 1, LOAD_HIST_MAX_US, LOAD_HIST_DIGITS);
   res->vus_min = UINT32_MAX;
 }
 
 void load_results_free(load_results_t *res) {
   hist_free(&res->lat);
   for (int k = 0; k < LOAD_K_COUNT; k++) hist_free(&res->lat_kind[k]);
+  for (int p = 0; p < LOAD_PH_COUNT; p++) hist_free(&res->phase[p]);
+  free(res->seconds);
+  res->seconds = NULL;
+}
+
+static void keep_second(load_results_t *res, const load_second_t *s) {
+  if (res->nseconds == res->cap_seconds) {
+    size_t cap = res->cap_seconds ? res->cap_seconds * 2 : 64;
+    load_second_t *n = realloc(res->seconds, cap * sizeof(*n));
+    if (n == NULL)
+      abort();
+    res->seconds = n;
+    res->cap_seconds = cap;
+  }
+  res->seconds[res->nseconds++] = *s;
+}
+
+double load_runner_wall(const runner_t *r, uint64_t ns) {
+  return r->res->t0_unix + ((double)ns - (double)r->t0_ns) / 1e9;
+}
+
+static double unix_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void note_vus(runner_t *r) {
@@ -194,28 +222,45 @@ static void after_sample(uv_work_t *w, int status) {
     fold_sample(r, &r->sample_work);
 }
 
+/* The server's side of a second: the latest sample, if any, and the CPU
+ * it used since the previous one. */
+static void second_server(runner_t *r, load_second_t *s) {
+  s->srv = r->sample_last;
+  s->srv_ok = r->o->nserver_pids > 0 && r->sample_last.ok;
+  s->srv_cpu_cores = -1; /* unknown until two samples */
+  if (!s->srv_ok)
+    return;
+  if (r->prev_cpu_ok && s->dt_s >= 0.2) /* a sliver of a second says nothing */
+    s->srv_cpu_cores = (s->srv.cpu_s - r->prev_cpu_s) / s->dt_s;
+  r->prev_cpu_s = s->srv.cpu_s;
+  r->prev_cpu_ok = 1;
+}
+
 static void flush_second(runner_t *r, uint64_t now) {
+  const load_sinks_t *k = r->sinks;
   load_second_t s;
 
   memset(&s, 0, sizeof(s));
   s.t_s = (double)(now - r->t0_ns) / 1e9;
   s.dt_s = (double)(now - (r->last_flush_ns ? r->last_flush_ns : r->t0_ns)) / 1e9;
+  s.wall_s = load_runner_wall(r, now);
   r->last_flush_ns = now;
   s.reqs = r->sec_reqs;
   s.failed = r->sec_failed;
   s.dropped = r->sec_dropped;
   s.p50 = hist_percentile(&r->sec, 50);
+  s.p90 = hist_percentile(&r->sec, 90);
   s.p99 = hist_percentile(&r->sec, 99);
   s.max = r->sec.max;
   s.vus = r->o->model == LOAD_OPEN ? r->busy : r->running;
-  s.srv = r->sample_last;
-  if (r->timeline)
-    load_timeline_line(r->timeline, r->csv, &s);
-  if (r->progress)
-    fprintf(stderr,
-            "running (%5.1fs), %u/%u VUs, %llu complete, %llu failed, %llu dropped\n",
-            s.t_s, s.vus, r->nvus, (unsigned long long)r->res->reqs,
-            (unsigned long long)r->res->failed, (unsigned long long)r->res->dropped);
+  s.vus_max = r->nvus;
+  second_server(r, &s);
+  keep_second(r->res, &s);
+  if (k->timeline)
+    load_timeline_line(k->timeline, k->timeline_csv, &s, r->o->nserver_pids > 0);
+  for (int i = 0; i < k->nout; i++) load_out_second(k->out[i], k->out_csv[i], &s);
+  if (r->prog.mode == LOAD_PROGRESS_PLAIN)
+    load_progress_draw(&r->prog, stderr, r->o, r->res, s.t_s, s.vus, r->nvus);
   hist_reset(&r->sec);
   r->sec_reqs = r->sec_failed = r->sec_dropped = 0;
 }
@@ -270,8 +315,12 @@ static void on_ctl(uv_timer_t *t) {
     else if (r->o->model == LOAD_CLOSED)
       set_wanted(r, closed_target(r, (double)(now - r->t0_ns) / 1e6));
   }
-  if (++r->ctl_ticks % 10 == 0 && r->phase != PH_DONE)
+  if (++r->ctl_ticks % 10 == 0 && r->phase != PH_DONE) {
     scan(r, now);
+    if (r->prog.mode == LOAD_PROGRESS_TTY && r->phase != PH_PRECONNECT)
+      load_progress_draw(&r->prog, stderr, r->o, r->res, (double)(now - r->t0_ns) / 1e9,
+                         r->o->model == LOAD_OPEN ? r->busy : r->running, r->nvus);
+  }
   if (r->phase == PH_STOPPING && (r->busy == 0 || now >= r->stop_deadline_ns))
     finish(r);
 }
@@ -284,6 +333,7 @@ static void begin(runner_t *r) {
    * precise clock, since every intended start is reckoned from it. */
   uv_update_time(&r->loop);
   r->t0_ns = r->o->model == LOAD_OPEN ? uv_hrtime() : uv_now(&r->loop) * 1000000u;
+  r->res->t0_unix = unix_now() - ((double)uv_hrtime() - (double)r->t0_ns) / 1e9;
   uv_timer_start(&r->ctl, on_ctl, CTL_INTERVAL_MS, CTL_INTERVAL_MS);
   uv_timer_start(&r->tick, on_tick, 1000, 1000);
   if (r->o->model == LOAD_CLOSED) {
@@ -337,6 +387,7 @@ static void finish(runner_t *r) {
     fold_sample(r, &s);
   }
   r->phase = PH_DONE;
+  load_progress_end(&r->prog, stderr);
   for (unsigned i = 0; i < r->nvus; i++) {
     vu_t *vu = r->vus[i];
     if (vu->conn == CONN_OPEN || vu->conn == CONN_CONNECTING)
@@ -396,8 +447,8 @@ static void on_preconnect_poll(uv_timer_t *t) {
   }
 }
 
-int load_run(const load_plan_t *plan, load_results_t *res, FILE *timeline, char *err,
-             size_t errlen) {
+int load_run(const load_plan_t *plan, load_results_t *res, const load_sinks_t *sinks,
+             char *err, size_t errlen) {
   load_sample_t first;
   runner_t *r;
   int rc;
@@ -408,9 +459,7 @@ int load_run(const load_plan_t *plan, load_results_t *res, FILE *timeline, char 
   r->plan = plan;
   r->o = plan->opts;
   r->res = res;
-  r->timeline = timeline;
-  r->csv = r->o->timeline && strlen(r->o->timeline) > 4 &&
-           strcmp(r->o->timeline + strlen(r->o->timeline) - 4, ".csv") == 0;
+  r->sinks = sinks;
   r->tfd = -1;
   rc = resolve(r, err, errlen);
   if (rc != 0)
@@ -429,7 +478,7 @@ int load_run(const load_plan_t *plan, load_results_t *res, FILE *timeline, char 
     goto fail;
   hist_init(&r->sec, 1, LOAD_HIST_MAX_US, LOAD_HIST_DIGITS);
   load_vu_settings(&r->settings);
-  r->progress = !r->o->quiet && isatty(STDERR_FILENO);
+  r->prog.mode = load_progress_mode(r->o);
   if (r->o->model == LOAD_OPEN) {
     r->cap = r->o->max_vus;
   } else {

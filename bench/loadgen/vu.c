@@ -135,6 +135,7 @@ static void count(runner_t *r, const vu_t *vu, int ok, int status) {
   res->iterations++;
   res->reqs_kind[vu->req.kind]++;
   res->status_class[status >= 100 && status < 600 ? status / 100 : 0]++;
+  res->status_code[status >= 100 && status < LOAD_STATUS_CODES ? status : 0]++;
   r->sec_reqs++;
   if (!ok) {
     res->failed++;
@@ -143,10 +144,51 @@ static void count(runner_t *r, const vu_t *vu, int ok, int status) {
   }
 }
 
+static int64_t us_between(uint64_t from, uint64_t to) {
+  return from && to > from ? (int64_t)((to - from + 500) / 1000) : 0;
+}
+
+/* k6's phases of a request that got its response, in µs: blocked until
+ * the write began (connecting included), connecting, sending, waiting for
+ * the first byte, receiving the rest. */
+static void phases(const vu_t *vu, uint64_t now, int64_t *ph) {
+  uint64_t sent = vu->sent_ns ? vu->sent_ns : vu->send_ns;
+  uint64_t first = vu->first_ns ? vu->first_ns : now;
+  ph[LOAD_PH_BLOCKED] = us_between(vu->iter_ns, vu->send_ns);
+  ph[LOAD_PH_CONNECTING] = (int64_t)((vu->conn_ns + 500) / 1000);
+  ph[LOAD_PH_SENDING] = us_between(vu->send_ns, sent);
+  ph[LOAD_PH_WAITING] = us_between(sent, first);
+  ph[LOAD_PH_RECEIVING] = us_between(first, now);
+  ph[LOAD_PH_ITERATION] = us_between(vu->iter_ns, now);
+}
+
+/* Every --out stream gets the request's samples, as k6 emits them. */
+static void emit(vu_t *vu, uint64_t now, int status, int ok, int err, const int64_t *ph,
+                 int64_t dur_us) {
+  const load_sinks_t *k = vu->r->sinks;
+  load_reqsample_t s;
+
+  memset(&s, 0, sizeof(s));
+  s.wall_s = load_runner_wall(vu->r, now);
+  s.kind = vu->req.kind;
+  s.status = status;
+  s.ok = ok;
+  s.err = err;
+  s.timed = ph != NULL;
+  s.duration = (double)dur_us / 1e3;
+  s.phase[LOAD_PH_ITERATION] = (double)us_between(vu->iter_ns, now) / 1e3;
+  for (int p = 0; ph && p < LOAD_PH_COUNT; p++) s.phase[p] = (double)ph[p] / 1e3;
+  s.sent = vu->req.head_len + vu->req.body_len;
+  s.received = vu->recv_bytes;
+  for (int i = 0; i < k->nout; i++)
+    load_out_request(k->out[i], k->out_csv[i], vu->r->o, &s);
+}
+
 /* A request ended without a usable response. backoff is set when the
  * connection could not be made. */
 static void request_fail_ex(vu_t *vu, int err, int backoff) {
   runner_t *r = vu->r;
+  uint64_t now;
 
   load_vu_disconnect(vu);
   if (vu->state != VU_BUSY)
@@ -155,6 +197,10 @@ static void request_fail_ex(vu_t *vu, int err, int backoff) {
     r->res->timeouts++;
   else
     r->res->conn_errors++;
+  now = uv_hrtime();
+  hist_record(&r->res->phase[LOAD_PH_ITERATION], us_between(vu->iter_ns, now));
+  if (r->sinks->nout)
+    emit(vu, now, 0, 0, err, NULL, 0);
   count(r, vu, 0, 0);
   load_plan_done(&vu->st, &vu->req, 0, 0);
   end_iteration(vu, backoff);
@@ -169,6 +215,7 @@ static void request_complete(vu_t *vu) {
   uint64_t now = uv_hrtime();
   int64_t us = (int64_t)((now - vu->start_ns + 500) / 1000);
   int ok = vu->status == vu->req.expect;
+  int64_t ph[LOAD_PH_COUNT];
 
   if (vu->writing) {
     /* The server answered before it read the whole body (an early 413,
@@ -180,6 +227,10 @@ static void request_complete(vu_t *vu) {
   hist_record(&r->res->lat, us);
   hist_record(&r->res->lat_kind[vu->req.kind], us);
   hist_record(&r->sec, us);
+  phases(vu, now, ph);
+  for (int p = 0; p < LOAD_PH_COUNT; p++) hist_record(&r->res->phase[p], ph[p]);
+  if (r->sinks->nout)
+    emit(vu, now, vu->status, ok, 0, ph, us);
   count(r, vu, ok, vu->status);
   load_plan_done(&vu->st, &vu->req, ok, vu->loc_id);
   vu->served++;
@@ -266,7 +317,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       load_vu_disconnect(vu); /* bytes nobody asked for */
       return;
     }
+    if (!vu->got_bytes)
+      vu->first_ns = uv_hrtime();
     vu->got_bytes = 1;
+    vu->recv_bytes += (uint64_t)nread;
     e = llhttp_execute(&vu->parser, buf->base, (size_t)nread);
     if (vu->done)
       request_complete(vu);
@@ -318,6 +372,8 @@ static void on_connect(uv_connect_t *req, int status) {
   }
   vu->conn = CONN_OPEN;
   vu->served = 0;
+  if (vu->state == VU_BUSY)
+    vu->conn_ns += uv_hrtime() - vu->conn_start_ns;
   llhttp_init(&vu->parser, HTTP_RESPONSE, &r->settings);
   vu->parser.data = vu;
   uv_read_start((uv_stream_t *)&vu->tcp, on_alloc, on_read);
@@ -333,6 +389,7 @@ int load_vu_connect(vu_t *vu) {
   if (rc != 0)
     return rc;
   vu->conn = CONN_CONNECTING;
+  vu->conn_start_ns = uv_hrtime();
   uv_tcp_nodelay(&vu->tcp, 1);
   rc =
       uv_tcp_connect(&vu->connect_req, &vu->tcp, (struct sockaddr *)&r->addr, on_connect);
@@ -346,6 +403,7 @@ static void on_write(uv_write_t *req, int status) {
   vu->writing = 0;
   if (status == UV_ECANCELED)
     return;
+  vu->sent_ns = uv_hrtime();
   if (status < 0)
     load_vu_fail(vu, status);
   else if (vu->complete_pending)
@@ -363,8 +421,10 @@ static void send_request(vu_t *vu) {
   if (vu->req.body_len > 0)
     b[nb++] = uv_buf_init((char *)vu->req.body, (unsigned)vu->req.body_len);
   total = vu->req.head_len + vu->req.body_len;
+  vu->send_ns = uv_hrtime();
   if (r->o->model == LOAD_CLOSED && !vu->retried)
-    vu->start_ns = uv_hrtime();
+    vu->start_ns = vu->send_ns;
+  vu->sent_ns = vu->first_ns = vu->recv_bytes = 0;
   vu->done = vu->status = vu->got_bytes = vu->complete_pending = 0;
   vu->hname_len = vu->hname_is_loc = 0;
   vu->loc_id = 0;
@@ -374,8 +434,10 @@ static void send_request(vu_t *vu) {
 
   /* Usually the whole request leaves in this one call. */
   n = uv_try_write((uv_stream_t *)&vu->tcp, b, nb);
-  if (n == (int)total)
+  if (n == (int)total) {
+    vu->sent_ns = uv_hrtime();
     return;
+  }
   if (n < 0 && n != UV_EAGAIN) {
     load_vu_fail(vu, n);
     return;
@@ -412,6 +474,8 @@ void load_vu_start(vu_t *vu) {
     r->busy++;
     if (r->o->model == LOAD_CLOSED)
       vu->start_ns = uv_hrtime(); /* replaced at send; the timeout scan needs one */
+    vu->iter_ns = vu->start_ns;
+    vu->conn_ns = 0;
   }
   switch (vu->conn) {
     case CONN_OPEN:

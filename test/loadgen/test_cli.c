@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -105,6 +106,39 @@ static int run(const char *const *args) {
   return WEXITSTATUS(st);
 }
 
+/* Starts looplab-load like run() but returns at once with its pid. */
+static pid_t spawn(const char *const *args) {
+  pid_t pid = fork();
+  ck_assert(pid >= 0);
+  if (pid == 0) {
+    const char *argv[48] = {"looplab-load"};
+    int n = 1;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int out = open(path("stdout"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(path("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    for (; *args; args++) argv[n++] = *args;
+    argv[n] = NULL;
+    execv(bin("LOADGEN_BIN"), (char **)argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+static int wait_exit(pid_t pid) {
+  int st;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFEXITED(st), "looplab-load died of signal %d", WTERMSIG(st));
+  return WEXITSTATUS(st);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static char *slurp(const char *p) {
   FILE *f = fopen(p, "rb");
   char *buf;
@@ -154,6 +188,8 @@ START_TEST(bad_flags_give_one_line_and_exit_2) {
       {"--url", "http://127.0.0.1:1/", "--threshold", "p(99)<soon", NULL},
       {"--duration", "1s", NULL},
       {"--url", "http://127.0.0.1:1/", "--rate", "10", "--stages", "x", NULL},
+      {"--url", "http://127.0.0.1:1/", "-Z", NULL},
+      {"--url", "http://127.0.0.1:1/", "--bogus=1", NULL},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     ck_assert_int_eq(run(cases[i]), 2);
@@ -164,6 +200,9 @@ START_TEST(bad_flags_give_one_line_and_exit_2) {
     ck_assert_msg(err[n - 1] == '\n' && strchr(err, '\n') == err + n - 1,
                   "not one line: '%s'", err);
     ck_assert_str_eq(out, "");
+    /* An unknown flag says so in those words. */
+    if (i == 1 || i >= 5)
+      ck_assert_msg(strstr(err, "unknown option '-") != NULL, "case %zu: '%s'", i, err);
     free(err);
     free(out);
   }
@@ -526,7 +565,7 @@ START_TEST(server_pid_samples_the_process_tree) {
   ck_assert(num(j, "metrics.server.cpu_s") > 0);
   cJSON_Delete(j);
   char *tl = slurp(path("timeline.csv"));
-  ck_assert(strncmp(tl, "t_s,reqs,rps,", 13) == 0);
+  ck_assert(strncmp(tl, "time,t_s,reqs,rps,", 18) == 0);
   free(tl);
 
   const char *gone[] = {"--url", url(port, "/"), "--server-pid", "4194303", NULL};
@@ -585,6 +624,112 @@ START_TEST(refused_connections_count_as_failures_without_spinning) {
 }
 END_TEST
 
+/* ---- issue 12, point 6: what looplab-load prints is right ---- */
+
+/* Every duration of the JSON summary is in ms, thresholds' observed
+ * values too (they were µs). */
+START_TEST(threshold_observed_values_are_in_ms) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {
+      "--url",          url(port, "/"),       "--duration", "1s",          "--threshold",
+      "p(99)<10s",      "--threshold",        "max<1us",    "--threshold", "med<10000",
+      "--summary-json", path("summary.json"), NULL};
+  ck_assert_int_eq(run(args), 99);
+  server_stop(srv);
+  cJSON *j = summary();
+  cJSON *th = cJSON_GetObjectItem(j, "thresholds");
+  ck_assert_int_eq(cJSON_GetArraySize(th), 3);
+  ck_assert(num(cJSON_GetArrayItem(th, 0), "observed") ==
+            num(j, "metrics.http_req_duration.p(99)"));
+  ck_assert(num(cJSON_GetArrayItem(th, 1), "observed") ==
+            num(j, "metrics.http_req_duration.max"));
+  ck_assert(num(cJSON_GetArrayItem(th, 2), "observed") ==
+            num(j, "metrics.http_req_duration.med"));
+  ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(th, 0), "unit")->valuestring,
+                   "ms");
+  cJSON_Delete(j);
+}
+END_TEST
+
+/* --summary-json - : stdout is the JSON and nothing else; the text
+ * summary moves to stderr. */
+START_TEST(summary_json_on_stdout_is_pure_json) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {
+      "--url", url(port, "/"), "--duration", "1s", "--summary-json", "-", NULL};
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  char *out = slurp(path("stdout")), *err = slurp(path("stderr"));
+  cJSON *j = cJSON_Parse(out);
+  ck_assert_msg(j != NULL, "stdout is not JSON:\n%s", out);
+  ck_assert(num(j, "metrics.http_reqs.count") > 0);
+  ck_assert(strstr(out, "http_req_duration....") == NULL);
+  ck_assert_msg(strstr(err, "http_req_duration....") != NULL, "no summary on stderr:\n%s",
+                err);
+  ck_assert(strstr(err, "execution: local") != NULL);
+  cJSON_Delete(j);
+  free(out);
+  free(err);
+}
+END_TEST
+
+/* An output file that cannot be written stops the run before it starts:
+ * exit 1 at once, one clear line, nothing run. */
+START_TEST(unwritable_outputs_are_refused_before_the_run) {
+  static const char *const flags[][2] = {
+      {"--summary-json", "/nonexistent-dir/s.json"},
+      {"--timeline", "/nonexistent-dir/t.csv"},
+      {"--summary-export", "/nonexistent-dir/e.json"},
+      {"--out", "json=/nonexistent-dir/o.ndjson"},
+      {"--out", "csv=/nonexistent-dir/o.csv"},
+      {"--report", "/nonexistent-dir/r.html"},
+  };
+  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+    const char *args[] = {"--url",     "http://127.0.0.1:1/", "--duration", "20s",
+                          flags[i][0], flags[i][1],           NULL};
+    double t0 = now_s();
+    ck_assert_int_eq(run(args), 1);
+    ck_assert_msg(now_s() - t0 < 2, "%s: the run started", flags[i][0]);
+    char *err = slurp(path("stderr")), *out = slurp(path("stdout"));
+    ck_assert_msg(strstr(err, "cannot write '/nonexistent-dir/") != NULL &&
+                      strstr(err, flags[i][0]) != NULL &&
+                      strstr(err, "No such file or directory") != NULL,
+                  "%s: '%s'", flags[i][0], err);
+    ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "not one line: '%s'", err);
+    ck_assert_str_eq(out, "");
+    free(err);
+    free(out);
+  }
+}
+END_TEST
+
+/* Ctrl-C: the clock stops, the summary still prints, and the exit status
+ * is k6's for an aborted run (105). */
+START_TEST(sigint_ends_with_k6s_aborted_status) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {
+      "--url",          url(port, "/"),       "--vus", "2", "--duration", "20s",
+      "--summary-json", path("summary.json"), NULL};
+  double t0 = now_s();
+  pid_t pid = spawn(args);
+  usleep(800 * 1000);
+  kill(pid, SIGINT);
+  ck_assert_int_eq(wait_exit(pid), 105);
+  ck_assert(now_s() - t0 < 5);
+  server_stop(srv);
+  char *out = slurp(path("stdout"));
+  ck_assert_msg(strstr(out, "interrupted (") != NULL, "%s", out);
+  free(out);
+  cJSON *j = summary();
+  ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "interrupted")));
+  ck_assert(num(j, "metrics.http_reqs.count") > 0);
+  cJSON_Delete(j);
+}
+END_TEST
+
 static Suite *cli_suite(void) {
   Suite *s = suite_create("loadgen_cli");
   TCase *tc = tcase_create("cli");
@@ -601,6 +746,10 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, server_pid_samples_the_process_tree);
   tcase_add_test(tc, requests_past_the_timeout_fail);
   tcase_add_test(tc, refused_connections_count_as_failures_without_spinning);
+  tcase_add_test(tc, threshold_observed_values_are_in_ms);
+  tcase_add_test(tc, summary_json_on_stdout_is_pure_json);
+  tcase_add_test(tc, unwritable_outputs_are_refused_before_the_run);
+  tcase_add_test(tc, sigint_ends_with_k6s_aborted_status);
   suite_add_tcase(s, tc);
   return s;
 }
