@@ -16,6 +16,7 @@ enum {
   MSG_HANDLE = 'h',   /* primary -> worker: a connection (rr) */
   MSG_LISTEN = 'l',   /* primary -> worker: the listen socket (none) */
   MSG_DRAIN = 'd',    /* primary -> worker: drain and exit */
+  MSG_UNREADY = 'u',  /* primary -> worker: /readyz 503, keep serving (--drain-delay) */
   MSG_READY = 'r',    /* worker -> primary: listening and serving */
   MSG_TAKEN = 'a',    /* worker -> primary: took the oldest connection sent
                          (rr); the primary then closes its copy */

@@ -89,6 +89,8 @@ struct primary_s {
   uint64_t deaths[CRASH_LIMIT + 1];
   int ndeaths;
   int shutting_down;
+  int delaying; /* SIGTERM seen, --drain-delay running: not ready, serving */
+  const char *delay_why;
   int fatal;   /* workers were killed: close even if one is not reaped */
   int closed;  /* primary_close ran */
   int rolling; /* slot being replaced by SIGHUP, or -1 */
@@ -322,6 +324,8 @@ static void on_ready(primary_t *p, pworker_t *w) {
   LOG_INFO(f, "worker %d ready", w->slot + 1);
   if (p->cfg->sched == CORE_SCHED_NONE)
     send_msg(w, MSG_LISTEN, (uv_stream_t *)&p->listener);
+  if (p->delaying)
+    send_msg(w, MSG_UNREADY, NULL);
   flush_waiting(p);
   if (p->rolling == w->slot && p->slots[w->slot].next == w)
     roll_next(p);
@@ -759,6 +763,29 @@ static void roll_next(primary_t *p) {
     p->rolling = -1;
 }
 
+static void on_delay_end(uv_timer_t *t) {
+  primary_t *p = t->data;
+  p->delaying = 0;
+  shutdown_all(p, p->delay_why);
+}
+
+/* --drain-delay: every worker answers /readyz 503 while the listener keeps
+ * accepting and they keep serving; the drain begins when it ends. */
+static void delay_shutdown(primary_t *p, const char *why) {
+  p->delaying = 1;
+  p->delay_why = why;
+  LOG_INFO(NULL, "%s: not ready, draining in %lld ms (--drain-delay)", why,
+           (long long)p->cfg->drain_delay);
+  for (int i = 0; i < p->n; i++) {
+    pworker_t *c = p->slots[i].cur, *n = p->slots[i].next;
+    if (c && c->state == W_READY)
+      send_msg(c, MSG_UNREADY, NULL);
+    if (n && n->state == W_READY)
+      send_msg(n, MSG_UNREADY, NULL);
+  }
+  uv_timer_start(&p->force, on_delay_end, (uint64_t)p->cfg->drain_delay, 0);
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   primary_t *p = h->data;
   if (signum == SIGHUP) {
@@ -772,7 +799,16 @@ static void on_signal(uv_signal_t *h, int signum) {
     fatal(p, "second signal: forcing exit");
     return;
   }
-  shutdown_all(p, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  const char *why = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+  if (p->delaying) { /* a second signal cuts the delay short */
+    uv_timer_stop(&p->force);
+    p->delaying = 0;
+    shutdown_all(p, why);
+  } else if (p->cfg->drain_delay > 0) {
+    delay_shutdown(p, why);
+  } else {
+    shutdown_all(p, why);
+  }
 }
 
 /* Workers get the primary's argv and environment, plus their id and the

@@ -33,6 +33,7 @@ typedef struct worker_s {
   struct scrape_s *scrapes; /* waiting for the primary's merged text */
   uint32_t next_token;
   int listening, draining;
+  int delaying;                /* --workers 0: SIGTERM seen, --drain-delay running */
   int listener_open, ipc_open; /* initialised handles, closed at the end */
   int closed;
   char fields[32];
@@ -196,6 +197,9 @@ static void on_msg(void *arg, char type, const char *payload, size_t len) {
     case MSG_DRAIN:
       start_drain(w, "drain requested by the primary");
       break;
+    case MSG_UNREADY:
+      w->ctx.draining = 1; /* /readyz 503; everything else as before */
+      break;
     case MSG_COLLECT:
       on_collect(w, payload, len);
       break;
@@ -290,6 +294,11 @@ static void start_drain(worker_t *w, const char *why) {
   http_server_drain(&w->server, on_drained);
 }
 
+static void on_delay_end(uv_timer_t *t) {
+  worker_t *w = t->data;
+  start_drain(w, "--drain-delay over");
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   worker_t *w = h->data;
   if (signum == SIGHUP)
@@ -298,7 +307,17 @@ static void on_signal(uv_signal_t *h, int signum) {
     LOG_WARN(w->fields, "second signal: forcing exit");
     exit(1);
   }
-  start_drain(w, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  const char *why = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+  /* Only the single process delays by itself; a worker's primary does. */
+  if (w->id == 0 && w->cfg->drain_delay > 0 && !w->delaying) {
+    w->delaying = 1;
+    w->ctx.draining = 1;
+    LOG_INFO(w->fields, "%s: not ready, draining in %lld ms (--drain-delay)", why,
+             (long long)w->cfg->drain_delay);
+    uv_timer_start(&w->force, on_delay_end, (uint64_t)w->cfg->drain_delay, 0);
+    return;
+  }
+  start_drain(w, why);
 }
 
 /* Start-up. */

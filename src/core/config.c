@@ -89,6 +89,11 @@ static const opt_t opts[] = {
      * trip of the last answer (well under 1 ms on loopback, tens of ms across
      * a WAN), so a connection idle that long is really idle; and a roll of N
      * workers waits at most N times this for idle ones. */
+    /* Kubernetes: the endpoint is withdrawn a moment after the pod is told
+     * to stop; answering meanwhile (not ready, still serving) loses
+     * nothing (docs/observability.md, "Kubernetes"). */
+    {"--drain-delay", "LOOPLAB_DRAIN_DELAY", OPT_MS, OFF(drain_delay), 0, 600000, NULL,
+     "0", "ms after SIGTERM of serving with /readyz 503 before the drain starts"},
     {"--drain-idle-grace", "LOOPLAB_DRAIN_IDLE_GRACE", OPT_MS, OFF(drain_idle_grace), 0,
      60000, NULL, "250",
      "ms an idle keep-alive connection may stay open once a drain starts"},

@@ -141,6 +141,7 @@ typedef struct core_config_s {
   int64_t shutdown_timeout;
   int64_t drain_idle_grace; /* ms an idle keep-alive may stay open in a drain */
   int metrics_names;        /* 0 looplab, 1 node (also prom-client's names) */
+  int64_t drain_delay;      /* ms of not-ready serving after SIGTERM */
 } core_config_t;
 
 enum { CORE_CONFIG_OK = 0, CORE_CONFIG_HELP = 1, CORE_CONFIG_VERSION = 2 };
