@@ -730,6 +730,362 @@ START_TEST(sigint_ends_with_k6s_aborted_status) {
 }
 END_TEST
 
+/* ---- issue 12, point 7: k6's metrics and formats ---- */
+
+static cJSON *parse_file(const char *p) {
+  char *s = slurp(p);
+  cJSON *j = cJSON_Parse(s);
+  ck_assert_msg(j != NULL, "%s is not JSON", p);
+  free(s);
+  return j;
+}
+
+static const char *samples(void) {
+  return bin("LOADGEN_SAMPLES");
+}
+
+static char *sample_path(const char *name) {
+  static char p[4][256];
+  static int i;
+  char *s = p[i++ % 4];
+  snprintf(s, 256, "%s/%s", samples(), name);
+  return s;
+}
+
+/* An object's keys, sorted and joined, leaving out skip. */
+static void keys(const cJSON *o, const char *skip, char *buf, size_t n) {
+  const char *k[64];
+  int nk = 0;
+  buf[0] = '\0';
+  for (const cJSON *c = o->child; c && nk < 64; c = c->next)
+    if (!skip || strcmp(c->string, skip) != 0)
+      k[nk++] = c->string;
+  for (int a = 0; a < nk; a++)
+    for (int b = a + 1; b < nk; b++)
+      if (strcmp(k[b], k[a]) < 0) {
+        const char *t = k[a];
+        k[a] = k[b];
+        k[b] = t;
+      }
+  for (int a = 0; a < nk; a++) {
+    strncat(buf, k[a], n - strlen(buf) - 2);
+    strncat(buf, ",", n - strlen(buf) - 1);
+  }
+}
+
+START_TEST(k6_phase_metrics_and_statuses_by_code) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  static const char *const phases[] = {"http_req_blocked", "http_req_connecting",
+                                       "http_req_sending", "http_req_waiting",
+                                       "http_req_receiving"};
+  const char *args[] = {
+      "--url",          url(port, "/status/404"), "--vus", "2", "--duration", "1s",
+      "--summary-json", path("summary.json"),     NULL};
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  cJSON *j = summary();
+  double reqs = num(j, "metrics.http_reqs.count");
+  ck_assert(reqs > 0);
+  ck_assert(num(j, "metrics.status_codes.404") == reqs);
+  for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+    char k[96];
+    snprintf(k, sizeof(k), "metrics.%s.count", phases[i]);
+    ck_assert_msg(num(j, k) == reqs, "%s", k);
+    snprintf(k, sizeof(k), "metrics.%s.max", phases[i]);
+    ck_assert_msg(num(j, k) <= num(j, "metrics.iteration_duration.max") + 0.002, "%s", k);
+  }
+  ck_assert(num(j, "metrics.iteration_duration.count") == reqs);
+  /* The phases after the write add up to the duration (closed model). */
+  ck_assert(num(j, "metrics.http_req_waiting.med") <=
+            num(j, "metrics.http_req_duration.med"));
+  ck_assert(num(j, "metrics.http_req_waiting.avg") +
+                num(j, "metrics.http_req_sending.avg") +
+                num(j, "metrics.http_req_receiving.avg") <=
+            num(j, "metrics.http_req_duration.avg") + 0.003);
+  ck_assert(num(j, "metrics.http_req_waiting.max") > 0);
+  cJSON_Delete(j);
+  char *out = slurp(path("stdout"));
+  static const char *const lines[] = {"http_req_blocked...............: avg=",
+                                      "http_req_connecting............: avg=",
+                                      "http_req_receiving.............: avg=",
+                                      "http_req_sending...............: avg=",
+                                      "http_req_waiting...............: avg=",
+                                      "iteration_duration.............: avg=",
+                                      "{ status:404 }..."};
+  for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+    ck_assert_msg(strstr(out, lines[i]) != NULL, "no '%s' in:\n%s", lines[i], out);
+  free(out);
+}
+END_TEST
+
+/* The sample's trend, counter, rate and gauge shapes. */
+typedef struct shapes_s {
+  char trend[256], counter[256], rate[256], gauge[256], root[256], top[64];
+} shapes_t;
+
+static void sample_shapes(shapes_t *sh) {
+  cJSON *k6 = parse_file(sample_path("summary-export.json"));
+  cJSON *m = cJSON_GetObjectItem(k6, "metrics");
+  keys(cJSON_GetObjectItem(m, "my_trend"), "thresholds", sh->trend, sizeof(sh->trend));
+  keys(cJSON_GetObjectItem(m, "http_reqs"), "thresholds", sh->counter,
+       sizeof(sh->counter));
+  keys(cJSON_GetObjectItem(m, "checks"), "thresholds", sh->rate, sizeof(sh->rate));
+  keys(cJSON_GetObjectItem(m, "vus"), "thresholds", sh->gauge, sizeof(sh->gauge));
+  keys(cJSON_GetObjectItem(k6, "root_group"), NULL, sh->root, sizeof(sh->root));
+  keys(k6, NULL, sh->top, sizeof(sh->top));
+  cJSON_Delete(k6);
+}
+
+START_TEST(k6_summary_export_has_k6s_shape) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {"--url",
+                        url(port, "/"),
+                        "--duration",
+                        "1s",
+                        "--threshold",
+                        "p(99)<10s",
+                        "--threshold",
+                        "max<1us",
+                        "--threshold",
+                        "http_req_failed<0.01",
+                        "--summary-export",
+                        path("export.json"),
+                        NULL};
+  static const struct {
+    const char *name;
+    int shape; /* 0 trend, 1 counter, 2 rate, 3 gauge */
+  } want[] = {{"http_req_duration", 0},
+              {"http_req_blocked", 0},
+              {"http_req_connecting", 0},
+              {"http_req_sending", 0},
+              {"http_req_waiting", 0},
+              {"http_req_receiving", 0},
+              {"iteration_duration", 0},
+              {"http_reqs", 1},
+              {"iterations", 1},
+              {"data_sent", 1},
+              {"data_received", 1},
+              {"dropped_iterations", 1},
+              {"http_req_failed", 2},
+              {"vus", 3},
+              {"vus_max", 3},
+              {"http_reqs{status:200}", 1}};
+  shapes_t sh;
+  char k[256];
+
+  ck_assert_int_eq(run(args), 99);
+  server_stop(srv);
+  sample_shapes(&sh);
+  cJSON *j = parse_file(path("export.json"));
+  keys(j, NULL, k, sizeof(k));
+  ck_assert_str_eq(k, sh.top);
+  keys(cJSON_GetObjectItem(j, "root_group"), NULL, k, sizeof(k));
+  ck_assert_str_eq(k, sh.root);
+  cJSON *m = cJSON_GetObjectItem(j, "metrics");
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+    const char *shape[] = {sh.trend, sh.counter, sh.rate, sh.gauge};
+    cJSON *x = cJSON_GetObjectItem(m, want[i].name);
+    ck_assert_msg(x != NULL, "no %s", want[i].name);
+    keys(x, "thresholds", k, sizeof(k));
+    ck_assert_msg(strcmp(k, shape[want[i].shape]) == 0, "%s: %s, k6: %s", want[i].name, k,
+                  shape[want[i].shape]);
+  }
+  /* Every metric has one of k6's shapes. */
+  for (cJSON *x = m->child; x; x = x->next) {
+    keys(x, "thresholds", k, sizeof(k));
+    ck_assert_msg(!strcmp(k, sh.trend) || !strcmp(k, sh.counter) || !strcmp(k, sh.rate) ||
+                      !strcmp(k, sh.gauge),
+                  "%s has no k6 shape: %s", x->string, k);
+  }
+  /* k6's quirks: true is a failed threshold; passes counts failures. */
+  cJSON *th =
+      cJSON_GetObjectItem(cJSON_GetObjectItem(m, "http_req_duration"), "thresholds");
+  ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(th, "max<1us")));
+  ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(th, "p(99)<10s")));
+  ck_assert(num(m, "http_req_failed.passes") == 0);
+  ck_assert(num(m, "http_req_failed.fails") == num(m, "http_reqs.count"));
+  ck_assert(num(m, "http_req_duration.count") == num(m, "http_reqs.count"));
+  cJSON_Delete(j);
+}
+END_TEST
+
+/* Checks one NDJSON stream against k6's sample: line shapes, Metric
+ * lines before their Points, RFC 3339 times; returns the http_reqs
+ * Points. */
+static int check_ndjson(const char *file) {
+  cJSON *k6 = NULL;
+  char top[128], meta[256], point[128], k[256], declared[2048] = ",";
+  char *text = slurp(sample_path("json-output.ndjson")), *save = NULL;
+  int reqs = 0;
+
+  /* The sample's first line is a Metric, its second a Point. */
+  k6 = cJSON_Parse(strtok_r(text, "\n", &save));
+  keys(k6, NULL, top, sizeof(top));
+  keys(cJSON_GetObjectItem(k6, "data"), NULL, meta, sizeof(meta));
+  cJSON_Delete(k6);
+  k6 = cJSON_Parse(strtok_r(NULL, "\n", &save));
+  keys(cJSON_GetObjectItem(k6, "data"), NULL, point, sizeof(point));
+  cJSON_Delete(k6);
+  free(text);
+
+  text = slurp(file);
+  save = NULL;
+  for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    cJSON *o = cJSON_Parse(l);
+    ck_assert_msg(o != NULL, "not JSON: %s", l);
+    keys(o, NULL, k, sizeof(k));
+    ck_assert_str_eq(k, top);
+    const char *type = cJSON_GetObjectItem(o, "type")->valuestring;
+    const char *metric = cJSON_GetObjectItem(o, "metric")->valuestring;
+    char tag[80];
+    snprintf(tag, sizeof(tag), ",%s,", metric);
+    keys(cJSON_GetObjectItem(o, "data"), "name", k, sizeof(k));
+    if (strcmp(type, "Metric") == 0) {
+      ck_assert_msg(strcmp(k, meta) == 0, "Metric data %s, k6: %s", k, meta);
+      strncat(declared, metric, sizeof(declared) - strlen(declared) - 2);
+      strcat(declared, ",");
+    } else {
+      struct tm tm;
+      ck_assert_str_eq(type, "Point");
+      ck_assert_msg(strcmp(k, point) == 0, "Point data %s, k6: %s", k, point);
+      ck_assert_msg(strstr(declared, tag) != NULL, "%s: a Point before its Metric",
+                    metric);
+      const char *t =
+          cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "time")->valuestring;
+      const char *rest = strptime(t, "%Y-%m-%dT%H:%M:%S", &tm);
+      ck_assert_msg(rest && (*rest == '.' || *rest == 'Z' || *rest == '+'), "time %s", t);
+      ck_assert(
+          cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "value")));
+      reqs += strcmp(metric, "http_reqs") == 0;
+    }
+    cJSON_Delete(o);
+  }
+  free(text);
+  return reqs;
+}
+
+static int csv_columns(const char *line) {
+  int n = 1;
+  for (; *line && *line != '\n'; line++) n += *line == ',';
+  return n;
+}
+
+static int check_csv(const char *file) {
+  char *k6 = slurp(sample_path("csv-output.csv")), *ours = slurp(file), *save = NULL;
+  size_t hl = strcspn(k6, "\n");
+  int reqs = 0, cols = csv_columns(k6);
+
+  ck_assert_msg(strncmp(ours, k6, hl + 1) == 0, "header differs from k6's");
+  for (char *l = strtok_r(ours + hl + 1, "\n", &save); l;
+       l = strtok_r(NULL, "\n", &save)) {
+    char name[64], *end;
+    long ts;
+    ck_assert_msg(csv_columns(l) == cols, "%d columns, k6 has %d: %s", csv_columns(l),
+                  cols, l);
+    ck_assert(sscanf(l, "%63[^,],%ld,", name, &ts) == 2);
+    ck_assert(ts > 1500000000);
+    strtod(strchr(strchr(l, ',') + 1, ',') + 1, &end);
+    ck_assert_msg(*end == ',', "metric_value: %s", l);
+    reqs += strcmp(name, "http_reqs") == 0;
+  }
+  free(k6);
+  free(ours);
+  return reqs;
+}
+
+START_TEST(k6_out_json_and_csv_have_k6s_shapes) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {"--url",
+                        url(port, "/"),
+                        "--duration",
+                        "1s",
+                        "--sleep",
+                        "20ms",
+                        "--threshold",
+                        "p(99)<10s",
+                        "--out",
+                        "json=out.ndjson",
+                        "--out",
+                        "csv=out.csv",
+                        "--summary-json",
+                        path("summary.json"),
+                        NULL};
+  char json_arg[160], csv_arg[160];
+  snprintf(json_arg, sizeof(json_arg), "json=%s", path("out.ndjson"));
+  snprintf(csv_arg, sizeof(csv_arg), "csv=%s", path("out.csv"));
+  args[9] = json_arg;
+  args[11] = csv_arg;
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  cJSON *j = summary();
+  double reqs = num(j, "metrics.http_reqs.count");
+  cJSON_Delete(j);
+  ck_assert(reqs > 5);
+  ck_assert_int_eq(check_ndjson(path("out.ndjson")), (int)reqs);
+  ck_assert_int_eq(check_csv(path("out.csv")), (int)reqs);
+  char *nd = slurp(path("out.ndjson"));
+  ck_assert(strstr(nd, "\"thresholds\":[\"p(99)<10s\"]") != NULL);
+  ck_assert(strstr(nd, "\"metric\":\"http_req_waiting\"") != NULL);
+  ck_assert(strstr(nd, "\"metric\":\"vus\"") != NULL);
+  free(nd);
+}
+END_TEST
+
+/* The timeline: the same field names, in the same order, in CSV and
+ * NDJSON; an absolute time; null (an empty CSV cell) where nothing was
+ * sampled: latency in a second without requests, the server without
+ * --server-pid. */
+START_TEST(timeline_fields_are_shared_absolute_and_null_when_unsampled) {
+  int port;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {"--url",      url(port, "/"),   "--rate",
+                        "0",          "--stages",       "1s:0,500ms:40",
+                        "--timeline", path("t.ndjson"), NULL};
+  char header[512] = "", k[512] = "", *save = NULL;
+  static const char *const unsampled[] = {"p50_ms", "p90_ms",     "p99_ms",
+                                          "max_ms", "server_rss", "server_cpu_s"};
+
+  ck_assert_int_eq(run(args), 0);
+  args[7] = path("t.csv");
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+
+  char *csv = slurp(path("t.csv"));
+  strncpy(header, csv, strcspn(csv, "\n"));
+  char *nd = slurp(path("t.ndjson"));
+  cJSON *first = cJSON_Parse(strtok_r(nd, "\n", &save));
+  ck_assert(first != NULL);
+  for (cJSON *c = first->child; c; c = c->next) {
+    strcat(k, k[0] ? "," : "");
+    strcat(k, c->string);
+  }
+  ck_assert_str_eq(k, header);
+  ck_assert(num(first, "reqs") == 0);
+  for (size_t i = 0; i < sizeof(unsampled) / sizeof(unsampled[0]); i++)
+    ck_assert_msg(cJSON_IsNull(cJSON_GetObjectItem(first, unsampled[i])), "%s not null",
+                  unsampled[i]);
+  struct tm tm;
+  memset(&tm, 0, sizeof(tm));
+  const char *t = cJSON_GetObjectItem(first, "time")->valuestring;
+  ck_assert(strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) != NULL);
+  double age = difftime(time(NULL), timegm(&tm));
+  ck_assert_msg(age >= 0 && age < 60, "time %s is not now", t);
+  cJSON *second = cJSON_Parse(strtok_r(NULL, "\n", &save));
+  ck_assert(second != NULL && num(second, "reqs") > 0 && num(second, "p99_ms") >= 0);
+  cJSON_Delete(first);
+  cJSON_Delete(second);
+  /* CSV: the first data row leaves the same cells empty. */
+  char *row = csv + strlen(header) + 1;
+  ck_assert_msg(strstr(row, ",0,0.0,,,,,0,0,") != NULL, "row: %.*s",
+                (int)strcspn(row, "\n"), row);
+  free(csv);
+  free(nd);
+}
+END_TEST
+
 static Suite *cli_suite(void) {
   Suite *s = suite_create("loadgen_cli");
   TCase *tc = tcase_create("cli");
@@ -750,6 +1106,10 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, summary_json_on_stdout_is_pure_json);
   tcase_add_test(tc, unwritable_outputs_are_refused_before_the_run);
   tcase_add_test(tc, sigint_ends_with_k6s_aborted_status);
+  tcase_add_test(tc, k6_phase_metrics_and_statuses_by_code);
+  tcase_add_test(tc, k6_summary_export_has_k6s_shape);
+  tcase_add_test(tc, k6_out_json_and_csv_have_k6s_shapes);
+  tcase_add_test(tc, timeline_fields_are_shared_absolute_and_null_when_unsampled);
   suite_add_tcase(s, tc);
   return s;
 }
