@@ -56,8 +56,15 @@ san: deps
 	  -DLOOPLAB_UBSAN=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(SAN_BUILD) -j $(JOBS)
 
-run: build
-	./$(BUILD)/looplab $(RUN_ARGS)
+# make run [PORT=9090] [WORKERS=2] [RUN_ARGS='--pool 4']: builds quietly (the
+# compiler's output only if it fails), says where it serves, runs in the
+# foreground (Ctrl-C stops it).
+run: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target looplab >$(BUILD)/run-build.log 2>&1 \
+	  || { cat $(BUILD)/run-build.log; exit 1; }
+	@echo "looplab: serving http://$${HOST:-127.0.0.1}:$(or $(PORT),$${PORT:-8080}) (Ctrl-C stops it)"
+	@$(if $(PORT),PORT=$(PORT)) $(if $(WORKERS),WORKERS=$(WORKERS)) ./$(BUILD)/looplab $(RUN_ARGS)
 
 # The peers' conformance runs in this pass only (not again under the
 # sanitizers: they test the peers, not looplab's memory).

@@ -54,6 +54,124 @@ static int seeded(PGconn *c, const char *scale, char *err, size_t errlen) {
   return same;
 }
 
+/* The end of the statement that starts at p: the ';' that ends it (outside
+ * quotes, identifiers, dollar quotes and comments), or the end of text. */
+static const char *statement_end(const char *p) {
+  while (*p) {
+    if (p[0] == '-' && p[1] == '-') {
+      while (*p && *p != '\n') p++;
+    } else if (*p == '\'' || *p == '"') {
+      char q = *p++;
+      while (*p && *p != q) p++;
+      if (*p)
+        p++;
+    } else if (*p == '$') {
+      const char *t = p + 1;
+      while (*t == '_' || (*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z')) t++;
+      if (*t != '$') {
+        p++;
+        continue;
+      }
+      size_t tag = (size_t)(t - p + 1);
+      const char *close;
+      for (close = t + 1; *close && strncmp(close, p, tag) != 0; close++) {
+      }
+      p = *close ? close + tag : close;
+    } else if (*p == ';') {
+      return p;
+    } else {
+      p++;
+    }
+  }
+  return p;
+}
+
+/* Rows each seed table gets at scale 1 (sql/seed.sql): the weights of the
+ * progress lines' percent and ETA. */
+static double weight_of(const char *stmt, size_t n) {
+  static const struct {
+    const char *table;
+    double rows;
+  } w[] = {{"INSERT INTO customers", 10000},
+           {"INSERT INTO products", 2000},
+           {"INSERT INTO orders", 200000},
+           {"INSERT INTO order_items", 900000},
+           {"INSERT INTO items", 100000}};
+  for (size_t i = 0; i < ARRAY_SIZE(w); i++) {
+    size_t k = strlen(w[i].table);
+    for (size_t j = 0; j + k <= n; j++)
+      if (strncmp(stmt + j, w[i].table, k) == 0 &&
+          (stmt[j + k] == ' ' || stmt[j + k] == '\n'))
+        return w[i].rows;
+  }
+  return 0;
+}
+
+/* The first words of an INSERT or CREATE, for a progress line. */
+static void name_of(const char *stmt, size_t n, char *out, size_t len) {
+  while (n && (*stmt == ' ' || *stmt == '\n' || (stmt[0] == '-' && stmt[1] == '-'))) {
+    if (stmt[0] == '-') {
+      while (n && *stmt != '\n') stmt++, n--;
+    } else {
+      stmt++, n--;
+    }
+  }
+  size_t k = 0, words = 0;
+  while (k < n && k + 1 < len && words < 3) {
+    if (stmt[k] == ' ' || stmt[k] == '\n' || stmt[k] == '(')
+      words++;
+    if (words < 3)
+      out[k] = stmt[k] == '\n' ? ' ' : stmt[k];
+    k++;
+  }
+  out[k && words >= 3 ? k - 1 : k] = '\0';
+}
+
+/* seed.sql one statement at a time, with a line after each table: rows,
+ * the share of the seed done (by rows at scale 1) and an ETA, instead of
+ * ten silent seconds. */
+static int seed_with_progress(PGconn *c, const char *sql, char *err, size_t errlen) {
+  double total = 0, done = 0;
+  for (const char *p = sql; *p;) {
+    const char *e = statement_end(p);
+    total += weight_of(p, (size_t)(e - p));
+    p = *e ? e + 1 : e;
+  }
+  int64_t t0 = core_time_ms();
+  core_buf_t b;
+  core_buf_init(&b);
+  int rc = 0;
+  for (const char *p = sql; *p && rc == 0;) {
+    const char *e = statement_end(p);
+    size_t n = (size_t)(e - p);
+    core_buf_reset(&b);
+    core_buf_append(&b, p, n);
+    core_buf_putc(&b, '\0');
+    p = *e ? e + 1 : e;
+    int blank = 1;
+    for (size_t i = 0; i < n; i++)
+      if (b.data[i] != ' ' && b.data[i] != '\n' && b.data[i] != '\t')
+        blank = 0;
+    if (blank)
+      continue;
+    PGresult *r = NULL;
+    if ((rc = exec(c, "seed.sql", b.data, 0, NULL, &r, err, errlen)) != 0)
+      break;
+    double w = weight_of(b.data, n);
+    if (w > 0 && total > 0) {
+      done += w;
+      char name[64];
+      name_of(b.data, n, name, sizeof(name));
+      double el = (double)(core_time_ms() - t0) / 1000.0, frac = done / total;
+      LOG_INFO(NULL, "seed: %s, %s rows, %.0f %%, %.1f s, ETA %.0f s", name,
+               PQcmdTuples(r), frac * 100, el, frac < 1 ? el / frac - el : 0.0);
+    }
+    PQclear(r);
+  }
+  core_buf_free(&b);
+  return rc;
+}
+
 static int load(PGconn *c, const char *scale, char *err, size_t errlen) {
   const char *files[] = {"schema.sql", "seed.sql", "indexes.sql"};
   const char *params[1] = {scale};
@@ -65,7 +183,15 @@ static int load(PGconn *c, const char *scale, char *err, size_t errlen) {
       core_errf(err, errlen, "sql/%s is not embedded in this binary", files[i]);
       return DB_EQUERY;
     }
-    rc = exec(c, files[i], sql, 0, NULL, NULL, err, errlen);
+    int64_t t0 = core_time_ms();
+    if (strcmp(files[i], "seed.sql") == 0) {
+      rc = seed_with_progress(c, sql, err, errlen);
+    } else {
+      rc = exec(c, files[i], sql, 0, NULL, NULL, err, errlen);
+      if (rc == 0 && strcmp(files[i], "indexes.sql") == 0)
+        LOG_INFO(NULL, "seed: indexes built in %.1f s",
+                 (double)(core_time_ms() - t0) / 1e3);
+    }
   }
   return rc;
 }

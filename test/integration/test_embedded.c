@@ -35,6 +35,10 @@ static pid_t postmaster_pid(const char *data_dir) {
 /* With no --db, looplab runs its own PostgreSQL (SPEC section 3) and stops
  * it when it stops: after SIGTERM, the postmaster and its children are
  * gone and the data folder is left cleanly shut down. */
+static int log_has(const th_server_t *s, const char *needle);
+
+/* First start: the seed says what it does, table by table, and reaches
+ * 100 % (issue 12, point 5), before the server listens. */
 START_TEST(embedded_database_stopped_with_server) {
   char dir[] = "/tmp/looplab-embed-XXXXXX", data[600];
   TH_ASSERT(mkdtemp(dir) != NULL, "mkdtemp");
@@ -54,6 +58,11 @@ START_TEST(embedded_database_stopped_with_server) {
   TH_ASSERT(ready, "the embedded database did not become ready in %lld ms (alive %d)",
             (long long)(th_now_ms() - t0), th_server_alive(&s));
   fprintf(stderr, "embedded: ready after %lld ms\n", (long long)(th_now_ms() - t0));
+  TH_ASSERT(log_has(&s, "\"seed: INSERT INTO customers, 100 rows, "),
+            "no seed progress line");
+  TH_ASSERT(log_has(&s, "\"seed: INSERT INTO items, 1000 rows, 100 %, "),
+            "the seed's last table at 100 %%");
+  TH_ASSERT(log_has(&s, "\"seed: indexes built in "), "no index line");
   th_response_t r;
   th_request(s.port, "GET", "/items/1", NULL, NULL, &r);
   TH_ASSERT(r.status == 200, "embedded: GET /items/1 %d", r.status);
