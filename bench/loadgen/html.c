@@ -14,11 +14,14 @@
 
 #define W 720
 #define H 220
-#define PAD_L 64
+#define PAD_L 70
 #define PAD_R 16
 #define PAD_T 28
 #define PAD_B 28
 #define MAX_SERIES 3
+/* The run's last, partial second is left out of the charts when it is a
+ * sliver: a rate over 20 ms is noise. */
+#define MIN_DT 0.25
 
 typedef double (*value_fn)(const load_second_t *s, int series);
 
@@ -83,7 +86,7 @@ static void range(const chart_t *c, const load_results_t *res, double *tmax,
     if (s->t_s > *tmax)
       *tmax = s->t_s;
     for (int i = 0; i < c->nseries; i++) {
-      double v = c->value(s, i);
+      double v = s->dt_s < MIN_DT ? NAN : c->value(s, i);
       if (!isnan(v) && v > *vmax)
         *vmax = v;
     }
@@ -96,8 +99,8 @@ static void axes(FILE *f, double tmax, double vmax, const char *unit) {
     double y = PAD_T + (H - PAD_T - PAD_B) * (1 - g / 4.0);
     fprintf(f,
             "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" class=\"grid\"/>"
-            "<text x=\"%d\" y=\"%.1f\" class=\"ylab\">%.4g</text>\n",
-            PAD_L, y, W - PAD_R, y, PAD_L - 6, y + 4, vmax * g / 4);
+            "<text x=\"%d\" y=\"%.1f\" class=\"ylab\">%.*f</text>\n",
+            PAD_L, y, W - PAD_R, y, PAD_L - 6, y + 4, vmax >= 40 ? 0 : 2, vmax * g / 4);
   }
   for (int g = 0; g <= 4; g++) {
     double x = PAD_L + (W - PAD_L - PAD_R) * g / 4.0;
@@ -118,7 +121,7 @@ static void series(FILE *f, const chart_t *c, const load_results_t *res, int i,
   fputs("\" d=\"", f);
   for (size_t k = 0; k < res->nseconds; k++) {
     const load_second_t *s = &res->seconds[k];
-    double v = c->value(s, i);
+    double v = s->dt_s < MIN_DT ? NAN : c->value(s, i);
     double x = PAD_L + (W - PAD_L - PAD_R) * s->t_s / tmax;
     double y = PAD_T + (H - PAD_T - PAD_B) * (1 - v / vmax);
     if (isnan(v)) {
