@@ -26,7 +26,7 @@ void api_livez(http_req_t *req) {
 }
 
 /* The readiness checks in order: ping (the loop answers), shutdown (not
- * draining), database (PostgreSQL answered SELECT 1 now). */
+ * draining), database (PostgreSQL answered the ping statement now). */
 static void readyz_text(http_req_t *req, int draining, int db_status) {
   core_buf_puts(&req->out, "[+]ping ok\n");
   core_buf_puts(&req->out,

@@ -358,6 +358,7 @@ static int start(worker_t *w, const char *conninfo) {
                        .nstmts = API_STMT__COUNT,
                        .connect_timeout_ms = 1000,
                        .unavailable_after_ms = 1000,
+                       .unnamed = !cfg->db_prepared,
                        .pipeline_depth = cfg->db_pipeline_depth};
   int rc;
   w->router = http_router_new();

@@ -36,6 +36,7 @@ static const char *const sched_names[] = {"rr", "none", "reuseport", NULL};
 static const char *const queries_names[] = {"sequential", "parallel", "pipeline", NULL};
 static const char *const transform_names[] = {"loop", "pool", NULL};
 static const char *const metrics_names_names[] = {"looplab", "node", NULL};
+static const char *const off_on[] = {"off", "on", NULL};
 
 #define OFF(f) offsetof(core_config_t, f)
 static const opt_t opts[] = {
@@ -50,6 +51,8 @@ static const opt_t opts[] = {
      "libpq connection string or URI; none = embedded PostgreSQL"},
     {"--pool", "PG_POOL_SIZE", OPT_INT, OFF(pool), 1, 1000, NULL, "8",
      "PostgreSQL connections per worker"},
+    {"--db-prepared", "LOOPLAB_DB_PREPARED", OPT_ENUM, OFF(db_prepared), 0, 0, off_on,
+     "on", "on | off: off sends every statement unnamed (PgBouncer transaction pooling)"},
     /* 8: measured (docs/architecture.md, "Pipelining"). */
     {"--db-pipeline-depth", "LOOPLAB_DB_PIPELINE_DEPTH", OPT_INT, OFF(db_pipeline_depth),
      0, 256, NULL, "8",

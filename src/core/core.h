@@ -126,6 +126,7 @@ typedef struct core_config_s {
   char *db; /* libpq conninfo, or NULL for the embedded default */
   int pool;
   int db_pipeline_depth; /* units in flight per connection; 0 = off */
+  int db_prepared;       /* 0: statements sent unnamed (PgBouncer) */
   core_queries_t queries;
   core_transform_t transform;
   int64_t body_limit;

@@ -50,6 +50,10 @@ typedef struct db_pool_opts_s {
   int query_timeout_ms;     /* 0: none; the oldest unit in flight on a
                                connection that passes it breaks the
                                connection, failing every unit on it */
+  int unnamed;              /* 1: nothing prepared; every statement sent
+                               unnamed with its text (PQsendQueryParams), so
+                               any server connection behind a transaction
+                               pooler (PgBouncer) may run it */
   int pipeline_depth;       /* units (one request's statements and their
                                sync point) in flight per connection when
                                none is idle; 0 or 1: no pipelining */

@@ -137,6 +137,7 @@ struct db_pool_s {
   int unavailable_after_ms;
   int query_timeout_ms;
   int depth_cap; /* units in flight per shared connection, >= 1 */
+  int unnamed;   /* statements sent with their text, nothing prepared */
   /* private */
   int closing;
   int nhandles; /* open handles: the pool is freed when none is left */
@@ -600,8 +601,11 @@ static int send_unit(db_conn_t *c, db_req_t *r) {
   for (int i = 0; i < r->ncalls; i++) {
     const db_call_t *k = &r->calls[i];
     const db_stmt_t *st = &p->stmts[k->stmt];
-    if (!PQsendQueryPrepared(c->pg, st->name, k->nparams, k->params, NULL, NULL,
-                             st->binary))
+    int ok = p->unnamed ? PQsendQueryParams(c->pg, st->sql, k->nparams, NULL, k->params,
+                                            NULL, NULL, st->binary)
+                        : PQsendQueryPrepared(c->pg, st->name, k->nparams, k->params,
+                                              NULL, NULL, st->binary);
+    if (!ok)
       return DB_EUNAVAIL;
   }
   if (!pipeline_sync(c->pg))
@@ -796,7 +800,7 @@ static void connected(db_conn_t *c) {
   }
   PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
   set_state(c, CONN_PREPARING);
-  c->prepared = 0;
+  c->prepared = c->pool->unnamed ? c->pool->nstmts : 0; /* unnamed: nothing to prepare */
   prepare_next(c);
 }
 
@@ -1144,6 +1148,7 @@ int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out) {
       opts->unavailable_after_ms > 0 ? opts->unavailable_after_ms : 1000;
   p->query_timeout_ms = opts->query_timeout_ms;
   p->depth_cap = opts->pipeline_depth > 1 ? opts->pipeline_depth : 1;
+  p->unnamed = opts->unnamed;
   p->rng = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16)) | 1u;
   p->unhealthy_since = uv_now(loop);
   uv_idle_init(loop, &p->kick);

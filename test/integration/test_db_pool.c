@@ -14,7 +14,19 @@
 #include "core/core.h"
 #include "db/db.h"
 
-enum { S_ONE, S_SLEEP, S_PID, S_TERM, S_DIV, S_COUNT, S_ECHO, S_INS, S_ROWS, S_SELFTERM };
+enum {
+  S_ONE,
+  S_SLEEP,
+  S_PID,
+  S_TERM,
+  S_DIV,
+  S_COUNT,
+  S_ECHO,
+  S_INS,
+  S_ROWS,
+  S_SELFTERM,
+  S_PREPARED
+};
 static const db_stmt_t stmts[] = {
     {"one", "select $1::int + 1", 1, 0},
     {"sleep", "select pg_sleep($1::float8)", 1, 0},
@@ -26,6 +38,7 @@ static const db_stmt_t stmts[] = {
     {"ins", "insert into looplab_pipe_test (k) values ($1::int) returning k", 1, 0},
     {"rows", "select count(*) from looplab_pipe_test", 0, 0},
     {"selfterm", "select pg_terminate_backend(pg_backend_pid())", 0, 0},
+    {"prepared", "select count(*) from pg_prepared_statements", 0, 0},
 };
 
 static char conninfo[1200];
@@ -882,6 +895,45 @@ START_TEST(t_pipelined_results_before_break) {
 }
 END_TEST
 
+/* unnamed (--db-prepared off, PgBouncer): nothing is prepared on the
+ * session, and statements, pipelined ones included, run with their text. */
+START_TEST(t_unnamed) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  for (int unnamed = 0; unnamed < 2; unnamed++) {
+    db_pool_opts_t o = {0};
+    o.conninfo = conninfo;
+    o.size = 1;
+    o.stmts = stmts;
+    o.nstmts = (int)ARRAY_SIZE(stmts);
+    o.pipeline_depth = 8;
+    o.unnamed = unnamed;
+    db_pool_t *p = NULL;
+    ck_assert_int_eq(db_pool_new(&loop, &o, &p), 0);
+    got_t prep = {0}, g[4];
+    memset(g, 0, sizeof(g));
+    const char *v[4][1] = {{"1"}, {"2"}, {"3"}, {"4"}};
+    ck_assert_int_eq(db_query(p, S_PREPARED, NULL, 0, on_result, &prep), 0);
+    for (int i = 0; i < 4; i++)
+      ck_assert_int_eq(db_query(p, S_ONE, v[i], 1, on_result, &g[i]), 0);
+    ck_assert(run_until(&loop, &g[3].fired, 5000));
+    ck_assert_int_eq(prep.status, DB_OK);
+    int want = unnamed ? 0 : (int)ARRAY_SIZE(stmts);
+    ck_assert_int_eq(atoi(prep.value), want);
+    for (int i = 0; i < 4; i++) {
+      ck_assert_int_eq(g[i].status, DB_OK);
+      ck_assert_int_eq(atoi(g[i].value), i + 2);
+    }
+    ck_assert_int_ge(max_depth(p), 2); /* pipelined in both modes */
+    close_all(&loop, p);
+    uv_loop_init(&loop);
+  }
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* FIFO under pipelining: with every slot at the cap, requests wait in the
  * queue and are answered in the order they were made; no unit is ever
  * sent behind more than cap - 1 others (the depth histogram's highest
@@ -1050,6 +1102,7 @@ int main(void) {
   tcase_add_test(tc, t_pipelined_break);
   tcase_add_test(tc, t_pipelined_results_before_break);
   tcase_add_test(tc, t_pipelined_fifo);
+  tcase_add_test(tc, t_unnamed);
   suite_add_tcase(s, tc);
   TCase *seed = tcase_create("seed");
   tcase_set_timeout(seed, 60);
