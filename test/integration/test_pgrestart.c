@@ -8,6 +8,7 @@
  * and 503; the first 201 comes within 2 s of the database accepting
  * connections again; /readyz is 503 while it is down and 200 after. */
 #include <check.h>
+#include <errno.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,14 +35,114 @@
  * what a failed test left running) and its data directory. */
 static char pg_dir[64];
 static char pg_data[96];
-static db_embedded_t pg;
+
+/* ---- the database, started and stopped by a helper process ----
+ *
+ * db_embedded_start and _stop run pg_ctl from a fork, and that child
+ * allocates before it execs (initgroups loads the NSS modules). Forked
+ * from this test while its 16 writer threads allocate, under ASan it can
+ * deadlock for good: GCC 12's libasan takes none of its allocator's locks
+ * around fork, so a size-class lock a writer held at that instant is held
+ * in the child forever (seen: a child stuck in
+ * SizeClassAllocator64::GetFromAllocator under _dl_find_object_update, in
+ * 2 of about 150 forks of a 16-thread ASan program), and the test waited
+ * for pg_ctl until Check's 60 s timeout. So one helper, forked when the
+ * test still has one thread and never running more itself, does every
+ * start and stop; the test asks over a pipe. When the test ends or is
+ * killed, the pipe closes and the helper stops the database. */
+enum { PG_START = 'S', PG_STOP = 's' };
+
+typedef struct pg_reply_s {
+  int rc;
+  char conninfo[1200];
+  char err[2048];
+} pg_reply_t;
+
+static struct {
+  pid_t pid;
+  int to, from;
+} helper = {0, -1, -1};
+
+static int io_all(int fd, void *p, size_t n, int out) {
+  for (size_t off = 0; off < n;) {
+    ssize_t k =
+        out ? write(fd, (char *)p + off, n - off) : read(fd, (char *)p + off, n - off);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return -1;
+    off += (size_t)k;
+  }
+  return 0;
+}
+
+static void helper_serve(int in, int out) {
+  db_embedded_t pg;
+  memset(&pg, 0, sizeof(pg));
+  pg.fast = 1;
+  char c;
+  while (io_all(in, &c, 1, 0) == 0) {
+    pg_reply_t r;
+    memset(&r, 0, sizeof(r));
+    if (c == PG_START) {
+      pg.fast = 1;
+      r.rc = db_embedded_start(&pg, pg_data, SCALE, r.err, sizeof(r.err));
+      snprintf(r.conninfo, sizeof(r.conninfo), "%s", pg.conninfo);
+    } else {
+      db_embedded_stop(&pg);
+    }
+    if (io_all(out, &r, sizeof(r), 1) != 0)
+      break;
+  }
+  db_embedded_stop(&pg);
+  _exit(0);
+}
+
+/* Forks the helper; the caller must have one thread. */
+static void helper_start(void) {
+  int a[2], b[2];
+  TH_ASSERT(pipe(a) == 0 && pipe(b) == 0, "pipe: %s", strerror(errno));
+  pid_t pid = fork();
+  TH_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    close(a[1]);
+    close(b[0]);
+    helper_serve(a[0], b[1]);
+  }
+  close(a[0]);
+  close(b[1]);
+  helper.pid = pid, helper.to = a[1], helper.from = b[0];
+}
+
+/* Asks the helper to start (PG_START) or stop (PG_STOP) the database and
+ * waits for it; r may be NULL. 0, or -1 when the helper is gone. */
+static int helper_do(char cmd, pg_reply_t *r) {
+  pg_reply_t tmp;
+  if (r == NULL)
+    r = &tmp;
+  if (helper.pid <= 0 || io_all(helper.to, &cmd, 1, 1) != 0 ||
+      io_all(helper.from, r, sizeof(*r), 0) != 0)
+    return -1;
+  return 0;
+}
+
+/* Stops the database and ends the helper. */
+static void helper_end(void) {
+  if (helper.pid <= 0)
+    return;
+  close(helper.to); /* the helper stops the database at the pipe's end */
+  close(helper.from);
+  while (waitpid(helper.pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  helper.pid = 0;
+}
 
 /* Fails the test after stopping this test's PostgreSQL (TH_ASSERT kills
  * the servers the harness knows, not this one). */
 #define PGR_ASSERT(cond, ...)    \
   do {                           \
     if (!(cond)) {               \
-      db_embedded_stop(&pg);     \
+      helper_end();              \
       TH_ASSERT(0, __VA_ARGS__); \
     }                            \
   } while (0)
@@ -176,7 +277,7 @@ static void note(tally_t *t, const char *fmt, const char *name) {
 }
 
 /* Joins what the writers were told with what the table holds. */
-static void tally(writer_t *ws, tally_t *t) {
+static void tally(writer_t *ws, const char *conninfo, tally_t *t) {
   memset(t, 0, sizeof(*t));
   size_t total = 0;
   for (int i = 0; i < WRITERS; i++) total += ws[i].n;
@@ -205,7 +306,7 @@ static void tally(writer_t *ws, tally_t *t) {
         t->other_status = all[k].status;
     }
   }
-  PGconn *db = PQconnectdb(pg.conninfo);
+  PGconn *db = PQconnectdb(conninfo);
   PGR_ASSERT(PQstatus(db) == CONNECTION_OK, "connect to the test's database: %s",
              PQerrorMessage(db));
   PGresult *res = PQexec(
@@ -249,15 +350,14 @@ static void tally(writer_t *ws, tally_t *t) {
 /* ---- the test ---- */
 
 START_TEST(restart_under_concurrent_writes) {
-  char err[2048];
-  memset(&pg, 0, sizeof(pg));
-  pg.fast = 1;
+  pg_reply_t rep;
+  helper_start();
   int64_t t_init = th_now_ms();
-  int rc = db_embedded_start(&pg, pg_data, SCALE, err, sizeof(err));
-  TH_ASSERT(rc == 0, "starting the test's PostgreSQL: %s", err);
+  PGR_ASSERT(helper_do(PG_START, &rep) == 0 && rep.rc == 0,
+             "starting the test's PostgreSQL: %s", rep.err);
   int64_t init_ms = th_now_ms() - t_init;
-  char conninfo[sizeof(pg.conninfo)];
-  snprintf(conninfo, sizeof(conninfo), "%s", pg.conninfo);
+  char conninfo[sizeof(rep.conninfo)];
+  snprintf(conninfo, sizeof(conninfo), "%s", rep.conninfo);
 
   const char *const args[] = {"--workers", "2", "--pool", "4", "--db", conninfo, NULL};
   th_server_t s;
@@ -276,7 +376,7 @@ START_TEST(restart_under_concurrent_writes) {
   /* Down: pg_ctl stop -m fast (every backend is terminated, in-flight
    * inserts included), then DOWN_MS with no server at all. */
   int64_t t_stop = th_now_ms();
-  db_embedded_stop(&pg);
+  PGR_ASSERT(helper_do(PG_STOP, NULL) == 0, "the database helper is gone");
   int64_t t_stopped = th_now_ms();
   int ready_down = 0, ready_down_not503 = 0, ready_down_first = 0;
   while (th_now_ms() - t_stopped < DOWN_MS) {
@@ -294,14 +394,14 @@ START_TEST(restart_under_concurrent_writes) {
   pthread_create(&ping.thread, NULL, ping_run, &ping);
   int64_t t_start = th_now_ms();
   atomic_store(&sh->mark_ms, (long long)t_start); /* it has been down since t_stopped */
-  rc = db_embedded_start(&pg, pg_data, SCALE, err, sizeof(err));
+  int rc = helper_do(PG_START, &rep) == 0 ? rep.rc : -1;
   atomic_store(&ping.stop, 1);
   pthread_join(ping.thread, NULL);
   int64_t t_up = atomic_load(&ping.up_ms);
   if (rc != 0 || t_up == 0) {
     atomic_store(&sh->stop, 1);
     for (int i = 0; i < WRITERS; i++) pthread_join(ws[i].thread, NULL);
-    PGR_ASSERT(0, "restarting the test's PostgreSQL: %s", rc != 0 ? err : "no ping");
+    PGR_ASSERT(0, "restarting the test's PostgreSQL: %s", rc != 0 ? rep.err : "no ping");
   }
 
   /* The first 201 after it is back. */
@@ -330,7 +430,7 @@ START_TEST(restart_under_concurrent_writes) {
   for (int i = 0; i < WRITERS; i++) pthread_join(ws[i].thread, NULL);
 
   tally_t t;
-  tally(ws, &t);
+  tally(ws, conninfo, &t);
   long ok_before = 0, ok_after = 0;
   for (int i = 0; i < WRITERS; i++)
     for (size_t k = 0; k < ws[i].n; k++) {
@@ -382,7 +482,7 @@ START_TEST(restart_under_concurrent_writes) {
   for (int i = 0; i < WRITERS; i++) free(ws[i].recs);
   free(ws);
   free(sh);
-  db_embedded_stop(&pg);
+  helper_end();
 }
 END_TEST
 
