@@ -15,17 +15,10 @@
 
 #include "api/api.h"
 #include "core/core.h"
+#include "harness.h"
 
 static PGconn *connect_fixture(void) {
-  const char *dir = getenv("LOOPLAB_TEST_PG_DIR");
-  ck_assert_msg(dir != NULL, "LOOPLAB_TEST_PG_DIR is not set (run under ctest)");
-  char path[1100], ci[1200];
-  snprintf(path, sizeof(path), "%s/conninfo", dir);
-  FILE *f = fopen(path, "r");
-  ck_assert_msg(f != NULL, "cannot read %s", path);
-  ck_assert(fgets(ci, sizeof(ci), f) != NULL);
-  fclose(f);
-  ci[strcspn(ci, "\n")] = '\0';
+  const char *ci = th_pg_conninfo();
   PGconn *c = PQconnectdb(ci);
   ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
   PGresult *r = PQexec(c, "SET TimeZone = 'Asia/Kolkata'");

@@ -66,12 +66,19 @@ static void read_conninfo(void) {
   PQfinish(c);
 }
 
-static db_pool_t *new_pool(uv_loop_t *loop, const char *ci, int size) {
+/* The options every test starts from: this file's statements, no
+ * pipelining, no query timeout. */
+static db_pool_opts_t opts_of(const char *ci, int size) {
   db_pool_opts_t o = {0};
   o.conninfo = ci;
   o.size = size;
   o.stmts = stmts;
   o.nstmts = (int)ARRAY_SIZE(stmts);
+  return o;
+}
+
+static db_pool_t *new_pool(uv_loop_t *loop, const char *ci, int size) {
+  db_pool_opts_t o = opts_of(ci, size);
   db_pool_t *p = NULL;
   ck_assert_int_eq(db_pool_new(loop, &o, &p), 0);
   return p;
@@ -636,11 +643,7 @@ START_TEST(t_query_timeout) {
   uv_loop_init(&loop);
   cur_loop = &loop;
   read_conninfo();
-  db_pool_opts_t o = {0};
-  o.conninfo = conninfo;
-  o.size = 1;
-  o.stmts = stmts;
-  o.nstmts = (int)ARRAY_SIZE(stmts);
+  db_pool_opts_t o = opts_of(conninfo, 1);
   o.query_timeout_ms = 200;
   db_pool_t *p = NULL;
   ck_assert_int_eq(db_pool_new(&loop, &o, &p), 0);
@@ -703,11 +706,7 @@ END_TEST
 /* ---- automatic pipelining ---- */
 
 static db_pool_t *new_pipelined(uv_loop_t *loop, int size, int depth) {
-  db_pool_opts_t o = {0};
-  o.conninfo = conninfo;
-  o.size = size;
-  o.stmts = stmts;
-  o.nstmts = (int)ARRAY_SIZE(stmts);
+  db_pool_opts_t o = opts_of(conninfo, size);
   o.pipeline_depth = depth;
   db_pool_t *p = NULL;
   ck_assert_int_eq(db_pool_new(loop, &o, &p), 0);
@@ -903,11 +902,7 @@ START_TEST(t_unnamed) {
   cur_loop = &loop;
   read_conninfo();
   for (int unnamed = 0; unnamed < 2; unnamed++) {
-    db_pool_opts_t o = {0};
-    o.conninfo = conninfo;
-    o.size = 1;
-    o.stmts = stmts;
-    o.nstmts = (int)ARRAY_SIZE(stmts);
+    db_pool_opts_t o = opts_of(conninfo, 1);
     o.pipeline_depth = 8;
     o.unnamed = unnamed;
     db_pool_t *p = NULL;
