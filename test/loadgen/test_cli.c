@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1086,6 +1087,91 @@ START_TEST(timeline_fields_are_shared_absolute_and_null_when_unsampled) {
 }
 END_TEST
 
+/* ---- issue 12, point 8: the progress line ---- */
+
+/* Runs looplab-load on a pseudo-terminal and returns all it wrote there
+ * (stdout and stderr both). ci sets CI=true. */
+static char *run_on_tty(const char *const *args, int ci, int *status) {
+  int fd;
+  size_t len = 0, cap = 1 << 16;
+  char *buf = malloc(cap);
+  pid_t pid = forkpty(&fd, NULL, NULL, NULL);
+
+  ck_assert(pid >= 0 && buf != NULL);
+  if (pid == 0) {
+    const char *argv[48] = {"looplab-load"};
+    int n = 1;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (ci)
+      setenv("CI", "true", 1);
+    else
+      unsetenv("CI");
+    for (; *args; args++) argv[n++] = *args;
+    argv[n] = NULL;
+    execv(bin("LOADGEN_BIN"), (char **)argv);
+    _exit(127);
+  }
+  for (;;) {
+    ssize_t r;
+    if (len + 4096 > cap)
+      ck_assert((buf = realloc(buf, cap *= 2)) != NULL);
+    r = read(fd, buf + len, cap - len - 1);
+    if (r <= 0)
+      break; /* EIO once the child has gone */
+    len += (size_t)r;
+  }
+  buf[len] = '\0';
+  close(fd);
+  *status = wait_exit(pid);
+  return buf;
+}
+
+START_TEST(progress_is_one_updating_line_on_a_terminal) {
+  int port, st;
+  pid_t srv = server_start(&port, NULL);
+  const char *args[] = {"--url",      url(port, "/"), "--vus", "2",
+                        "--duration", "1500ms",       NULL};
+  static const char *const figures[] = {"default [", "/1.5s", "/2 VUs", " iters ",
+                                        " req/s",    "p99=",  " failed"};
+  const char *redraw = "\r\033[Kdefault [";
+  char *out = run_on_tty(args, 0, &st), *first, *last = NULL;
+  int draws = 0;
+
+  ck_assert_int_eq(st, 0);
+  first = strstr(out, redraw);
+  ck_assert_msg(first != NULL, "no progress line:\n%s", out);
+  for (char *p = first; (p = strstr(p, redraw)) != NULL; p++) {
+    draws++;
+    last = p;
+  }
+  ck_assert_msg(draws >= 8, "%d redraws", draws);
+  /* One line redrawn in place: no newline until the last redraw. */
+  ck_assert_msg(memchr(first, '\n', (size_t)(last - first)) == NULL, "the line scrolls");
+  for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++)
+    ck_assert_msg(strstr(last, figures[i]) != NULL, "no '%s' in '%.200s'", figures[i],
+                  last);
+  ck_assert(strstr(out, "[==============================]") !=
+            NULL); /* full at the end */
+  ck_assert(strstr(out, "running (") == NULL);
+  ck_assert(strstr(out, "http_req_duration....") > last);
+  free(out);
+
+  /* CI=true on a terminal, and stderr to a file: plain periodic lines. */
+  out = run_on_tty(args, 1, &st);
+  ck_assert_int_eq(st, 0);
+  ck_assert(strstr(out, "\033[K") == NULL);
+  ck_assert_msg(strstr(out, "running (1s/1.5s), 2/2 VUs, ") != NULL, "%s", out);
+  free(out);
+  ck_assert_int_eq(run(args), 0);
+  server_stop(srv);
+  char *err = slurp(path("stderr"));
+  ck_assert(strchr(err, '\r') == NULL);
+  ck_assert_msg(strstr(err, "running (1s/1.5s), 2/2 VUs, ") != NULL, "%s", err);
+  ck_assert(strstr(err, " req/s, p99=") != NULL);
+  free(err);
+}
+END_TEST
+
 static Suite *cli_suite(void) {
   Suite *s = suite_create("loadgen_cli");
   TCase *tc = tcase_create("cli");
@@ -1110,6 +1196,7 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, k6_summary_export_has_k6s_shape);
   tcase_add_test(tc, k6_out_json_and_csv_have_k6s_shapes);
   tcase_add_test(tc, timeline_fields_are_shared_absolute_and_null_when_unsampled);
+  tcase_add_test(tc, progress_is_one_updating_line_on_a_terminal);
   suite_add_tcase(s, tc);
   return s;
 }
