@@ -173,6 +173,8 @@ START_TEST(bad_command_lines) {
       {"--url", "http://h/", "--sleep", "2s-1s", NULL},
       {"--url", "http://h/", "--quiet=1", NULL},
       {"stray", NULL},
+      {"--url", "http://h/", "--out", "xml=f.xml", NULL},
+      {"--url", "http://h/", "--out", "json=", NULL},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     load_opts_t o;
@@ -185,6 +187,37 @@ START_TEST(bad_command_lines) {
 }
 END_TEST
 
+/* k6's output flags: --out json=FILE / csv=FILE (repeatable, -o too),
+ * --summary-export, --report. */
+START_TEST(output_flags) {
+  const char *args[] = {"--url",
+                        "http://h/",
+                        "-o",
+                        "json=a.ndjson",
+                        "--out=csv=b.csv",
+                        "--summary-export",
+                        "e.json",
+                        "--report",
+                        "r.html",
+                        NULL};
+  load_opts_t o;
+  char err[256];
+  ck_assert_int_eq(parse(&o, err, sizeof(err), args), LOAD_OPTS_RUN);
+  ck_assert_int_eq(o.nouts, 2);
+  ck_assert_str_eq(o.outs[0], "a.ndjson");
+  ck_assert_int_eq(o.out_csv[0], 0);
+  ck_assert_str_eq(o.outs[1], "b.csv");
+  ck_assert_int_eq(o.out_csv[1], 1);
+  ck_assert_str_eq(o.summary_export, "e.json");
+  ck_assert_str_eq(o.report, "r.html");
+  load_opts_free(&o);
+  const char *unknown[] = {"--url", "http://h/", "-x", NULL};
+  ck_assert_int_eq(parse(&o, err, sizeof(err), unknown), UV_EINVAL);
+  ck_assert_str_eq(err, "unknown option '-x' (see --help)");
+  load_opts_free(&o);
+}
+END_TEST
+
 Suite *loadgen_opts_suite(void) {
   Suite *s = suite_create("loadgen_opts");
   TCase *tc = tcase_create("core");
@@ -194,6 +227,7 @@ Suite *loadgen_opts_suite(void) {
   tcase_add_test(tc, thresholds);
   tcase_add_test(tc, command_lines);
   tcase_add_test(tc, bad_command_lines);
+  tcase_add_test(tc, output_flags);
   suite_add_tcase(s, tc);
   return s;
 }
