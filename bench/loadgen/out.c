@@ -99,8 +99,8 @@ typedef struct tags_s {
   char time[48];
   long unix_s;
   const char *method;
-  char name[320];
-  const char *url;
+  char name[640];
+  char url[640];
   char status[8];
   char error[64];
   const char *error_code;
@@ -108,16 +108,32 @@ typedef struct tags_s {
   const char *kind;
 } tags_t;
 
+/* s made safe inside a JSON string (a URL rarely needs it). */
+static void json_safe(char *dst, size_t n, const char *s) {
+  size_t j = 0;
+  for (; *s && j + 7 < n; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      j += (size_t)snprintf(dst + j, n - j, "\\%c", c);
+    else if (c < 0x20)
+      j += (size_t)snprintf(dst + j, n - j, "\\u%04x", c);
+    else
+      dst[j++] = (char)c;
+  }
+  dst[j] = '\0';
+}
+
 static void make_tags(tags_t *t, const load_opts_t *o, const load_reqsample_t *s) {
   load_fmt_time(t->time, sizeof(t->time), s->wall_s, 9);
   t->unix_s = (long)s->wall_s;
   t->method = methods[s->kind];
-  t->url = o->url;
+  char name[320];
   if (s->kind == LOAD_K_GET)
-    snprintf(t->name, sizeof(t->name), "%s", o->url);
+    snprintf(name, sizeof(name), "%s", o->url);
   else
-    snprintf(t->name, sizeof(t->name), "http://%s:%s%s", o->host, o->port,
-             routes[s->kind]);
+    snprintf(name, sizeof(name), "http://%s:%s%s", o->host, o->port, routes[s->kind]);
+  json_safe(t->name, sizeof(t->name), name);
+  json_safe(t->url, sizeof(t->url), o->url);
   snprintf(t->status, sizeof(t->status), "%d", s->status);
   t->error[0] = '\0';
   t->error_code = "";
