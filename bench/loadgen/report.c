@@ -24,7 +24,11 @@ static void strip_zeros(char *s) {
 
 void load_fmt_duration(char *buf, size_t n, double us) {
   char num[32];
-  if (us < 1000) {
+  if (us <= 0) {
+    snprintf(buf, n, "0s"); /* as k6 writes a zero duration */
+  } else if (us < 1) {
+    snprintf(buf, n, "%.0fns", us * 1e3);
+  } else if (us < 1000) {
     snprintf(num, sizeof(num), "%.2f", us);
     strip_zeros(num);
     snprintf(buf, n, "%s\xc2\xb5s", num);
