@@ -158,8 +158,7 @@ static void elu_between(const prom_doc_t *d, const prom_doc_t *merged_doc) {
  *    the merged one show a max lag of at least 0.5 s, and each worker's
  *    utilization is busy. A worker's lag clock starts with its timer, so a
  *    block before the timer's first tick counts (it used to be lost: the
- *    first tick only started the clock; docs/reliability.md, "Event-loop
- *    lag of a blocked worker").
+ *    first tick only started the clock; docs/reliability.md, fault 9).
  * 2. After a scrape that starts fresh windows, one worker spins 600 ms; the
  *    next scrape, which either worker may answer, shows that worker's max
  *    at 0.5 s or more and as the merged max, p99 never above max. */
