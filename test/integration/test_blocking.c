@@ -139,13 +139,11 @@ START_TEST(loop_blocks_pool_does_not) {
    * one transform's time; since the transform got 5x faster, one is
    * about what reading and writing the 2 MB bodies costs the loop, and a
    * busy machine crossed it.) */
-  TH_ASSERT(pool.livez_ms < one_s * 1000, "pool: /livez %lld ms >= one transform %.0f ms",
-            (long long)pool.livez_ms, one_s * 1000);
+  TH_ASSERT(pool.livez_ms * 2 < loop.livez_ms,
+            "pool: /livez %lld ms >= half the loop's %lld ms", (long long)pool.livez_ms,
+            (long long)loop.livez_ms);
   TH_ASSERT(pool.lag_s < loop.lag_s * 0.5, "pool: lag %.3f s >= half the loop's %.3f s",
             pool.lag_s, loop.lag_s);
-  TH_ASSERT(pool.livez_ms < loop.livez_ms,
-            "pool /livez %lld ms not faster than loop %lld ms", (long long)pool.livez_ms,
-            (long long)loop.livez_ms);
 }
 END_TEST
 
