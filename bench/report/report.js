@@ -152,11 +152,14 @@ function section(m, ctx) {
     if (missing.length) { p(`Not measured: ${missing.join(', ')}${r.interrupted ? ' (run interrupted)' : ''}.`); p(); }
     if (notIn.length) { p(`Implementations without a ${W.id.toUpperCase()} cell: ${notIn.join(', ')}.`); p(); }
 
-    p('Each run\'s req/s (spread of the median above):');
+    p('Each run\'s req/s (spread of the median above; each links its HTML report, kept in the results folder\'s runs/, not committed):');
     p();
     L.push(f.table(['implementation', ...vus.map((v) => `${v} VUs`)], impls.map((i) => [i, ...vus.map((v) => {
       const rs = m.runs(m.cell(i, W.id, v));
-      return rs.length ? rs.map((x) => f.rps(x.rps)).join(' / ') : f.DASH;
+      // Each figure links its run's looplab-load --report page (in the
+      // results folder's runs/, which is not committed).
+      const link = (x) => x.report ? `[${f.rps(x.rps)}](${ctx.runsBase}/${x.report})` : f.rps(x.rps);
+      return rs.length ? rs.map(link).join(' / ') : f.DASH;
     })])));
     p();
 
@@ -313,6 +316,17 @@ function section(m, ctx) {
 
 // ---------------------------------------------------------------- main
 
+// Sections of the page this report does not own (bench/perf's, hand-written
+// ones), each between "<!-- NAME: begin ... -->" and "<!-- NAME: end -->":
+// carried over from the page being replaced, in their order.
+function keptSections(md) {
+  let old;
+  try { old = fs.readFileSync(md, 'utf8'); } catch { return ''; }
+  const out = [];
+  for (const mm of old.matchAll(/<!-- ([a-z0-9 -]+): begin[^>]*-->[\s\S]*?<!-- \1: end -->/g)) out.push(mm[0]);
+  return out.length ? '\n' + out.join('\n\n') + '\n' : '';
+}
+
 function insideRepo(d) {
   const rel = path.relative(path.resolve(__dirname, '..', '..'), path.resolve(d));
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
@@ -358,7 +372,7 @@ function main() {
     }
     for (const c of made) written.push(c.png);
     const ctx = {
-      prefix: t.prefix, charts: made, gnuplotOk: gnu.ok, gnuplotWhy: gnu.why, gnuplotVersion: gnu.version,
+      prefix: t.prefix, runsBase: path.relative(path.dirname(t.md), dir) || '.', charts: made, gnuplotOk: gnu.ok, gnuplotWhy: gnu.why, gnuplotVersion: gnu.version,
       chartErrors: first.errors,
       // a link only when the page sits inside this repository (bench/results/..., docs/)
       readmeLink: insideRepo(path.dirname(t.md)) ? t.readme.split(path.sep).join('/') : null,
@@ -369,7 +383,7 @@ function main() {
       if (!fs.existsSync(path.join(path.dirname(t.md), mm[1]))) throw new Error(`self-check: ${t.md} links ${mm[1]}, which was not written`);
     }
     fs.mkdirSync(path.dirname(t.md), { recursive: true });
-    fs.writeFileSync(t.md, text);
+    fs.writeFileSync(t.md, text + keptSections(t.md));
     written.push(`${t.md} (${n} tables, ${made.length} charts)`);
   }
   for (const e of first.errors) process.stderr.write(`report: ${e}\n`);
