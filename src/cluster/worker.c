@@ -184,7 +184,6 @@ static void on_collect(worker_t *w, const char *p, size_t n) {
     return;
   cluster_wmetrics_snapshot(&snap, n > 4 && p[4] == 'w');
   ipc_send((uv_stream_t *)&w->ipc, MSG_SNAPSHOT, p, 4, &snap, sizeof(snap), NULL);
-  /* (the view travels inside the snapshot) */
 }
 
 static void on_msg(void *arg, char type, const char *payload, size_t len) {

@@ -85,24 +85,8 @@ long core_utf8_count(const char *s, size_t n) {
       p++;
       continue;
     }
-    int len;
-    unsigned cp, min;
-    if (c >= 0xC2 && c <= 0xDF)
-      len = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-      len = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-      len = 4, cp = c & 0x07, min = 0x10000;
-    else
-      return -1;
-    if (end - p < len)
-      return -1;
-    for (int k = 1; k < len; k++) {
-      if ((p[k] & 0xC0) != 0x80)
-        return -1;
-      cp = cp << 6 | (p[k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    size_t len = core_utf8_char(p, end);
+    if (len == 0)
       return -1;
     p += len;
   }

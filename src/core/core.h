@@ -96,6 +96,33 @@ int core_log_level_parse(const char *s); /* -1 if unknown */
 #define LOG_WARN(f, ...) core_log_write(CORE_LOG_WARN, f, __VA_ARGS__)
 #define LOG_ERROR(f, ...) core_log_write(CORE_LOG_ERROR, f, __VA_ARGS__)
 
+/* The length of the well-formed UTF-8 character at p (lead byte >= 0x80),
+ * or 0: no overlong forms, no surrogates, nothing above U+10FFFF (which
+ * PostgreSQL would refuse too). Inline: the W3 parser calls it per
+ * non-ASCII character. */
+static inline size_t core_utf8_char(const unsigned char *p, const unsigned char *end) {
+  unsigned c = p[0], cp, min;
+  size_t len;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, cp = c & 0x1F, min = 0x80;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, cp = c & 0x0F, min = 0x800;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return 0;
+  if ((size_t)(end - p) < len)
+    return 0;
+  for (size_t k = 1; k < len; k++) {
+    if ((p[k] & 0xC0) != 0x80)
+      return 0;
+    cp = cp << 6 | (p[k] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
 /* Counts the code points of s[0..n) if it is well-formed UTF-8 (no
  * overlong forms, surrogates or values past U+10FFFF, which PostgreSQL
  * would refuse too); -1 otherwise. */

@@ -113,9 +113,8 @@ struct db_conn_s {
   db_req_t *head, *tail;
   int depth;
   /* The current statement's first result (for a one-statement unit, kept
-   * to the sync point), and whether a result came since the last end. */
+   * to the sync point). */
   PGresult *res;
-  int got;
   /* Results taken from libpq and not yet handed over, in order (NULL
    * entries end statements): see collect(). */
   stashed_t *stash;
@@ -307,7 +306,6 @@ static void teardown(db_conn_t *c) {
   uv_timer_stop(&c->timer);
   c->break_status = 0;
   c->preparing = 0;
-  c->got = 0;
   undirty(c);
   unwatch(c); /* before PQfinish closes the descriptor under the poll handle */
   if (c->res) {
@@ -898,7 +896,6 @@ static void unit_done(db_conn_t *c) {
   db_req_t *r = unit_pop(c);
   PGresult *res = c->res;
   c->res = NULL;
-  c->got = 0;
   start_query_timer(c);
   if (!r->many) {
     req_finish(p, r, res ? result_status(res) : DB_EUNAVAIL, res);
@@ -912,23 +909,17 @@ static void unit_done(db_conn_t *c) {
   maybe_release(c);
 }
 
-/* Returns 1 when there is nothing more to read for now. */
-static int on_result(db_conn_t *c, PGresult *r) {
+/* One stashed entry: collect() stashes a NULL only where it ends a
+ * statement. */
+static void on_result(db_conn_t *c, PGresult *r) {
   if (!r) {
-    if (!c->got)
-      return 1; /* a NULL that ends nothing */
-    c->got = 0;
     statement_end(c);
-    return 0;
-  }
-  if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+  } else if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
     PQclear(r);
     unit_done(c);
-    return 0;
+  } else {
+    keep(c, r);
   }
-  c->got = 1;
-  keep(c, r);
-  return 0;
 }
 
 static void stash_push(db_conn_t *c, PGresult *r, int lost) {

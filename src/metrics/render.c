@@ -420,22 +420,19 @@ GET(cpu_seconds)
 GET(cpu_user_seconds)
 GET(cpu_system_seconds)
 GET(open_fds)
+GET(max_fds)
+GET(start_time_s)
 #undef GET
 
 /* A per-process value that does not add up: the primary's (or the first
  * worker's) in the merged series. */
-static void per_process(ctx_t *c, const char *name, const char *help, size_t off,
-                        int is_u64) {
+static void per_process(ctx_t *c, const char *name, const char *help, getter_t f) {
   family(c, name, "gauge", help);
   const metrics_snap_t *first = c->primary ? c->primary : c->n ? c->snaps[0] : NULL;
-#define VAL(snap)                                                   \
-  (is_u64 ? (double)*(const uint64_t *)((const char *)(snap) + off) \
-          : (double)*(const int64_t *)((const char *)(snap) + off))
   if (first)
-    sample(c, name, NULL, -1, VAL(first));
+    sample(c, name, NULL, -1, f(first));
   for (int i = 0; i < c->n; i++)
-    sample(c, name, NULL, c->snaps[i]->worker, VAL(c->snaps[i]));
-#undef VAL
+    sample(c, name, NULL, c->snaps[i]->worker, f(c->snaps[i]));
 }
 
 /* prom-client's default process metrics, same names and types; merged
@@ -448,8 +445,7 @@ static void process(ctx_t *c) {
   scalar(c, "process_cpu_seconds_total", "counter",
          "Total user and system CPU time spent in seconds.", get_cpu_seconds, 1);
   per_process(c, "process_start_time_seconds",
-              "Start time of the process since unix epoch in seconds.",
-              offsetof(metrics_snap_t, start_time_s), 1);
+              "Start time of the process since unix epoch in seconds.", get_start_time_s);
   scalar(c, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
          get_rss_bytes, 1);
   scalar(c, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
@@ -457,7 +453,7 @@ static void process(ctx_t *c) {
   scalar(c, "process_open_fds", "gauge", "Number of open file descriptors.", get_open_fds,
          1);
   per_process(c, "process_max_fds", "Maximum number of open file descriptors.",
-              offsetof(metrics_snap_t, max_fds), 0);
+              get_max_fds);
 }
 
 void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,

@@ -156,31 +156,6 @@ static in_t escape(in_t p, in_t end, char **w) {
   return p;
 }
 
-/* The length of the well-formed UTF-8 character at p (lead byte >= 0x80),
- * or 0: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_char(const unsigned char *p, const unsigned char *end) {
-  unsigned c = p[0], cp, min;
-  size_t len;
-  if (c >= 0xC2 && c <= 0xDF)
-    len = 2, cp = c & 0x1F, min = 0x80;
-  else if (c >= 0xE0 && c <= 0xEF)
-    len = 3, cp = c & 0x0F, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4)
-    len = 4, cp = c & 0x07, min = 0x10000;
-  else
-    return 0;
-  if ((size_t)(end - p) < len)
-    return 0;
-  for (size_t k = 1; k < len; k++) {
-    if ((p[k] & 0xC0) != 0x80)
-      return 0;
-    cp = cp << 6 | (p[k] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
-}
-
 static int plain(unsigned c) {
   return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
@@ -255,7 +230,7 @@ static in_t string(in_t p, in_t end, char **w, int utf8) {
     }
     if (c < 0x20)
       return NULL;
-    size_t k = utf8 ? utf8_char(p, end) : 1;
+    size_t k = utf8 ? core_utf8_char(p, end) : 1;
     if (k == 0)
       return NULL;
     memcpy(*w, p, k);
@@ -565,7 +540,7 @@ int xj_utf8_valid(const char *in, size_t n) {
     } else if (*p < 0x80) {
       p++;
     } else {
-      size_t k = utf8_char(p, end);
+      size_t k = core_utf8_char(p, end);
       if (k == 0)
         return 0;
       p += k;
