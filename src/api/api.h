@@ -24,8 +24,10 @@ int api_http_status(int code);
 typedef struct api_ctx_s {
   const core_config_t *cfg;
   db_pool_t *db;
-  int draining;  /* /readyz answers 503 */
-  int worker_id; /* 0 with --workers 0 */
+  db_pool_t *db_read;      /* --db-read's pool, or NULL */
+  uint64_t read_fallbacks; /* reads sent again to db (--read-fallback) */
+  int draining;            /* /readyz answers 503 */
+  int worker_id;           /* 0 with --workers 0 */
   /* Answers GET /metrics: merges over all workers (through the primary)
    * and responds exactly once. Set by the worker. */
   http_handler_cb scrape;
@@ -129,6 +131,14 @@ void api_transform_set_wait_hook(api_transform_wait_cb cb, void *data);
  * request's arena (the SQL parameter, and the id 404 messages name). On a
  * bad id answers 400 and returns -1. */
 int api_path_id(http_req_t *req, const char **id_text);
+
+/* Reads on a replica (--db-read, docs/scaling.md). api_read_pool: the
+ * pool a read of route (CORE_READ_*) goes to first. api_read_retry: 1 when
+ * a read that ended with status on pool must be sent once more, to db
+ * (--read-fallback and a replica that could not serve it); it counts the
+ * retry. Reads only: a write is never sent twice. */
+db_pool_t *api_read_pool(const api_ctx_t *ctx, int route);
+int api_read_retry(api_ctx_t *ctx, const db_pool_t *pool, int status);
 
 /* Answers 503 for an unavailable database, 500 for anything else. */
 void api_db_error(http_req_t *req, int status, const char *what);

@@ -20,6 +20,7 @@
 
 typedef struct dash_s {
   http_req_t *req;
+  db_pool_t *pool; /* the replica's (--read-routes dashboard) or db */
   db_conn_t *conn; /* sequential */
   const char *params[1];
   core_queries_t strategy;
@@ -173,12 +174,24 @@ static void render_region(const PGresult *r) {
 static void (*const renderers[NSECTIONS])(const PGresult *) = {
     render_monthly, render_top, render_recent, render_categories, render_region};
 
-/* Ending: release the connection, then answer once. */
+static void start(dash_t *d);
+
+/* Ending: release the connection, then answer once, or start again on the
+ * primary when the replica could not serve it (--read-fallback): every
+ * section is in, so nothing of the first attempt is still running. */
 static void finish(dash_t *d) {
   http_req_t *req = d->req;
   if (d->conn) {
     db_pool_release(d->conn);
     d->conn = NULL;
+  }
+  api_ctx_t *ctx = req->server->ctx;
+  if (api_read_retry(ctx, d->pool, d->status)) {
+    d->pool = ctx->db;
+    d->status = DB_OK;
+    d->next = 0;
+    start(d);
+    return;
   }
   if (d->status != DB_OK) {
     api_db_error(req, d->status, "dashboard");
@@ -266,14 +279,13 @@ static void after_parallel(void *data, int status, PGresult *res) {
 }
 
 static void run_parallel(dash_t *d) {
-  api_ctx_t *ctx = d->req->server->ctx;
   section_ref_t *refs =
       core_arena_alloc(&d->req->arena, sizeof(section_ref_t) * NSECTIONS);
   d->outstanding = NSECTIONS + 1; /* +1 holds completion until all are sent */
   for (int i = 0; i < NSECTIONS; i++) {
     refs[i].d = d;
     refs[i].i = i;
-    int rc = db_query(ctx->db, section_stmt[i], d->params, 1, after_parallel, &refs[i]);
+    int rc = db_query(d->pool, section_stmt[i], d->params, 1, after_parallel, &refs[i]);
     if (rc != 0) {
       if (d->status == DB_OK)
         d->status = rc;
@@ -307,8 +319,7 @@ static void run_pipeline(dash_t *d) {
     refs[i].i = i;
     calls[i] = (db_call_t){section_stmt[i], d->params, 1, after_pipelined, &refs[i]};
   }
-  api_ctx_t *ctx = d->req->server->ctx;
-  int rc = db_pipeline(ctx->db, calls, NSECTIONS, after_pipeline, d);
+  int rc = db_pipeline(d->pool, calls, NSECTIONS, after_pipeline, d);
   if (rc != 0) {
     d->status = rc;
     finish(d);
@@ -380,6 +391,20 @@ static int strategy(http_req_t *req, core_queries_t *out) {
   return -1;
 }
 
+/* Sequential holds one connection for its six statements; parallel and
+ * pipeline send units on the shared, pipelined connections (five units
+ * with a sync point each, or one unit of five). */
+static void start(dash_t *d) {
+  int rc =
+      d->strategy != CORE_QUERIES_SEQUENTIAL
+          ? db_query(d->pool, API_STMT_DASH_CUSTOMER, d->params, 1, after_customer, d)
+          : db_pool_acquire(d->pool, after_acquire, d);
+  if (rc != 0) { /* DB_EUNAVAIL on a replica known down may go to db */
+    d->status = rc;
+    finish(d);
+  }
+}
+
 void api_dashboard(http_req_t *req) {
   api_ctx_t *ctx = req->server->ctx;
   const char *id;
@@ -391,13 +416,6 @@ void api_dashboard(http_req_t *req) {
   if (strategy(req, &d->strategy))
     return;
   d->params[0] = id;
-  /* Sequential holds one connection for its six statements; parallel and
-   * pipeline send units on the shared, pipelined connections (five units
-   * with a sync point each, or one unit of five). */
-  int rc =
-      d->strategy != CORE_QUERIES_SEQUENTIAL
-          ? db_query(ctx->db, API_STMT_DASH_CUSTOMER, d->params, 1, after_customer, d)
-          : db_pool_acquire(ctx->db, after_acquire, d);
-  if (rc != 0)
-    api_db_error(req, rc, "dashboard");
+  d->pool = api_read_pool(ctx, CORE_READ_DASHBOARD);
+  start(d);
 }

@@ -103,6 +103,43 @@ static void send_query(http_req_t *req, int stmt, const char *const *params, int
     api_db_error(req, rc, api_stmts[stmt].name);
 }
 
+/* A read (GET one, the list): on the replica when --read-routes names
+ * items, once more on the primary when the replica cannot serve it and
+ * --read-fallback is set. params live in the request's arena. */
+typedef struct item_read_s {
+  http_req_t *req;
+  db_pool_t *pool;
+  int stmt, nparams;
+  const char *params[2];
+  db_result_cb cb;
+} item_read_t;
+
+static void after_read(void *data, int status, PGresult *res) {
+  item_read_t *r = data;
+  api_ctx_t *ctx = r->req->server->ctx;
+  if (api_read_retry(ctx, r->pool, status)) {
+    r->pool = ctx->db;
+    int rc = db_query(r->pool, r->stmt, r->params, r->nparams, after_read, r);
+    if (rc != 0)
+      api_db_error(r->req, rc, api_stmts[r->stmt].name);
+    return;
+  }
+  r->cb(r->req, status, res);
+}
+
+static void send_read(http_req_t *req, int stmt, const char *const *params, int n,
+                      db_result_cb cb) {
+  api_ctx_t *ctx = req->server->ctx;
+  item_read_t *r = core_arena_alloc(&req->arena, sizeof(*r));
+  *r = (item_read_t){req, api_read_pool(ctx, CORE_READ_ITEMS), stmt, n, {NULL}, cb};
+  for (int i = 0; i < n; i++) r->params[i] = params[i];
+  int rc = db_query(r->pool, stmt, r->params, n, after_read, r);
+  if (rc == DB_EUNAVAIL) /* known down: the same rule as a failure later */
+    after_read(r, rc, NULL);
+  else if (rc != 0)
+    api_db_error(req, rc, api_stmts[stmt].name);
+}
+
 /* One item back, or 404. Shared by read, replace and patch. */
 static void after_one(void *data, int status, PGresult *res) {
   http_req_t *req = data;
@@ -124,7 +161,7 @@ void api_item_get(http_req_t *req) {
   if (path_id(req, &id))
     return;
   const char *params[] = {id};
-  send_query(req, API_STMT_ITEM_GET, params, 1, after_one);
+  send_read(req, API_STMT_ITEM_GET, params, 1, after_one);
 }
 
 static int validate(http_req_t *req, int partial, api_item_in_t *in) {
@@ -263,5 +300,5 @@ void api_item_list(http_req_t *req) {
     return;
   req->data = (void *)(intptr_t)limit;
   const char *params[] = {int_text(req, after), int_text(req, limit + 1)};
-  send_query(req, API_STMT_ITEM_LIST, params, 2, after_list);
+  send_read(req, API_STMT_ITEM_LIST, params, 2, after_list);
 }

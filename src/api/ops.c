@@ -25,6 +25,23 @@ void api_livez(http_req_t *req) {
   http_respond(req, 200, JSON, NULL);
 }
 
+/* The replica is not a readiness check: an instance without it still
+ * serves every write and most reads (docs/scaling.md). Reported in
+ * Kubernetes' form for a check left out. */
+static void read_pool_text(http_req_t *req) {
+  api_ctx_t *ctx = req->server->ctx;
+  if (!ctx->db_read)
+    return;
+  db_pool_stats_t st;
+  db_pool_stats(ctx->db_read, &st);
+  if (st.healthy > 0)
+    core_buf_puts(&req->out, "[+]database-read ok\n");
+  else
+    core_buf_printf(&req->out,
+                    "[+]database-read excluded: no healthy connection (its reads %s)\n",
+                    ctx->cfg && ctx->cfg->read_fallback ? "go to --db" : "answer 503");
+}
+
 /* The readiness checks in order: ping (the loop answers), shutdown (not
  * draining), database (PostgreSQL answered the ping statement now). */
 static void readyz_text(http_req_t *req, int draining, int db_status) {
@@ -37,6 +54,7 @@ static void readyz_text(http_req_t *req, int draining, int db_status) {
     core_buf_puts(&req->out, "[+]database ok\n");
   else
     core_buf_printf(&req->out, "[-]database failed: %s\n", db_strerror(db_status));
+  read_pool_text(req);
   int ok = !draining && db_status == DB_OK;
   core_buf_puts(&req->out, ok ? "readyz check passed\n" : "readyz check failed\n");
   http_respond(req, ok ? 200 : 503, TEXT, ok ? NULL : "Retry-After: 1\r\n");

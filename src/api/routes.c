@@ -76,6 +76,22 @@ int api_http_status(int code) {
   }
 }
 
+db_pool_t *api_read_pool(const api_ctx_t *ctx, int route) {
+  if (ctx->db_read && ctx->cfg && (ctx->cfg->read_routes & route))
+    return ctx->db_read;
+  return ctx->db;
+}
+
+/* Only DB_EUNAVAIL: the replica is down or unreachable. A timeout or an
+ * error PostgreSQL answered would fail on the primary too, or cost it a
+ * slow statement twice. */
+int api_read_retry(api_ctx_t *ctx, const db_pool_t *pool, int status) {
+  if (status != DB_EUNAVAIL || pool == ctx->db || !ctx->cfg || !ctx->cfg->read_fallback)
+    return 0;
+  ctx->read_fallbacks++;
+  return 1;
+}
+
 void api_db_error(http_req_t *req, int status, const char *what) {
   if (status == DB_EUNAVAIL || status == DB_ETIMEDOUT || status == DB_ECLOSING) {
     http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");

@@ -125,6 +125,15 @@ void cluster_wmetrics_snapshot(metrics_snap_t *out, int view) {
     wm.snap.db_size = st.size;
     metrics_depth_fill(&wm.snap.db_depth, st.depth, DB_DEPTH_SLOTS);
   }
+  if (wm.ctx->db_read) {
+    db_pool_stats_t st;
+    db_pool_stats(wm.ctx->db_read, &st);
+    wm.snap.db_read_in_use = st.in_use;
+    wm.snap.db_read_waiting = st.waiting;
+    wm.snap.db_read_healthy = st.healthy;
+    wm.snap.db_read_size = st.size;
+  }
+  wm.snap.db_read_fallbacks = wm.ctx->read_fallbacks;
   tp_sample(&wm.snap);
   metrics_process_sample(&wm.snap);
   *out = wm.snap;

@@ -244,6 +244,11 @@ static void on_pool_closed(void *data) {
   w->ctx.db = NULL;
 }
 
+static void on_read_pool_closed(void *data) {
+  worker_t *w = data;
+  w->ctx.db_read = NULL;
+}
+
 static void worker_close(worker_t *w) {
   if (w->closed)
     return;
@@ -264,6 +269,8 @@ static void worker_close(worker_t *w) {
   http_server_close(&w->server, NULL);
   if (w->ctx.db)
     db_pool_close(w->ctx.db, on_pool_closed, w);
+  if (w->ctx.db_read)
+    db_pool_close(w->ctx.db_read, on_read_pool_closed, w);
 }
 
 static void on_drained(http_server_t *s) {
@@ -376,6 +383,14 @@ static int start(worker_t *w, const char *conninfo) {
   if ((rc = db_pool_new(w->loop, &po, &w->ctx.db)) != 0) {
     LOG_ERROR(w->fields, "database pool: %s", db_strerror(rc));
     return rc;
+  }
+  if (cfg->db_read) { /* the replica: the same statements, its own size */
+    po.conninfo = cfg->db_read;
+    po.size = cfg->read_pool > 0 ? cfg->read_pool : cfg->pool;
+    if ((rc = db_pool_new(w->loop, &po, &w->ctx.db_read)) != 0) {
+      LOG_ERROR(w->fields, "read pool (--db-read): %s", db_strerror(rc));
+      return rc;
+    }
   }
   if (w->id > 0 && (rc = open_ipc(w)) != 0)
     return rc;

@@ -18,7 +18,8 @@ typedef enum {
   OPT_BOOL,
   OPT_ENUM,
   OPT_LEVEL,
-  OPT_DBL
+  OPT_DBL,
+  OPT_SET /* a comma-separated list of names: a bit mask */
 } opt_kind_t;
 
 typedef struct {
@@ -27,7 +28,7 @@ typedef struct {
   opt_kind_t kind;
   size_t off;
   int64_t min, max;
-  const char *const *names; /* OPT_ENUM */
+  const char *const *names; /* OPT_ENUM, OPT_SET */
   const char *def;
   const char *help;
 } opt_t;
@@ -37,6 +38,7 @@ static const char *const queries_names[] = {"sequential", "parallel", "pipeline"
 static const char *const transform_names[] = {"loop", "pool", NULL};
 static const char *const metrics_names_names[] = {"looplab", "node", NULL};
 static const char *const off_on[] = {"off", "on", NULL};
+static const char *const read_routes_names[] = {"dashboard", "items", NULL};
 
 #define OFF(f) offsetof(core_config_t, f)
 static const opt_t opts[] = {
@@ -51,6 +53,15 @@ static const opt_t opts[] = {
      "libpq connection string or URI; none = embedded PostgreSQL"},
     {"--pool", "PG_POOL_SIZE", OPT_INT, OFF(pool), 1, 1000, NULL, "8",
      "PostgreSQL connections per worker"},
+    {"--db-read", "DATABASE_READ_URL", OPT_STR, OFF(db_read), 0, 0, NULL, NULL,
+     "libpq conninfo of a read replica for --read-routes (docs/scaling.md)"},
+    {"--read-pool", "PG_READ_POOL_SIZE", OPT_INT, OFF(read_pool), 0, 1000, NULL, "0",
+     "replica connections per worker; 0 = as many as --pool"},
+    {"--read-routes", "LOOPLAB_READ_ROUTES", OPT_SET, OFF(read_routes), 0, 0,
+     read_routes_names, "dashboard",
+     "dashboard,items: the GET routes --db-read serves (items: GET /items, /items/:id)"},
+    {"--read-fallback", "LOOPLAB_READ_FALLBACK", OPT_BOOL, OFF(read_fallback), 0, 1, NULL,
+     "0", "a read the replica cannot serve (down) goes to --db instead of 503"},
     {"--db-prepared", "LOOPLAB_DB_PREPARED", OPT_ENUM, OFF(db_prepared), 0, 0, off_on,
      "on", "on | off: off sends every statement unnamed (PgBouncer transaction pooling)"},
     /* 8: measured (docs/architecture.md, "Pipelining"). */
@@ -126,6 +137,8 @@ static int parse_i64(const char *s, int64_t *out, int bytes) {
   return 0;
 }
 
+static int parse_name(const char *const *names, const char *s, size_t n);
+
 static int set_enum(const char *const *names, const char *v, int *out) {
   for (int i = 0; names[i]; i++)
     if (strcmp(names[i], v) == 0) {
@@ -133,6 +146,24 @@ static int set_enum(const char *const *names, const char *v, int *out) {
       return 0;
     }
   return -EINVAL;
+}
+
+/* "a,b": each name once, at least one. */
+static int set_mask(const char *const *names, const char *v, int *out) {
+  int mask = 0;
+  for (const char *p = v;; p++) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    int i = parse_name(names, p, n);
+    if (i < 0 || (mask & (1 << i)))
+      return -EINVAL;
+    mask |= 1 << i;
+    if (!end)
+      break;
+    p = end;
+  }
+  *out = mask;
+  return 0;
 }
 
 /* --host: the syntax of a numeric IPv4 or IPv6 address (an IPv6 one may
@@ -198,8 +229,9 @@ static int apply(core_config_t *cfg, const opt_t *o, const char *v, const char *
           goto bad;
         strcpy(cfg->host, v);
       } else {
-        if (o->off == offsetof(core_config_t, db) && v[0] &&
-            check_db(v, src, err, errlen) != 0)
+        if ((o->off == offsetof(core_config_t, db) ||
+             o->off == offsetof(core_config_t, db_read)) &&
+            v[0] && check_db(v, src, err, errlen) != 0)
           return -EINVAL;
         char **dst = (char **)p;
         free(*dst);
@@ -227,6 +259,11 @@ static int apply(core_config_t *cfg, const opt_t *o, const char *v, const char *
     case OPT_ENUM:
       e = 0;
       if (set_enum(o->names, v, &e))
+        goto bad;
+      *(int *)p = e;
+      return 0;
+    case OPT_SET:
+      if (set_mask(o->names, v, &e))
         goto bad;
       *(int *)p = e;
       return 0;
@@ -323,8 +360,9 @@ void core_config_usage(FILE *out) {
 
 void core_config_free(core_config_t *cfg) {
   free(cfg->db);
+  free(cfg->db_read);
   free(cfg->data_dir);
-  cfg->db = cfg->data_dir = NULL;
+  cfg->db = cfg->db_read = cfg->data_dir = NULL;
 }
 
 const char *core_sched_name(core_sched_t s) {

@@ -144,6 +144,7 @@ typedef enum {
   CORE_QUERIES_PIPELINE
 } core_queries_t;
 typedef enum { CORE_TRANSFORM_LOOP, CORE_TRANSFORM_POOL } core_transform_t;
+enum { CORE_READ_DASHBOARD = 1, CORE_READ_ITEMS = 2 }; /* --read-routes */
 
 typedef struct core_config_s {
   char host[256];
@@ -152,6 +153,10 @@ typedef struct core_config_s {
   core_sched_t sched;
   char *db; /* libpq conninfo, or NULL for the embedded default */
   int pool;
+  char *db_read;         /* libpq conninfo of a replica, or NULL: no read pool */
+  int read_pool;         /* its connections per worker; 0: as many as pool */
+  int read_routes;       /* CORE_READ_* bits: the routes the read pool serves */
+  int read_fallback;     /* 1: a read the replica cannot serve goes to db */
   int db_pipeline_depth; /* units in flight per connection; 0 = off */
   int db_prepared;       /* 0: statements sent unnamed (PgBouncer) */
   core_queries_t queries;

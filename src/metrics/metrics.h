@@ -70,6 +70,9 @@ typedef struct metrics_snap_s {
   int64_t tp_queue_depth;
   metrics_hist_t tp_wait;
   int64_t db_in_use, db_waiting, db_healthy, db_size;
+  /* the --db-read pool's (all 0 without one), and reads it sent to db */
+  int64_t db_read_in_use, db_read_waiting, db_read_healthy, db_read_size;
+  uint64_t db_read_fallbacks;
   metrics_hist_t db_depth; /* since the worker started */
   int64_t connections;
   uint64_t requests_total;

@@ -412,6 +412,11 @@ GET(db_in_use)
 GET(db_waiting)
 GET(db_healthy)
 GET(db_size)
+GET(db_read_in_use)
+GET(db_read_waiting)
+GET(db_read_healthy)
+GET(db_read_size)
+GET(db_read_fallbacks)
 GET(connections)
 GET(requests_total)
 GET(rss_bytes)
@@ -423,6 +428,25 @@ GET(open_fds)
 GET(max_fds)
 GET(start_time_s)
 #undef GET
+
+/* The --db-read pool's families, only when a worker has one. */
+static void read_pool(ctx_t *c) {
+  int any = 0;
+  for (int i = 0; i < c->n; i++) any |= c->snaps[i]->db_read_size > 0;
+  if (!any)
+    return;
+  scalar(c, "looplab_db_read_pool_in_use", "gauge",
+         "Replica (--db-read) connections lent out.", get_db_read_in_use, 0);
+  scalar(c, "looplab_db_read_pool_waiting", "gauge",
+         "Requests waiting for a replica connection.", get_db_read_waiting, 0);
+  scalar(c, "looplab_db_read_pool_healthy", "gauge",
+         "Replica connections up and prepared.", get_db_read_healthy, 0);
+  scalar(c, "looplab_db_read_pool_size", "gauge", "Replica connections configured.",
+         get_db_read_size, 0);
+  scalar(c, "looplab_db_read_fallbacks_total", "counter",
+         "Reads the replica could not serve, sent to the primary (--read-fallback).",
+         get_db_read_fallbacks, 0);
+}
 
 /* A per-process value that does not add up: the primary's (or the first
  * worker's) in the merged series. */
@@ -493,6 +517,7 @@ void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
          "PostgreSQL connections up and prepared.", get_db_healthy, 0);
   scalar(&c, "looplab_db_pool_size", "gauge", "PostgreSQL connections configured.",
          get_db_size, 0);
+  read_pool(&c);
   scalar(&c, "looplab_worker_connections", "gauge", "Open HTTP connections.",
          get_connections, 0);
   scalar(&c, "looplab_worker_requests_total", "counter", "HTTP requests answered.",
