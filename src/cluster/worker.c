@@ -386,6 +386,7 @@ static int start(worker_t *w, const char *conninfo) {
   }
   if (cfg->db_read) { /* the replica: the same statements, its own size */
     po.conninfo = cfg->db_read;
+    po.name = "replica (--db-read)";
     po.size = cfg->read_pool > 0 ? cfg->read_pool : cfg->pool;
     if ((rc = db_pool_new(w->loop, &po, &w->ctx.db_read)) != 0) {
       LOG_ERROR(w->fields, "read pool (--db-read): %s", db_strerror(rc));

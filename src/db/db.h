@@ -41,6 +41,7 @@ typedef struct db_stmt_s {
 
 typedef struct db_pool_opts_s {
   const char *conninfo;   /* libpq conninfo string or URI */
+  const char *name;       /* in log lines; NULL: "PostgreSQL" (copied) */
   int size;               /* connections, >= 1 */
   const db_stmt_t *stmts; /* borrowed: must outlive the pool */
   int nstmts;

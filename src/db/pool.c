@@ -129,6 +129,7 @@ struct db_conn_s {
 struct db_pool_s {
   uv_loop_t *loop;
   char *conninfo;
+  char *name; /* log lines say which database: "PostgreSQL", "replica" */
   const db_stmt_t *stmts;
   int nstmts;
   int size;
@@ -222,6 +223,7 @@ static void pool_finish(db_pool_t *p) {
   }
   for (int i = 0; i < p->size; i++) free(p->conns[i].stash);
   free(p->conninfo);
+  free(p->name);
   free(p);
   if (cb)
     cb(data);
@@ -713,7 +715,7 @@ static void pool_went_down(db_pool_t *p, const char *why) {
   if (p->down)
     return;
   p->down = 1;
-  LOG_ERROR(NULL, "PostgreSQL unavailable: %s", why && *why ? why : "connection failed");
+  LOG_ERROR(NULL, "%s unavailable: %s", p->name, why && *why ? why : "connection failed");
   fail_waiters(p, DB_EUNAVAIL);
 }
 
@@ -726,7 +728,7 @@ static void attempt_failed(db_conn_t *c, const char *why) {
   set_failed(c, 1);
   uint64_t delay = backoff(c);
   c->attempts++;
-  LOG_DEBUG(NULL, "PostgreSQL connect attempt failed (retry in %llu ms): %s",
+  LOG_DEBUG(NULL, "%s connect attempt failed (retry in %llu ms): %s", p->name,
             (unsigned long long)delay, msg);
   uv_timer_start(&c->timer, on_timer, delay, 0);
   if (p->healthy == 0 && p->nfailed == p->size)
@@ -741,7 +743,7 @@ static void ready(db_conn_t *c) {
   set_state(c, CONN_READY);
   if (p->down) {
     p->down = 0;
-    LOG_INFO(NULL, "PostgreSQL available again");
+    LOG_INFO(NULL, "%s available again", p->name);
   }
   kick(p);
 }
@@ -1089,7 +1091,7 @@ static void conn_break(db_conn_t *c, int status, const char *why) {
     return;
   char msg[256];
   oneline(msg, sizeof(msg), why);
-  LOG_WARN(NULL, "PostgreSQL connection lost: %s", msg);
+  LOG_WARN(NULL, "%s connection lost: %s", c->pool->name, msg);
   teardown(c);
   set_state(c, p->closing ? CONN_CLOSED : CONN_DOWN);
   if (!c->held && !p->closing)
@@ -1131,6 +1133,7 @@ int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out) {
   db_pool_t *p = xcalloc(1, sizeof(*p) + (size_t)opts->size * sizeof(db_conn_t));
   p->loop = loop;
   p->conninfo = xstrdup(opts->conninfo);
+  p->name = xstrdup(opts->name ? opts->name : "PostgreSQL");
   p->stmts = opts->stmts;
   p->nstmts = opts->nstmts;
   p->size = opts->size;

@@ -86,12 +86,54 @@ START_TEST(bad_values) {
 }
 END_TEST
 
+/* --db-read and its companions: a comma list of routes (each once, at
+ * least one, nothing else), a conninfo checked before anything starts. */
+START_TEST(read_pool_flags) {
+  core_config_t c;
+  char err[256];
+  unsetenv("LOOPLAB_READ_ROUTES");
+  ck_assert_int_eq(parse(&c, err, 0), CORE_CONFIG_OK);
+  ck_assert_ptr_null(c.db_read);
+  ck_assert_int_eq(c.read_routes, CORE_READ_DASHBOARD);
+  ck_assert_int_eq(c.read_pool, 0);
+  ck_assert_int_eq(c.read_fallback, 0);
+  core_config_free(&c);
+  ck_assert_int_eq(parse(&c, err, 6, "--db-read", "host=/tmp port=5433", "--read-routes",
+                         "items,dashboard", "--read-pool", "3"),
+                   CORE_CONFIG_OK);
+  ck_assert_str_eq(c.db_read, "host=/tmp port=5433");
+  ck_assert_int_eq(c.read_routes, CORE_READ_DASHBOARD | CORE_READ_ITEMS);
+  ck_assert_int_eq(c.read_pool, 3);
+  core_config_free(&c);
+  setenv("LOOPLAB_READ_ROUTES", "items", 1);
+  setenv("LOOPLAB_READ_FALLBACK", "1", 1);
+  ck_assert_int_eq(parse(&c, err, 0), CORE_CONFIG_OK);
+  ck_assert_int_eq(c.read_routes, CORE_READ_ITEMS);
+  ck_assert_int_eq(c.read_fallback, 1);
+  core_config_free(&c);
+  unsetenv("LOOPLAB_READ_ROUTES");
+  unsetenv("LOOPLAB_READ_FALLBACK");
+  const char *bad[] = {"",     "items,",          ",items",           "items,items",
+                       "item", "dashboard;items", "dashboard,,items", NULL};
+  for (int i = 0; bad[i]; i++) {
+    ck_assert_msg(parse(&c, err, 2, "--read-routes", bad[i]) < 0, "'%s' accepted",
+                  bad[i]);
+    ck_assert_msg(strstr(err, "--read-routes") != NULL, "'%s': %s", bad[i], err);
+    core_config_free(&c);
+  }
+  ck_assert_int_lt(parse(&c, err, 2, "--db-read", "port=5432 nosuchkey=1"), 0);
+  ck_assert_ptr_nonnull(strstr(err, "--db-read"));
+  core_config_free(&c);
+}
+END_TEST
+
 Suite *core_config_suite(void) {
   Suite *s = suite_create("core_config");
   TCase *tc = tcase_create("parse");
   tcase_add_test(tc, defaults);
   tcase_add_test(tc, env_then_flags);
   tcase_add_test(tc, bad_values);
+  tcase_add_test(tc, read_pool_flags);
   suite_add_tcase(s, tc);
   return s;
 }
