@@ -68,6 +68,17 @@ int cluster_loop_close(uv_loop_t *loop, const char *fields);
 void cluster_signals_start(uv_loop_t *loop, uv_signal_t sigs[3], uv_signal_cb cb,
                            void *data);
 
+/* systemd's notify protocol (notify.c, docs/scaling.md "systemd"): state
+ * ("READY=1", "STOPPING=1", ... lines) as one datagram to $NOTIFY_SOCKET;
+ * 0 when sent or when there is none, a negative errno otherwise. The
+ * watchdog sends WATCHDOG=1 from loop at half of WATCHDOG_USEC when systemd
+ * asked for it (a no-op otherwise); stop closes its timer. env_skip: 1 for
+ * the environment entries a worker must not inherit. */
+int cluster_notify(const char *state);
+void cluster_notify_watchdog_start(uv_loop_t *loop);
+void cluster_notify_watchdog_stop(void);
+int cluster_notify_env_skip(const char *entry);
+
 /* The worker's measurements (wmetrics.c). */
 int cluster_wmetrics_start(uv_loop_t *loop, int worker_id, http_server_t *server,
                            api_ctx_t *ctx);

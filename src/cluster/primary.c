@@ -89,7 +89,9 @@ struct primary_s {
   uint64_t deaths[CRASH_LIMIT + 1];
   int ndeaths;
   int shutting_down;
-  int delaying; /* SIGTERM seen, --drain-delay running: not ready, serving */
+  int delaying;          /* SIGTERM seen, --drain-delay running: not ready, serving */
+  int notified;          /* READY=1 sent to systemd (every worker was ready once) */
+  int delaying_notified; /* STOPPING=1 sent when --drain-delay began */
   const char *delay_why;
   int fatal;   /* workers were killed: close even if one is not reaped */
   int closed;  /* primary_close ran */
@@ -314,6 +316,18 @@ static void on_ipc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof(bytes);
 }
 
+/* systemd's READY=1 (Type=notify) once every slot's worker is ready: the
+ * start-up is over and every worker takes connections. */
+static void notify_ready(primary_t *p, const char *status) {
+  for (int i = 0; i < p->n; i++)
+    if (!p->slots[i].cur || p->slots[i].cur->state != W_READY)
+      return;
+  char msg[128];
+  snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s (%d workers)", status, p->n);
+  cluster_notify(msg);
+  p->notified = 1;
+}
+
 static void on_ready(primary_t *p, pworker_t *w) {
   if (w->state != W_STARTING)
     return;
@@ -329,6 +343,8 @@ static void on_ready(primary_t *p, pworker_t *w) {
   flush_waiting(p);
   if (p->rolling == w->slot && p->slots[w->slot].next == w)
     roll_next(p);
+  else if (!p->notified && !p->shutting_down && !p->delaying)
+    notify_ready(p, "serving");
 }
 
 static void on_scrape(primary_t *p, pworker_t *w, const char *payload, size_t len);
@@ -671,6 +687,7 @@ static void primary_close(primary_t *p) {
   p->shutting_down = 1;
   for (int i = 0; i < 3; i++) close_if_open((uv_handle_t *)&p->signals[i]);
   close_if_open((uv_handle_t *)&p->force);
+  cluster_notify_watchdog_stop();
   for (int i = 0; i < p->n; i++) close_if_open((uv_handle_t *)&p->slots[i].respawn);
   if (p->listening) {
     close_if_open((uv_handle_t *)&p->listener);
@@ -705,6 +722,8 @@ static void primary_close(primary_t *p) {
 static void shutdown_all(primary_t *p, const char *why) {
   p->shutting_down = 1;
   LOG_INFO(NULL, "shutting down: %s", why);
+  if (!p->delaying_notified)
+    cluster_notify("STOPPING=1\nSTATUS=draining");
   if (p->listening) {
     uv_close((uv_handle_t *)&p->listener, NULL);
     p->listening = 0;
@@ -756,11 +775,14 @@ static void roll_next(primary_t *p) {
   if (i >= p->n) {
     p->rolling = -1;
     LOG_INFO(NULL, "all workers replaced");
+    notify_ready(p, "serving, workers replaced");
     return;
   }
   p->rolling = i;
-  if (spawn(p, i, 1) != 0)
+  if (spawn(p, i, 1) != 0) {
     p->rolling = -1;
+    notify_ready(p, "serving, SIGHUP's roll stopped");
+  }
 }
 
 static void on_delay_end(uv_timer_t *t) {
@@ -774,6 +796,8 @@ static void on_delay_end(uv_timer_t *t) {
 static void delay_shutdown(primary_t *p, const char *why) {
   p->delaying = 1;
   p->delay_why = why;
+  cluster_notify("STOPPING=1\nSTATUS=not ready, draining after --drain-delay");
+  p->delaying_notified = 1;
   LOG_INFO(NULL, "%s: not ready, draining in %lld ms (--drain-delay)", why,
            (long long)p->cfg->drain_delay);
   for (int i = 0; i < p->n; i++) {
@@ -792,6 +816,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     if (p->shutting_down || p->rolling >= 0)
       return;
     LOG_INFO(NULL, "SIGHUP: replacing workers one by one");
+    cluster_notify("RELOADING=1\nSTATUS=SIGHUP: replacing workers one by one");
     roll_next(p);
     return;
   }
@@ -822,7 +847,8 @@ static void setup_env(primary_t *p, const char *conninfo) {
   for (int i = 0; i < n; i++) {
     if (strncmp(environ[i], CLUSTER_WORKER_ENV "=", strlen(CLUSTER_WORKER_ENV) + 1) == 0)
       continue;
-    if (strncmp(environ[i], "DATABASE_URL=", 13) == 0)
+    if (strncmp(environ[i], "DATABASE_URL=", 13) == 0 ||
+        cluster_notify_env_skip(environ[i]))
       continue;
     p->env[k++] = environ[i];
   }
@@ -898,9 +924,11 @@ int cluster_primary_run(const core_config_t *cfg, const char *conninfo, char **a
     for (int i = 0; i < p->n && !p->fatal; i++)
       if (spawn(p, i, 0) != 0)
         fatal(p, "cannot spawn workers");
-    if (!p->fatal)
+    if (!p->fatal) {
       LOG_INFO(NULL, "primary listening on http://%s:%d with %d workers (sched %s)",
                cfg->host, cfg->port, p->n, core_sched_name(cfg->sched));
+      cluster_notify_watchdog_start(p->loop);
+    }
   }
   uv_run(p->loop, UV_RUN_DEFAULT);
   if (!p->closed) { /* the loop ran dry without a shutdown */

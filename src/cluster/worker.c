@@ -261,6 +261,7 @@ static void worker_close(worker_t *w) {
   cluster_wmetrics_stop();
   for (int i = 0; i < 3; i++) close_if_open((uv_handle_t *)&w->signals[i]);
   close_if_open((uv_handle_t *)&w->force);
+  cluster_notify_watchdog_stop();
   if (w->ipc_open)
     close_if_open((uv_handle_t *)&w->ipc);
   if (w->listener_open)
@@ -315,6 +316,8 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
   const char *why = signum == SIGTERM ? "SIGTERM" : "SIGINT";
   /* Only the single process delays by itself; a worker's primary does. */
+  if (w->id == 0 && !w->delaying)
+    cluster_notify("STOPPING=1\nSTATUS=draining");
   if (w->id == 0 && w->cfg->drain_delay > 0 && !w->delaying) {
     w->delaying = 1;
     w->ctx.draining = 1;
@@ -425,6 +428,8 @@ int cluster_worker_run(const core_config_t *cfg, const char *conninfo, int id) {
   } else if (id == 0) {
     LOG_INFO(w->fields, "listening on http://%s:%d (single process)", cfg->host,
              cfg->port);
+    cluster_notify("READY=1\nSTATUS=serving (single process)");
+    cluster_notify_watchdog_start(w->loop);
   }
   uv_run(w->loop, UV_RUN_DEFAULT);
   if (!w->closed) { /* the loop ran dry without a drain: close through owners */
