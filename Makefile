@@ -9,7 +9,7 @@ CMAKE_ARGS ?=
 RUN_ARGS   ?=
 
 .PHONY: all deps build san run test test-fast test-san test-tsan clean peers conformance \
-  fuzz-build fuzz test-fuzz bench bench-report format format-check perf
+  fuzz-build fuzz test-fuzz bench bench-report format format-check perf test-scaleout
 
 all: build
 
@@ -127,6 +127,16 @@ test-fuzz: fuzz-build
 	done
 
 test: test-fast test-san test-tsan test-fuzz
+
+# Issue 13's loopback scale-out test (test/scaleout/run, docs/scaling.md):
+# a PostgreSQL primary, a streaming replica, PgBouncer, two looplab
+# instances and HAProxy, configured from deploy/, under looplab-load while
+# an instance is SIGTERMed and SIGKILLed, PgBouncer restarted and the
+# replica stopped. About 70 s on 2 cores; needs root. Not part of `make
+# test` (yet). haproxy and pgbouncer come from Debian, installed only once.
+test-scaleout: build
+	@LOOPLAB_EXTRA_PKGS="haproxy pgbouncer" ./deps/install
+	./test/scaleout/run $(BUILD)
 
 # The committed .clang-format over every tracked C file. CI runs
 # format-check (.ci/run); `make format` rewrites the files in place.
