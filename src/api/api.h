@@ -140,7 +140,11 @@ int api_path_id(http_req_t *req, const char **id_text);
 db_pool_t *api_read_pool(const api_ctx_t *ctx, int route);
 int api_read_retry(api_ctx_t *ctx, const db_pool_t *pool, int status);
 
-/* Answers 503 for an unavailable database, 500 for anything else. */
+/* Answers 503 for an unavailable database (Retry-After: 1), 503 with the
+ * code API_CODE_OUTCOME_UNKNOWN and no Retry-After for a write whose
+ * connection broke after it was sent (DB_ELOST, DB_ETIMEDOUT: it may have
+ * committed), 500 for anything else. */
+#define API_CODE_OUTCOME_UNKNOWN "LOOPLAB_ERR_OUTCOME_UNKNOWN"
 void api_db_error(http_req_t *req, int status, const char *what);
 
 #endif

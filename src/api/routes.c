@@ -68,6 +68,7 @@ int api_http_status(int code) {
     case API_EMEDIA:
       return 415;
     case DB_EUNAVAIL:
+    case DB_ELOST:
     case DB_ETIMEDOUT:
     case DB_ECLOSING:
       return 503;
@@ -82,18 +83,36 @@ db_pool_t *api_read_pool(const api_ctx_t *ctx, int route) {
   return ctx->db;
 }
 
-/* Only DB_EUNAVAIL: the replica is down or unreachable. A timeout or an
- * error PostgreSQL answered would fail on the primary too, or cost it a
- * slow statement twice. */
+/* Only DB_EUNAVAIL and DB_ELOST: the replica is down, unreachable, or
+ * went away under the read (a read has no outcome to lose). A timeout or
+ * an error PostgreSQL answered would fail on the primary too, or cost it
+ * a slow statement twice. */
 int api_read_retry(api_ctx_t *ctx, const db_pool_t *pool, int status) {
-  if (status != DB_EUNAVAIL || pool == ctx->db || !ctx->cfg || !ctx->cfg->read_fallback)
+  if ((status != DB_EUNAVAIL && status != DB_ELOST) || pool == ctx->db || !ctx->cfg ||
+      !ctx->cfg->read_fallback)
     return 0;
   ctx->read_fallbacks++;
   return 1;
 }
 
+/* A write whose statement reached PostgreSQL and whose answer did not come
+ * back may have committed: saying "unavailable" (come back later) would
+ * invite a blind retry, a second row. The client is told the outcome is
+ * unknown, with no Retry-After, so it looks before it writes again. */
+static int outcome_unknown(const http_req_t *req, int status) {
+  return (status == DB_ELOST || status == DB_ETIMEDOUT) && req->method != HTTP_M_GET &&
+         req->method != HTTP_M_HEAD;
+}
+
 void api_db_error(http_req_t *req, int status, const char *what) {
-  if (status == DB_EUNAVAIL || status == DB_ETIMEDOUT || status == DB_ECLOSING) {
+  if (outcome_unknown(req, status)) {
+    http_respond_error_code(req, 503, API_CODE_OUTCOME_UNKNOWN,
+                            "the database connection was lost after the write was sent: "
+                            "it may have been applied");
+    return;
+  }
+  if (status == DB_EUNAVAIL || status == DB_ELOST || status == DB_ETIMEDOUT ||
+      status == DB_ECLOSING) {
     http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");
     return;
   }

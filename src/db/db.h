@@ -25,7 +25,10 @@ enum {
   DB_EQUERY = -20002,    /* PostgreSQL answered with an error: res holds it */
   DB_ECLOSING = -20003,  /* the pool is closing */
   DB_ETIMEDOUT = -20004, /* the query did not complete within query_timeout_ms */
-  DB_EBUSY = -20005      /* db_conn_query/pipeline on a connection with one in flight */
+  DB_EBUSY = -20005,     /* db_conn_query/pipeline on a connection with one in flight */
+  DB_ELOST = -20006      /* the connection broke with the query sent and its sync
+                            point not reached: a write may or may not have
+                            committed (answer 503, outcome unknown) */
 };
 const char *db_strerror(int code);
 
@@ -103,7 +106,7 @@ typedef void (*db_result_cb)(void *data, int status, PGresult *res);
  * DB_ECLOSING, UV_EINVAL for a bad statement id or parameter count.
  * Waiters are served in FIFO order; with no healthy connection a waiter
  * gets DB_EUNAVAIL within unavailable_after_ms. A query in flight on a
- * connection that breaks gets DB_EUNAVAIL; it is never retried. */
+ * connection that breaks gets DB_ELOST; it is never retried. */
 int db_query(db_pool_t *pool, int stmt, const char *const *params, int nparams,
              db_result_cb cb, void *data);
 
@@ -126,7 +129,8 @@ int db_pipeline(db_pool_t *pool, const db_call_t *calls, int n, db_done_cb done,
  *
  * db_conn_query: one query at a time per connection (DB_EBUSY otherwise;
  * issue the next from the previous one's callback). DB_EUNAVAIL if the
- * connection broke while held: release it, the pool re-opens it.
+ * connection broke while held (DB_ELOST to a query in flight on it):
+ * release it, the pool re-opens it.
  * db_pool_release with a query in flight returns the connection after that
  * query's callback. */
 typedef void (*db_acquire_cb)(void *data, int status, db_conn_t *conn);

@@ -198,6 +198,8 @@ const char *db_strerror(int code) {
       return "query timed out";
     case DB_EBUSY:
       return "connection busy";
+    case DB_ELOST:
+      return "connection lost with the query in flight";
     default:
       return uv_strerror(code);
   }
@@ -1096,7 +1098,9 @@ static void conn_break(db_conn_t *c, int status, const char *why) {
   set_state(c, p->closing ? CONN_CLOSED : CONN_DOWN);
   if (!c->held && !p->closing)
     uv_timer_start(&c->timer, on_timer, 0, 0);
-  fail_units(c, status);
+  /* What was sent may have committed: its caller must not be told it
+   * was never run (DB_EUNAVAIL). */
+  fail_units(c, status == DB_EUNAVAIL ? DB_ELOST : status);
 }
 
 /* The connection is gone (or cannot be trusted): first every result libpq

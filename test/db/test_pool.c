@@ -22,6 +22,7 @@ START_TEST(t_strerror) {
   ck_assert_str_eq(db_strerror(DB_ECLOSING), "pool closing");
   ck_assert_str_eq(db_strerror(DB_ETIMEDOUT), "query timed out");
   ck_assert_str_eq(db_strerror(DB_EBUSY), "connection busy");
+  ck_assert_str_eq(db_strerror(DB_ELOST), "connection lost with the query in flight");
   ck_assert_str_eq(db_strerror(DB_OK), "ok");
 }
 END_TEST

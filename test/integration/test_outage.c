@@ -290,6 +290,65 @@ START_TEST(recovers_when_database_returns) {
 }
 END_TEST
 
+/* A write whose connection breaks after the INSERT reached PostgreSQL may
+ * have committed: the client is told so (503 with the outcome-unknown code
+ * and no Retry-After, so it looks before writing again), never the plain
+ * "database unavailable" that means it was not run. A trigger holds the
+ * INSERT in pg_sleep while the test terminates its backend. */
+START_TEST(write_lost_in_flight) {
+  const char *db = th_pg_conninfo();
+  th_sql(db,
+         "CREATE OR REPLACE FUNCTION looplab_it_hold() RETURNS trigger LANGUAGE plpgsql "
+         "AS $$ BEGIN PERFORM pg_sleep(10); RETURN NEW; END $$",
+         NULL, 0);
+  th_sql(db,
+         "CREATE OR REPLACE TRIGGER looplab_it_hold BEFORE INSERT ON items FOR EACH ROW "
+         "WHEN (NEW.name = 'it-lost-in-flight') EXECUTE FUNCTION looplab_it_hold()",
+         NULL, 0);
+  const char *const args[] = {"--workers", "0", "--pool", "1", NULL};
+  th_server_t s;
+  th_server_start(&s, args);
+  th_conn_t *c = th_conn_open(s.port);
+  th_sends(
+      c,
+      "POST /items HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+      "Content-Length: 44\r\n\r\n{\"name\":\"it-lost-in-flight\",\"price_cents\":1}");
+  const char *held =
+      "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+      "AND pid <> pg_backend_pid() AND datname = current_database()";
+  int64_t t0 = th_now_ms();
+  while (th_sql_int(db, held) < 1 && th_now_ms() - t0 < th_scale(5000)) th_sleep_ms(10);
+  TH_ASSERT(th_sql_int(db, held) == 1, "the INSERT never reached the trigger's sleep");
+  th_sql(db,
+         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = "
+         "'PgSleep' AND pid <> pg_backend_pid() AND datname = current_database()",
+         NULL, 0);
+  th_response_t r;
+  int rc = th_read_response(c, &r, th_scale(5000));
+  th_sql(db, "DROP TRIGGER IF EXISTS looplab_it_hold ON items", NULL, 0);
+  th_sql(db, "DROP FUNCTION IF EXISTS looplab_it_hold()", NULL, 0);
+  TH_ASSERT(rc == TH_OK, "no answer to the write whose connection broke (rc %d)", rc);
+  TH_ASSERT(r.status == 503, "the write whose connection broke: %d, want 503: %s",
+            r.status, r.body);
+  th_assert_error_shape(&r, 503, "may have been applied", "/items");
+  TH_ASSERT(strstr(r.body, "\"code\":\"LOOPLAB_ERR_OUTCOME_UNKNOWN\"") != NULL,
+            "the write whose connection broke is not reported as of unknown outcome: %s",
+            r.body);
+  TH_ASSERT(th_header(&r, "retry-after") == NULL,
+            "an unknown outcome invites a blind retry with Retry-After: %s",
+            th_header(&r, "retry-after"));
+  th_response_free(&r);
+  th_conn_close(c);
+  /* The pool reconnects; a read is plain "unavailable" or served. */
+  timed_t t = timed(s.port, "GET", "/items/1", NULL);
+  TH_ASSERT(t.status == 200 || (t.status == 503 && strcmp(t.retry_after, "1") == 0),
+            "a read after the break: %d %s", t.status, t.body);
+  int status = th_server_stop(&s, th_scale(5000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "write lost in flight");
+}
+END_TEST
+
 static Suite *outage_suite(void) {
   Suite *s = suite_create("outage");
   TCase *tc = tcase_create("outage");
@@ -297,6 +356,7 @@ static Suite *outage_suite(void) {
   tcase_add_loop_test(tc, no_database, 0, 2);
   tcase_add_test(tc, black_hole_database);
   tcase_add_test(tc, recovers_when_database_returns);
+  tcase_add_test(tc, write_lost_in_flight);
   suite_add_tcase(s, tc);
   return s;
 }
