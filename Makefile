@@ -132,8 +132,9 @@ test: test-fast test-san test-tsan test-fuzz
 # a PostgreSQL primary, a streaming replica, PgBouncer, two looplab
 # instances and HAProxy, configured from deploy/, under looplab-load while
 # an instance is SIGTERMed and SIGKILLed, PgBouncer restarted and the
-# replica stopped. About 70 s on 2 cores; needs root. Not part of `make
-# test` (yet). haproxy and pgbouncer come from Debian, installed only once.
+# replica stopped. About 70 s on 2 cores; needs root. .ci/run runs it
+# after `make test` (whose 10-minute budget it would break). haproxy and
+# pgbouncer come from Debian, installed only once.
 test-scaleout: build
 	@LOOPLAB_EXTRA_PKGS="haproxy pgbouncer" ./deps/install
 	./test/scaleout/run $(BUILD)
