@@ -105,6 +105,18 @@ static void lag_catch_up(uint64_t now) {
   wm.lag_prev = now;
 }
 
+/* A pool's gauges into out; 0 (out untouched) without a pool. */
+static int pool_sample(db_pool_t *pool, metrics_pool_t *out, db_pool_stats_t *st) {
+  if (!pool)
+    return 0;
+  db_pool_stats(pool, st);
+  out->in_use = st->in_use;
+  out->waiting = st->waiting;
+  out->healthy = st->healthy;
+  out->size = st->size;
+  return 1;
+}
+
 /* Fills out and starts new lag and utilization windows of view. */
 void cluster_wmetrics_snapshot(metrics_snap_t *out, int view) {
   window_t *w = &wm.win[view ? 1 : 0];
@@ -116,23 +128,10 @@ void cluster_wmetrics_snapshot(metrics_snap_t *out, int view) {
   w->hr_prev = hr;
   w->idle_prev = idle;
   wm.snap.connections = wm.server->connections;
-  if (wm.ctx->db) {
-    db_pool_stats_t st;
-    db_pool_stats(wm.ctx->db, &st);
-    wm.snap.db_in_use = st.in_use;
-    wm.snap.db_waiting = st.waiting;
-    wm.snap.db_healthy = st.healthy;
-    wm.snap.db_size = st.size;
+  db_pool_stats_t st;
+  if (pool_sample(wm.ctx->db, &wm.snap.db, &st))
     metrics_depth_fill(&wm.snap.db_depth, st.depth, DB_DEPTH_SLOTS);
-  }
-  if (wm.ctx->db_read) {
-    db_pool_stats_t st;
-    db_pool_stats(wm.ctx->db_read, &st);
-    wm.snap.db_read_in_use = st.in_use;
-    wm.snap.db_read_waiting = st.waiting;
-    wm.snap.db_read_healthy = st.healthy;
-    wm.snap.db_read_size = st.size;
-  }
+  pool_sample(wm.ctx->db_read, &wm.snap.db_read, &st);
   wm.snap.db_read_fallbacks = wm.ctx->read_fallbacks;
   tp_sample(&wm.snap);
   metrics_process_sample(&wm.snap);

@@ -58,6 +58,11 @@ typedef struct metrics_dur_s {
 } metrics_dur_t;
 
 /* One worker's snapshot. Plain data: it crosses the IPC pipe as bytes. */
+/* A pool's gauges (db_pool_stats_t's, as the snapshot carries them). */
+typedef struct metrics_pool_s {
+  int64_t in_use, waiting, healthy, size;
+} metrics_pool_t;
+
 typedef struct metrics_snap_s {
   int32_t worker;
   int32_t pid;
@@ -69,11 +74,10 @@ typedef struct metrics_snap_s {
   uint64_t loop_elapsed_ns;
   int64_t tp_queue_depth;
   metrics_hist_t tp_wait;
-  int64_t db_in_use, db_waiting, db_healthy, db_size;
-  /* the --db-read pool's (all 0 without one), and reads it sent to db */
-  int64_t db_read_in_use, db_read_waiting, db_read_healthy, db_read_size;
-  uint64_t db_read_fallbacks;
-  metrics_hist_t db_depth; /* since the worker started */
+  metrics_pool_t db;
+  metrics_pool_t db_read;     /* the --db-read pool's (all 0 without one) */
+  uint64_t db_read_fallbacks; /* reads the replica could not serve, sent to db */
+  metrics_hist_t db_depth;    /* since the worker started */
   int64_t connections;
   uint64_t requests_total;
   int64_t rss_bytes, vsize_bytes;

@@ -408,14 +408,19 @@ static void utilization(ctx_t *c) {
     return (double)s->field;                           \
   }
 GET(tp_queue_depth)
-GET(db_in_use)
-GET(db_waiting)
-GET(db_healthy)
-GET(db_size)
-GET(db_read_in_use)
-GET(db_read_waiting)
-GET(db_read_healthy)
-GET(db_read_size)
+#define GET_POOL(pool, field)                                   \
+  static double get_##pool##_##field(const metrics_snap_t *s) { \
+    return (double)s->pool.field;                               \
+  }
+GET_POOL(db, in_use)
+GET_POOL(db, waiting)
+GET_POOL(db, healthy)
+GET_POOL(db, size)
+GET_POOL(db_read, in_use)
+GET_POOL(db_read, waiting)
+GET_POOL(db_read, healthy)
+GET_POOL(db_read, size)
+#undef GET_POOL
 GET(db_read_fallbacks)
 GET(connections)
 GET(requests_total)
@@ -429,20 +434,39 @@ GET(max_fds)
 GET(start_time_s)
 #undef GET
 
+/* A pool's four gauges: <prefix>_in_use, _waiting, _healthy, _size. */
+static void pool_families(ctx_t *c, const char *prefix, const char *const help[4],
+                          const getter_t get[4]) {
+  static const char *const suffix[4] = {"in_use", "waiting", "healthy", "size"};
+  char name[64];
+  for (int i = 0; i < 4; i++) {
+    snprintf(name, sizeof(name), "%s_%s", prefix, suffix[i]);
+    scalar(c, name, "gauge", help[i], get[i], 0);
+  }
+}
+
+static void pool(ctx_t *c) {
+  static const char *const help[4] = {
+      "PostgreSQL connections lent out.", "Requests waiting for a PostgreSQL connection.",
+      "PostgreSQL connections up and prepared.", "PostgreSQL connections configured."};
+  static const getter_t get[4] = {get_db_in_use, get_db_waiting, get_db_healthy,
+                                  get_db_size};
+  pool_families(c, "looplab_db_pool", help, get);
+}
+
 /* The --db-read pool's families, only when a worker has one. */
 static void read_pool(ctx_t *c) {
+  static const char *const help[4] = {"Replica (--db-read) connections lent out.",
+                                      "Requests waiting for a replica connection.",
+                                      "Replica connections up and prepared.",
+                                      "Replica connections configured."};
+  static const getter_t get[4] = {get_db_read_in_use, get_db_read_waiting,
+                                  get_db_read_healthy, get_db_read_size};
   int any = 0;
-  for (int i = 0; i < c->n; i++) any |= c->snaps[i]->db_read_size > 0;
+  for (int i = 0; i < c->n; i++) any |= c->snaps[i]->db_read.size > 0;
   if (!any)
     return;
-  scalar(c, "looplab_db_read_pool_in_use", "gauge",
-         "Replica (--db-read) connections lent out.", get_db_read_in_use, 0);
-  scalar(c, "looplab_db_read_pool_waiting", "gauge",
-         "Requests waiting for a replica connection.", get_db_read_waiting, 0);
-  scalar(c, "looplab_db_read_pool_healthy", "gauge",
-         "Replica connections up and prepared.", get_db_read_healthy, 0);
-  scalar(c, "looplab_db_read_pool_size", "gauge", "Replica connections configured.",
-         get_db_read_size, 0);
+  pool_families(c, "looplab_db_read_pool", help, get);
   scalar(c, "looplab_db_read_fallbacks_total", "counter",
          "Reads the replica could not serve, sent to the primary (--read-fallback).",
          get_db_read_fallbacks, 0);
@@ -509,14 +533,7 @@ void metrics_render(core_buf_t *out, const metrics_snap_t *const *snaps, int n,
              "Requests in flight on their PostgreSQL connection when sent, themselves "
              "included (1: not pipelined).",
              offsetof(metrics_snap_t, db_depth), metrics_depth_bounds);
-  scalar(&c, "looplab_db_pool_in_use", "gauge", "PostgreSQL connections lent out.",
-         get_db_in_use, 0);
-  scalar(&c, "looplab_db_pool_waiting", "gauge",
-         "Requests waiting for a PostgreSQL connection.", get_db_waiting, 0);
-  scalar(&c, "looplab_db_pool_healthy", "gauge",
-         "PostgreSQL connections up and prepared.", get_db_healthy, 0);
-  scalar(&c, "looplab_db_pool_size", "gauge", "PostgreSQL connections configured.",
-         get_db_size, 0);
+  pool(&c);
   read_pool(&c);
   scalar(&c, "looplab_worker_connections", "gauge", "Open HTTP connections.",
          get_connections, 0);
