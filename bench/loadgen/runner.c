@@ -387,6 +387,11 @@ static void finish(runner_t *r) {
     fold_sample(r, &s);
   }
   r->phase = PH_DONE;
+  /* The last redraw, as the run ended: the 100 ms redraws can stop short
+   * of it when the VUs finish between two of them (a slow machine). */
+  if (r->prog.mode == LOAD_PROGRESS_TTY && r->t0_ns)
+    load_progress_draw(&r->prog, stderr, r->o, r->res, r->res->elapsed_s,
+                       r->o->model == LOAD_OPEN ? r->busy : r->running, r->nvus);
   load_progress_end(&r->prog, stderr);
   for (unsigned i = 0; i < r->nvus; i++) {
     vu_t *vu = r->vus[i];
