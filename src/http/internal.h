@@ -63,7 +63,6 @@ struct http_conn_s {
   int queued;
   http_req_t *free_reqs;
   http_req_t *writing; /* the batch in the current uv_write */
-  uv_buf_t bufs[64];
 
   core_buf_t hbuf; /* url and header bytes of the request being parsed */
   size_t url_len;

@@ -14,6 +14,10 @@
 #include "internal.h"
 
 #define KEEP_BUF 65536 /* request buffers above this are freed on reuse */
+/* A request's first arena chunk, kept across reuse: a W1 request uses under
+ * 256 bytes of it; a list or a dashboard grows it for that request only.
+ * Every connection holds one, so it is most of its memory. */
+#define ARENA_FIRST 1024
 #define WRITE_HIGH_WATER (1 << 20)
 
 /* Requests. */
@@ -24,7 +28,7 @@ http_req_t *http__req_new(http_conn_t *c) {
     c->free_reqs = r->next;
   } else {
     r = xcalloc(1, sizeof(*r));
-    core_arena_init(&r->arena, 4096);
+    core_arena_init(&r->arena, ARENA_FIRST);
     core_buf_init(&r->out);
     core_buf_init(&r->body_buf);
   }
@@ -126,12 +130,15 @@ static void on_write(uv_write_t *w, int status) {
 void http__queue_flush(http_conn_t *c) {
   if (c->writing || !http__conn_open(c))
     return;
+  /* On the stack: uv_write copies the array, so no connection needs to
+   * keep 1 KB of it (issue 11's memory per connection). */
+  uv_buf_t bufs[64];
   int n = 0;
   http_req_t *r = c->queue_head, *last = NULL;
-  while (r && r->done && n + 2 <= (int)ARRAY_SIZE(c->bufs)) {
-    c->bufs[n++] = uv_buf_init(r->head, (unsigned)r->head_len);
+  while (r && r->done && n + 2 <= (int)ARRAY_SIZE(bufs)) {
+    bufs[n++] = uv_buf_init(r->head, (unsigned)r->head_len);
     if (r->out.len && !r->head_only)
-      c->bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
+      bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
     last = r;
     c->queued--;
     if (r->close)
@@ -150,8 +157,7 @@ void http__queue_flush(http_conn_t *c) {
   if (c->queue_head == NULL)
     c->queue_tail = NULL;
   last->next = NULL;
-  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, c->bufs, (unsigned)n, on_write) !=
-      0) {
+  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write) != 0) {
     http__conn_close(c);
     return;
   }
