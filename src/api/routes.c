@@ -111,8 +111,7 @@ void api_db_error(http_req_t *req, int status, const char *what) {
                             "it may have been applied");
     return;
   }
-  if (status == DB_EUNAVAIL || status == DB_ELOST || status == DB_ETIMEDOUT ||
-      status == DB_ECLOSING) {
+  if (api_http_status(status) == 503) {
     http_respond_error(req, 503, "Retry-After: 1\r\n", "database unavailable");
     return;
   }

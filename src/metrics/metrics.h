@@ -57,11 +57,12 @@ typedef struct metrics_dur_s {
   metrics_hist_t h;
 } metrics_dur_t;
 
-/* One worker's snapshot. Plain data: it crosses the IPC pipe as bytes. */
 /* A pool's gauges (db_pool_stats_t's, as the snapshot carries them). */
 typedef struct metrics_pool_s {
   int64_t in_use, waiting, healthy, size;
 } metrics_pool_t;
+
+/* One worker's snapshot. Plain data: it crosses the IPC pipe as bytes. */
 
 typedef struct metrics_snap_s {
   int32_t worker;
