@@ -836,14 +836,23 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
 }
 
+/* libpq loads OpenLDAP, which loads GnuTLS, whose constructor sets up its
+ * crypto back-ends and reads its configuration in every process at exec
+ * time: ~140 KB of private memory per worker that nothing uses (libpq's TLS
+ * is OpenSSL's; OpenLDAP calls gnutls_global_init itself when it needs it).
+ * GnuTLS skips that work when this is set; a user's own setting wins. */
+#define GNUTLS_ENV "GNUTLS_NO_IMPLICIT_INIT"
+
 /* Workers get the primary's argv and environment, plus their id and the
  * database the primary resolved (the embedded one, say). */
 static void setup_env(primary_t *p, const char *conninfo) {
   extern char **environ;
   int n = 0;
   while (environ[n]) n++;
-  p->env = xcalloc((size_t)n + 3, sizeof(char *));
+  p->env = xcalloc((size_t)n + 4, sizeof(char *));
   int k = 0;
+  if (getenv(GNUTLS_ENV) == NULL)
+    p->env[k++] = GNUTLS_ENV "=1";
   for (int i = 0; i < n; i++) {
     if (strncmp(environ[i], CLUSTER_WORKER_ENV "=", strlen(CLUSTER_WORKER_ENV) + 1) == 0)
       continue;

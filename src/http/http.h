@@ -71,7 +71,7 @@ struct http_req_s {
   http_conn_t *conn;
   http_req_t *next; /* in the connection's response queue or free list */
   core_buf_t body_buf;
-  char head[768]; /* status line and headers */
+  char *head; /* status line and headers, in the arena */
   size_t head_len;
   int status;
   unsigned done : 1;  /* the response is ready */

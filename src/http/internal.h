@@ -104,6 +104,10 @@ struct http_conn_s {
 void http_date_refresh(http_server_t *s);
 /* Percent-decodes s into the arena ("+" stays "+", as in a path). */
 const char *http_percent_decode(core_arena_t *a, const char *s, size_t n, size_t *outn);
+/* The longest head http_req_build_head writes: the callers' at most 256
+ * bytes of headers, the fixed ones (under 256) and an echoed X-Request-Id
+ * (at most 128 + 16). */
+#define HTTP_HEAD_MAX 768
 void http_req_build_head(http_req_t *req, int status, const char *content_type,
                          const char *extra_headers, size_t body_len);
 

@@ -13,11 +13,15 @@
 
 #include "internal.h"
 
-#define KEEP_BUF 65536 /* request buffers above this are freed on reuse */
+/* A request's body and response buffers are kept across reuse up to this
+ * size (a W1 answer needs 512 bytes): a list's 16 KiB answer, kept, would
+ * stay on every connection that ever asked for one. */
+#define KEEP_BUF 2048
 /* A request's first arena chunk, kept across reuse: a W1 request uses under
- * 256 bytes of it; a list or a dashboard grows it for that request only.
- * Every connection holds one, so it is most of its memory. */
-#define ARENA_FIRST 1024
+ * 256 bytes of it, plus its response head (~230); a list or a dashboard
+ * grows it for that request only. Every connection holds one, so it is most
+ * of its memory. */
+#define ARENA_FIRST 512
 #define WRITE_HIGH_WATER (1 << 20)
 
 /* Requests. */

@@ -37,6 +37,26 @@ static void h_echo(http_req_t *req) {
   http_respond(req, 200, "application/octet-stream", NULL);
 }
 
+/* An 8 KiB answer (a list's or a dashboard's size). */
+static void h_big(http_req_t *req) {
+  S.handled++;
+  core_buf_reserve(&req->out, 8192);
+  memset(req->out.data, 'b', 8192);
+  req->out.len = 8192;
+  req->out.data[8192] = '\0';
+  http_respond(req, 200, "text/plain", NULL);
+}
+
+/* What the request object brought from its last use: the response buffer's
+ * capacity and the object's address (the same one on a keep-alive
+ * connection that sends one request at a time). */
+static void h_cap(http_req_t *req) {
+  S.handled++;
+  size_t cap = req->out.cap;
+  core_buf_printf(&req->out, "cap=%zu req=%p", cap, (void *)req);
+  http_respond(req, 200, "text/plain", NULL);
+}
+
 static void on_later(uv_timer_t *t) {
   http_req_t *req = t->data;
   core_buf_puts(&req->out, "slow");
@@ -95,6 +115,8 @@ static void setup(void) {
   http_router_add(S.router, HTTP_M_GET, "/hello", h_hello);
   http_router_add(S.router, HTTP_M_POST, "/echo", h_echo);
   http_router_add(S.router, HTTP_M_GET, "/slow", h_slow);
+  http_router_add(S.router, HTTP_M_GET, "/big", h_big);
+  http_router_add(S.router, HTTP_M_GET, "/cap", h_cap);
   http_server_opts_t o = {.body_limit = 1024,
                           .max_header_size = 2048,
                           .keep_alive_timeout = 5000,
@@ -163,6 +185,62 @@ START_TEST(simple_and_head) {
   ck_assert_int_eq(count(out, "Content-Length: 5"), 2);
   ck_assert_ptr_nonnull(strstr(out, "Date: "));
   ck_assert_ptr_nonnull(strstr(out, "Connection: close"));
+  close(fd);
+}
+END_TEST
+
+/* One response on fd, its body into body[bodylen] (the response must
+ * carry Content-Length). */
+static void read_one(int fd, char *body, size_t bodylen) {
+  static char buf[16384];
+  size_t n = 0;
+  char *end = NULL;
+  while ((end = strstr(buf, "\r\n\r\n")) == NULL) {
+    ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+    ck_assert_int_gt((int)r, 0);
+    n += (size_t)r;
+    buf[n] = '\0';
+  }
+  const char *cl = strstr(buf, "Content-Length: ");
+  ck_assert_ptr_nonnull(cl);
+  size_t want = (size_t)(end + 4 - buf) + strtoul(cl + 16, NULL, 10);
+  ck_assert_uint_lt(want, sizeof(buf));
+  while (n < want) {
+    ssize_t r = read(fd, buf + n, want - n);
+    ck_assert_int_gt((int)r, 0);
+    n += (size_t)r;
+  }
+  buf[n] = '\0';
+  ck_assert_int_eq(n, want); /* nothing beyond the one response */
+  snprintf(body, bodylen, "%s", end + 4);
+  memset(buf, 0, n);
+}
+
+/* A request object keeps a small response buffer across reuse (no malloc
+ * per request) and frees one a big answer grew (kept, it would stay on
+ * every connection that ever asked for a list: 4.6 MB of the 8-worker
+ * cluster at 1000 connections). */
+START_TEST(buffers_kept_small_freed_big) {
+  int fd = dial();
+  char b1[128], b2[128], big[128];
+  say(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_one(fd, b1, sizeof(b1));
+  ck_assert_str_eq(b1, "hello");
+  say(fd, "GET /cap HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_one(fd, b1, sizeof(b1));
+  say(fd, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_one(fd, big, sizeof(big));
+  ck_assert_uint_eq(strspn(big, "b"), sizeof(big) - 1);
+  say(fd, "GET /cap HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_one(fd, b2, sizeof(b2));
+  size_t cap1, cap2;
+  char req1[32], req2[32];
+  ck_assert_int_eq(sscanf(b1, "cap=%zu req=%31s", &cap1, req1), 2);
+  ck_assert_int_eq(sscanf(b2, "cap=%zu req=%31s", &cap2, req2), 2);
+  ck_assert_str_eq(req1, req2); /* the same object, from the free list */
+  ck_assert_msg(cap1 > 0 && cap1 <= 2048, "after a small answer: cap %zu, want kept",
+                cap1);
+  ck_assert_msg(cap2 <= 2048, "after an 8 KiB answer: cap %zu, want freed", cap2);
   close(fd);
 }
 END_TEST
@@ -297,6 +375,7 @@ Suite *http_conn_suite(void) {
   tcase_set_timeout(tc, 20);
   tcase_add_test(tc, simple_and_head);
   tcase_add_test(tc, pipelined_in_order);
+  tcase_add_test(tc, buffers_kept_small_freed_big);
   tcase_add_loop_test(tc, bad_requests, 0, (int)(sizeof(bad) / sizeof(bad[0])));
   tcase_add_test(tc, limits);
   tcase_add_test(tc, timeouts);

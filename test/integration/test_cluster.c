@@ -98,6 +98,61 @@ START_TEST(sched_serves) {
 }
 END_TEST
 
+/* ---- (a2) the workers' environment ---- */
+
+/* The value of name in /proc/<pid>/environ into out, or NULL if unset. */
+static const char *proc_env(pid_t pid, const char *name, char *out, size_t outlen) {
+  char path[64], buf[65536];
+  snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+  FILE *f = fopen(path, "r");
+  TH_ASSERT(f != NULL, "%s: %s", path, strerror(errno));
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  size_t nl = strlen(name);
+  for (size_t i = 0; i < n; i += strlen(buf + i) + 1) {
+    if (strncmp(buf + i, name, nl) == 0 && buf[i + nl] == '=') {
+      snprintf(out, outlen, "%s", buf + i + nl + 1);
+      return out;
+    }
+  }
+  return NULL;
+}
+
+/* Workers run with GNUTLS_NO_IMPLICIT_INIT=1 (GnuTLS, loaded through libpq
+ * and OpenLDAP, would otherwise set itself up in each one at exec: ~140 KB
+ * of heap and ~300 KB of code per worker, docs/architecture.md), and a
+ * value the user set is passed on unchanged. */
+static const char *const gnutls_values[] = {NULL, "0"};
+
+START_TEST(workers_skip_gnutls_init) {
+  const char *set = gnutls_values[_i];
+  if (set)
+    setenv("GNUTLS_NO_IMPLICIT_INIT", set, 1);
+  else
+    unsetenv("GNUTLS_NO_IMPLICIT_INIT");
+  th_server_t s;
+  pid_t w[MAXW];
+  int nw = th_cluster_start2(&s, w, MAXW);
+  const char *want = set ? set : "1";
+  for (int i = 0; i < nw; i++) {
+    char v[64];
+    const char *got = proc_env(w[i], "GNUTLS_NO_IMPLICIT_INIT", v, sizeof(v));
+    TH_ASSERT(got != NULL && strcmp(got, want) == 0,
+              "worker %d (user's value %s): GNUTLS_NO_IMPLICIT_INIT is %s, want %s",
+              i + 1, set ? set : "unset", got ? got : "unset", want);
+    char id[16];
+    TH_ASSERT(proc_env(w[i], "LOOPLAB_WORKER_ID", id, sizeof(id)) != NULL,
+              "worker %d has no LOOPLAB_WORKER_ID", i + 1);
+  }
+  TH_ASSERT(th_get_status(s.port, "/items/1", th_scale(3000)) == 200, "GET /items/1");
+  int status = th_server_stop(&s, th_scale(10000));
+  TH_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x", status);
+  TH_ASSERT_CLEAN(&s, "gnutls env");
+  unsetenv("GNUTLS_NO_IMPLICIT_INIT");
+}
+END_TEST
+
 /* ---- (b) a worker killed with SIGKILL ---- */
 
 START_TEST(worker_sigkill_replaced) {
@@ -496,6 +551,7 @@ static Suite *cluster_suite(void) {
   TCase *tc = tcase_create("cluster");
   tcase_set_timeout(tc, 45);
   tcase_add_loop_test(tc, sched_serves, 0, 3);
+  tcase_add_loop_test(tc, workers_skip_gnutls_init, 0, 2);
   tcase_add_test(tc, worker_sigkill_replaced);
   tcase_add_loop_test(tc, sigterm_drains_slow_request, 0, 2);
   tcase_add_test(tc, sigterm_idle_exits_fast);
