@@ -131,43 +131,94 @@ static void on_write(uv_write_t *w, int status) {
   http__queue_flush(c);
 }
 
+/* Recycles a batch the socket took whole. */
+static void batch_done(http_conn_t *c, http_req_t *r) {
+  while (r) {
+    http_req_t *next = r->next;
+    http__req_recycle(c, r);
+    r = next;
+  }
+}
+
+/* Drops the first n bytes from bufs[0..*count); returns the new start. */
+static uv_buf_t *skip_written(uv_buf_t *bufs, int *count, size_t n) {
+  while (*count > 0 && n >= bufs->len) {
+    n -= bufs->len;
+    bufs++;
+    (*count)--;
+  }
+  if (*count > 0) {
+    bufs->base += n;
+    bufs->len -= n;
+  }
+  return bufs;
+}
+
+/* Writes every answer ready at the head of the queue, in one writev. The
+ * socket is tried first (uv_try_write): a batch it takes whole, nearly all
+ * of them, is done at once, without a write request, because libuv 1.44
+ * re-registers the socket with epoll (one epoll_ctl) after every uv_write
+ * that completes, a syscall per response. What it does not take goes
+ * through uv_write, and so do batches whose end must come from the loop: a
+ * final answer (linger), a parser paused by the pipelining bound (resume),
+ * back-pressure. */
 void http__queue_flush(http_conn_t *c) {
-  if (c->writing || !http__conn_open(c))
-    return;
-  /* On the stack: uv_write copies the array, so no connection needs to
-   * keep 1 KB of it (issue 11's memory per connection). */
-  uv_buf_t bufs[64];
-  int n = 0;
-  http_req_t *r = c->queue_head, *last = NULL;
-  while (r && r->done && n + 2 <= (int)ARRAY_SIZE(bufs)) {
-    bufs[n++] = uv_buf_init(r->head, (unsigned)r->head_len);
-    if (r->out.len && !r->head_only)
-      bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
-    last = r;
-    c->queued--;
-    if (r->close)
-      break;
-    r = r->next;
-  }
-  if (last == NULL) {
-    if (c->eof && !c->queue_head)
+  for (;;) {
+    if (c->writing || !http__conn_open(c))
+      return;
+    /* On the stack: uv_write copies the array, so no connection needs to
+     * keep 1 KB of it (issue 11's memory per connection). */
+    uv_buf_t bufs[64];
+    int n = 0, final = 0;
+    size_t total = 0;
+    http_req_t *r = c->queue_head, *last = NULL;
+    while (r && r->done && n + 2 <= (int)ARRAY_SIZE(bufs)) {
+      bufs[n++] = uv_buf_init(r->head, (unsigned)r->head_len);
+      total += r->head_len;
+      if (r->out.len && !r->head_only) {
+        bufs[n++] = uv_buf_init(r->out.data, (unsigned)r->out.len);
+        total += r->out.len;
+      }
+      last = r;
+      c->queued--;
+      final |= r->close;
+      if (r->close)
+        break;
+      r = r->next;
+    }
+    if (last == NULL) {
+      if (c->eof && !c->queue_head)
+        http__conn_close(c);
+      else
+        http__conn_arm_idle(c);
+      return;
+    }
+    http_req_t *batch = c->queue_head;
+    c->queue_head = last->next;
+    if (c->queue_head == NULL)
+      c->queue_tail = NULL;
+    last->next = NULL;
+    uv_buf_t *rest = bufs;
+    if (!final && !c->paused && !c->backpressure && total <= INT32_MAX) {
+      int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
+      if (w >= 0 && (size_t)w == total) {
+        batch_done(c, batch);
+        continue; /* what became ready meanwhile, or arm the idle timer */
+      }
+      if (w > 0)
+        rest = skip_written(bufs, &n, (size_t)w);
+    }
+    c->writing = batch;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, rest, (unsigned)n, on_write) !=
+        0) {
       http__conn_close(c);
-    else
-      http__conn_arm_idle(c);
+      return;
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
+      c->backpressure = 1;
+      http__conn_stop_reading(c);
+    }
     return;
-  }
-  c->writing = c->queue_head;
-  c->queue_head = last->next;
-  if (c->queue_head == NULL)
-    c->queue_tail = NULL;
-  last->next = NULL;
-  if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write) != 0) {
-    http__conn_close(c);
-    return;
-  }
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > WRITE_HIGH_WATER) {
-    c->backpressure = 1;
-    http__conn_stop_reading(c);
   }
 }
 
