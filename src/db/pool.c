@@ -19,8 +19,8 @@
  * The results of a single-statement unit are handed over at its sync
  * point, so a write is answered only once it has committed. What the
  * callbacks of one loop iteration queue leaves in one flush, from a
- * prepare handle, just before the loop waits (with libpq < 17,
- * PQpipelineSync itself flushes each unit: see the architecture notes).
+ * prepare handle, just before the loop waits (with libpq < 17, whose
+ * PQpipelineSync flushes each unit, by corking the socket: cork.h).
  *
  * Handles: each slot owns a timer (connect timeout, back-off or the oldest
  * unit's query timeout: its states never need two at once) and two poll
@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "db/cork.h"
 #include "db/db.h"
 
 typedef enum {
@@ -124,6 +125,7 @@ struct db_conn_s {
   int lost;        /* the stash ends with the session's end: send nothing more */
   int dirty;       /* queued output not yet flushed: on the pool's dirty list */
   db_conn_t *next_dirty;
+  db_cork_t cork; /* what libpq sent this iteration, written by the flusher */
 };
 
 struct db_pool_s {
@@ -223,7 +225,10 @@ static void pool_finish(db_pool_t *p) {
     p->free_reqs = r->next;
     req_free(r);
   }
-  for (int i = 0; i < p->size; i++) free(p->conns[i].stash);
+  for (int i = 0; i < p->size; i++) {
+    free(p->conns[i].stash);
+    db_cork_free(&p->conns[i].cork);
+  }
   free(p->conninfo);
   free(p->name);
   free(p);
@@ -312,6 +317,7 @@ static void teardown(db_conn_t *c) {
   c->preparing = 0;
   undirty(c);
   unwatch(c); /* before PQfinish closes the descriptor under the poll handle */
+  db_cork_stop(&c->cork); /* before PQfinish frees the PGconn it points at */
   if (c->res) {
     PQclear(c->res);
     c->res = NULL;
@@ -540,7 +546,13 @@ static void break_later(db_conn_t *c, const char *why) {
  * connection at once. */
 static void flush_and_watch(db_conn_t *c) {
   int r = PQflush(c->pg);
-  int rc = r < 0 ? UV_EIO : watch(c, UV_READABLE | (r == 1 ? UV_WRITABLE : 0), 0);
+  int k = r < 0 ? 0 : db_cork_push(&c->cork);
+  if (k < 0) {
+    conn_lost_break(c, uv_strerror(k));
+    return;
+  }
+  int rc =
+      r < 0 ? UV_EIO : watch(c, UV_READABLE | (r == 1 || k == 1 ? UV_WRITABLE : 0), 0);
   if (rc != 0)
     conn_lost_break(c, r < 0 ? PQerrorMessage(c->pg) : uv_strerror(rc));
 }
@@ -600,6 +612,7 @@ static int pipeline_sync(PGconn *pg) {
  * point never left). */
 static int send_unit(db_conn_t *c, db_req_t *r) {
   db_pool_t *p = c->pool;
+  db_cork_start(&c->cork, c->pg); /* the flusher writes the iteration's units at once */
   for (int i = 0; i < r->ncalls; i++) {
     const db_call_t *k = &r->calls[i];
     const db_stmt_t *st = &p->stmts[k->stmt];
@@ -1158,6 +1171,7 @@ int db_pool_new(uv_loop_t *loop, const db_pool_opts_t *opts, db_pool_t **out) {
     c->pool = p;
     c->active = -1;
     c->state = CONN_DOWN;
+    db_cork_init(&c->cork);
     uv_timer_init(loop, &c->timer);
     p->nhandles++;
   }

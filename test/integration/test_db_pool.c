@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "db/cork.h"
 #include "db/db.h"
 
 enum {
@@ -801,6 +802,63 @@ START_TEST(t_pipelined_unique_violation) {
 }
 END_TEST
 
+/* on_result without its check. */
+static void on_result_quiet(void *data, int status, PGresult *res) {
+  got_t *g = data;
+  g->fired++;
+  g->status = status;
+  g->order = order_counter++;
+  if (status == DB_OK && PQntuples(res) > 0)
+    snprintf(g->value, sizeof(g->value), "%s", PQgetvalue(res, 0, 0));
+}
+
+/* What one loop iteration queues on a connection leaves in one write
+ * (libpq 15 flushes at every sync point; the pool corks the socket,
+ * src/db/cork.h): 20 statements, each with its own sync point, are one
+ * sendto, not 20, and every answer is still its own. */
+START_TEST(t_one_write_per_iteration) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pipelined(&loop, 1, 32);
+  ck_assert(wait_healthy(&loop, p, 1, 5000));
+  got_t g[NBURST];
+  memset(g, 0, sizeof(g));
+  char vals[NBURST][8];
+  order_counter = 0;
+  int rc[NBURST];
+  long before = (long)db_cork_sends();
+  for (int i = 0; i < NBURST; i++) {
+    snprintf(vals[i], sizeof(vals[i]), "%d", i);
+    const char *pr[] = {vals[i]};
+    rc[i] = db_query(p, S_ONE, pr, 1, on_result_quiet, &g[i]);
+  }
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  timed_out = 0;
+  uv_timer_start(&t, on_deadline, 5000, 0);
+  while (!g[NBURST - 1].fired && !timed_out) uv_run(&loop, UV_RUN_ONCE);
+  long writes = (long)db_cork_sends() - before;
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  ck_assert(g[NBURST - 1].fired);
+  for (int i = 0; i < NBURST; i++) ck_assert_int_eq(rc[i], 0);
+  for (int i = 0; i < NBURST; i++) {
+    ck_assert_int_eq(g[i].fired, 1);
+    ck_assert_int_eq(g[i].status, DB_OK);
+    ck_assert_int_eq(g[i].order, i);
+    ck_assert_int_eq(atoi(g[i].value), i + 1);
+  }
+  ck_assert_int_ge(max_depth(p), NBURST); /* all in flight at once */
+  /* At least one: libpq's sends do reach cork.c's send(). */
+  ck_assert_msg(writes >= 1 && writes <= 2,
+                "%d statements queued in one iteration took %ld sendto calls", NBURST,
+                writes);
+  close_all(&loop, p);
+}
+END_TEST
+
 /* A connection that breaks with N units pipelined on it answers each of
  * them DB_EUNAVAIL exactly once (on_result asserts once), and re-sends
  * none: nothing of them is ever written, even after the slot is back. */
@@ -1097,6 +1155,7 @@ int main(void) {
   tcase_add_test(tc, t_pipelined_break);
   tcase_add_test(tc, t_pipelined_results_before_break);
   tcase_add_test(tc, t_pipelined_fifo);
+  tcase_add_test(tc, t_one_write_per_iteration);
   tcase_add_test(tc, t_unnamed);
   suite_add_tcase(s, tc);
   TCase *seed = tcase_create("seed");
