@@ -859,6 +859,58 @@ START_TEST(t_one_write_per_iteration) {
 }
 END_TEST
 
+/* A unit bigger than the socket takes at once: the push comes up short and
+ * the rest leaves when the socket is writable, byte for byte (a 4 MiB
+ * parameter, echoed back, beside small units before and after it). */
+static void on_echo_len(void *data, int status, PGresult *res) {
+  got_t *g = data;
+  g->fired++;
+  g->status = status;
+  g->order = order_counter++;
+  if (status == DB_OK && PQntuples(res) > 0) {
+    const char *v = PQgetvalue(res, 0, 0);
+    size_t n = strlen(v), ok = strspn(v, "x");
+    snprintf(g->value, sizeof(g->value), "%zu %zu", n, ok);
+  }
+}
+
+START_TEST(t_big_unit_corked) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  cur_loop = &loop;
+  read_conninfo();
+  db_pool_t *p = new_pipelined(&loop, 1, 8);
+  ck_assert(wait_healthy(&loop, p, 1, 5000));
+  enum { BIG = 4 << 20 };
+  char *big = xmalloc(BIG + 1);
+  memset(big, 'x', BIG);
+  big[BIG] = '\0';
+  got_t a = {0}, b = {0}, c = {0};
+  order_counter = 0;
+  const char *one[] = {"1"}, *pb[] = {big}, *two[] = {"2"};
+  long before = (long)db_cork_sends();
+  ck_assert_int_eq(db_query(p, S_ONE, one, 1, on_result_quiet, &a), 0);
+  ck_assert_int_eq(db_query(p, S_ECHO, pb, 1, on_echo_len, &b), 0);
+  ck_assert_int_eq(db_query(p, S_ONE, two, 1, on_result_quiet, &c), 0);
+  ck_assert(run_until(&loop, &c.fired, 10000));
+  long sends = (long)db_cork_sends() - before;
+  free(big);
+  ck_assert_int_eq(a.status, DB_OK);
+  ck_assert_str_eq(a.value, "2");
+  ck_assert_int_eq(b.status, DB_OK);
+  ck_assert_str_eq(b.value, "4194304 4194304");
+  ck_assert_int_eq(c.status, DB_OK);
+  ck_assert_str_eq(c.value, "3");
+  ck_assert_int_eq(a.order, 0);
+  ck_assert_int_eq(b.order, 1);
+  ck_assert_int_eq(c.order, 2);
+  ck_assert_msg(sends > 1,
+                "4 MiB left in %ld sendto calls: the short push was not exercised",
+                sends);
+  close_all(&loop, p);
+}
+END_TEST
+
 /* A connection that breaks with N units pipelined on it answers each of
  * them DB_EUNAVAIL exactly once (on_result asserts once), and re-sends
  * none: nothing of them is ever written, even after the slot is back. */
@@ -1156,6 +1208,7 @@ int main(void) {
   tcase_add_test(tc, t_pipelined_results_before_break);
   tcase_add_test(tc, t_pipelined_fifo);
   tcase_add_test(tc, t_one_write_per_iteration);
+  tcase_add_test(tc, t_big_unit_corked);
   tcase_add_test(tc, t_unnamed);
   suite_add_tcase(s, tc);
   TCase *seed = tcase_create("seed");
