@@ -70,8 +70,7 @@ void http__conn_set_phase(http_conn_t *c, conn_phase_t to) {
           o->request_timeout - (int64_t)((uv_hrtime() - c->cur->start_ns) / 1000000));
       break;
     case PHASE_IDLE:
-      uv_timer_stop(&c->timer);
-      c->timer_kind = TIMER_NONE;
+      http__conn_disarm(c);
       break;
     case PHASE_LINGERING:
       http__conn_arm(c, TIMER_LINGER, LINGER_MS);
@@ -137,13 +136,27 @@ void http__conn_close(http_conn_t *c) {
   maybe_drained(c->server);
 }
 
-/* Timers: one per connection, re-armed for whatever it is waiting for. */
+/* Timers: one per connection, for whatever it is waiting for. Moving the
+ * libuv timer at every phase (headers, idle, headers...) cost two or three
+ * timer-heap operations per request; instead the deadline is kept in the
+ * connection and the timer moved only when the new deadline comes before
+ * the one it will fire at. A timer that fires before the deadline it now
+ * serves waits for the rest; one whose wait was cancelled does nothing. */
 
 static void on_timer(uv_timer_t *t);
 
 void http__conn_arm(http_conn_t *c, int kind, int64_t ms) {
+  uint64_t now = uv_now(c->server->loop), due = now + (uint64_t)(ms > 0 ? ms : 1);
   c->timer_kind = kind;
-  uv_timer_start(&c->timer, on_timer, (uint64_t)(ms > 0 ? ms : 1), 0);
+  c->timer_due = due;
+  if (uv_is_active((uv_handle_t *)&c->timer) &&
+      now + uv_timer_get_due_in(&c->timer) <= due)
+    return;
+  uv_timer_start(&c->timer, on_timer, due - now, 0);
+}
+
+void http__conn_disarm(http_conn_t *c) {
+  c->timer_kind = TIMER_NONE;
 }
 
 /* Whether bytes wait unread in the connection's socket buffer. */
@@ -157,6 +170,13 @@ static int unread(http_conn_t *c) {
 
 static void on_timer(uv_timer_t *t) {
   http_conn_t *c = container_of(t, http_conn_t, timer);
+  if (c->timer_kind == TIMER_NONE)
+    return;
+  uint64_t now = uv_now(c->server->loop);
+  if (now < c->timer_due) { /* moved later since it was started */
+    uv_timer_start(t, on_timer, c->timer_due - now, 0);
+    return;
+  }
   if (c->timer_kind == TIMER_HEADERS || c->timer_kind == TIMER_REQUEST) {
     if (http__conn_in_message(c))
       http__queue_fail(c, 408, NULL, "Request timeout");

@@ -71,6 +71,7 @@ struct http_conn_s {
   int header_fields;
   int hosts;
   int timer_kind;
+  uint64_t timer_due;    /* loop ms at which timer_kind's wait ends */
   uint64_t messages;     /* requests begun on this connection */
   const char *feed_base; /* the buffer llhttp is executing */
   uint64_t feed_off;     /* bytes fed before feed_base */
@@ -116,6 +117,7 @@ void http__conn_set_phase(http_conn_t *c, conn_phase_t to);
 void http__conn_close(http_conn_t *c); /* the one teardown; idempotent */
 void http__conn_maybe_free(http_conn_t *c);
 void http__conn_arm(http_conn_t *c, int kind, int64_t ms);
+void http__conn_disarm(http_conn_t *c); /* no wait: the timer, if running, does nothing */
 void http__conn_arm_idle(http_conn_t *c); /* keep-alive, drain grace, or close */
 void http__conn_start_reading(http_conn_t *c);
 void http__conn_stop_reading(http_conn_t *c);

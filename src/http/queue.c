@@ -96,7 +96,7 @@ void http__queue_fail(http_conn_t *c, int status, const char *code, const char *
     http__conn_set_phase(c, PHASE_IDLE);
   c->no_more = 1;
   http__conn_stop_reading(c);
-  uv_timer_stop(&c->timer);
+  http__conn_disarm(c);
   r->close = 1;
   http_respond_error_code(r, status, code, "%s", msg);
 }

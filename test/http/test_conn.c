@@ -407,6 +407,33 @@ START_TEST(timeouts) {
 }
 END_TEST
 
+/* The connection's deadline moves both ways without the timer being moved
+ * at every phase: an idle keep-alive outlives the 300 ms headers timeout
+ * its timer was started with (keep-alive is 5 s), and a request begun on
+ * it still gets its own 300 ms headers timeout, not the keep-alive's. */
+START_TEST(deadlines_move_both_ways) {
+  reset_reader();
+  int fd = dial();
+  char b[64];
+  say(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_one(fd, b, sizeof(b));
+  ck_assert_str_eq(b, "hello");
+  usleep(700 * 1000); /* past the headers timeout: still open */
+  say(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_one(fd, b, sizeof(b));
+  ck_assert_str_eq(b, "hello");
+  usleep(700 * 1000);
+  uint64_t t0 = uv_hrtime();
+  say(fd, "GET /hello HTTP/1.1\r\nHost: x\r\n"); /* headers never finish */
+  char *out = drain(fd);
+  double ms = (double)(uv_hrtime() - t0) / 1e6;
+  ck_assert_msg(strncmp(out, "HTTP/1.1 408 ", 13) == 0, "got: %.40s", out);
+  ck_assert_msg(ms < 2000,
+                "408 after %.0f ms: the keep-alive's deadline, not the headers'", ms);
+  close(fd);
+}
+END_TEST
+
 /* The client leaves while its request is with the handler: the answer is
  * dropped, nothing leaks, the loop still closes clean (teardown). */
 START_TEST(client_gone) {
@@ -434,6 +461,7 @@ Suite *http_conn_suite(void) {
   tcase_add_loop_test(tc, bad_requests, 0, (int)(sizeof(bad) / sizeof(bad[0])));
   tcase_add_test(tc, limits);
   tcase_add_test(tc, timeouts);
+  tcase_add_test(tc, deadlines_move_both_ways);
   tcase_add_test(tc, client_gone);
   suite_add_tcase(s, tc);
   return s;
