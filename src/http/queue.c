@@ -101,16 +101,21 @@ void http__queue_fail(http_conn_t *c, int status, const char *code, const char *
   http_respond_error_code(r, status, code, "%s", msg);
 }
 
-static void on_write(uv_write_t *w, int status) {
-  http_conn_t *c = container_of(w, http_conn_t, write_req);
+/* Recycles a written batch; 1 if its last answer ends the connection. */
+static int batch_done(http_conn_t *c, http_req_t *r) {
   int final = 0;
-  http_req_t *r = c->writing;
   while (r) {
     http_req_t *next = r->next;
     final |= r->close;
     http__req_recycle(c, r);
     r = next;
   }
+  return final;
+}
+
+static void on_write(uv_write_t *w, int status) {
+  http_conn_t *c = container_of(w, http_conn_t, write_req);
+  int final = batch_done(c, c->writing);
   c->writing = NULL;
   if (!http__conn_open(c))
     return;
@@ -129,15 +134,6 @@ static void on_write(uv_write_t *w, int status) {
   }
   http__conn_resume(c);
   http__queue_flush(c);
-}
-
-/* Recycles a batch the socket took whole. */
-static void batch_done(http_conn_t *c, http_req_t *r) {
-  while (r) {
-    http_req_t *next = r->next;
-    http__req_recycle(c, r);
-    r = next;
-  }
 }
 
 /* Drops the first n bytes from bufs[0..*count); returns the new start. */
@@ -169,7 +165,7 @@ void http__queue_flush(http_conn_t *c) {
     /* On the stack: uv_write copies the array, so no connection needs to
      * keep 1 KB of it (issue 11's memory per connection). */
     uv_buf_t bufs[64];
-    int n = 0, final = 0;
+    int n = 0;
     size_t total = 0;
     http_req_t *r = c->queue_head, *last = NULL;
     while (r && r->done && n + 2 <= (int)ARRAY_SIZE(bufs)) {
@@ -181,7 +177,6 @@ void http__queue_flush(http_conn_t *c) {
       }
       last = r;
       c->queued--;
-      final |= r->close;
       if (r->close)
         break;
       r = r->next;
@@ -199,10 +194,10 @@ void http__queue_flush(http_conn_t *c) {
       c->queue_tail = NULL;
     last->next = NULL;
     uv_buf_t *rest = bufs;
-    if (!final && !c->paused && !c->backpressure && total <= INT32_MAX) {
+    if (!last->close && !c->paused && !c->backpressure && total <= INT32_MAX) {
       int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)n);
       if (w >= 0 && (size_t)w == total) {
-        batch_done(c, batch);
+        (void)batch_done(c, batch); /* not final: checked above */
         continue; /* what became ready meanwhile, or arm the idle timer */
       }
       if (w > 0)

@@ -63,7 +63,6 @@ typedef struct metrics_pool_s {
 } metrics_pool_t;
 
 /* One worker's snapshot. Plain data: it crosses the IPC pipe as bytes. */
-
 typedef struct metrics_snap_s {
   int32_t worker;
   int32_t pid;
